@@ -100,7 +100,7 @@ class AgentStatus(models.Model):
     kubernetes_version = models.CharField(max_length=64, blank=True)
     poll_seconds = models.PositiveIntegerField(default=30)
     last_snapshot_at = models.DateTimeField(null=True, blank=True)
-    # Bumped by every snapshot; rows not carrying the current generation are gone from the cluster.
+    # Counts the snapshots received; the agent gets it back, which helps when reading its logs.
     snapshot_generation = models.BigIntegerField(default=0)
     node_count = models.PositiveIntegerField(default=0)
     pod_count = models.PositiveIntegerField(default=0)
@@ -145,8 +145,7 @@ class KubeNode(models.Model):
     cpu_m = models.BigIntegerField(default=0)
     memory_mib = models.BigIntegerField(default=0)
     max_pods = models.IntegerField(default=0)
-    generation = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, help_text="Last time a snapshot changed this node.")
 
     objects = ClusterScopedQuerySet.as_manager()
 
@@ -174,8 +173,7 @@ class KubePod(models.Model):
     daemonset = models.BooleanField(default=False)
     do_not_disrupt = models.BooleanField(default=False)
     priority = models.IntegerField(default=0)
-    generation = models.BigIntegerField(default=0)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, help_text="Last time a snapshot changed this pod.")
 
     class Meta:
         db_table = "agent_kube_pods"
@@ -183,10 +181,7 @@ class KubePod(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["cluster", "namespace", "name"], name="unique_kube_pod_per_cluster")
         ]
-        indexes = [
-            # Snapshot intake deletes the cluster's pods of an older generation.
-            models.Index(fields=["cluster", "generation"], name="kube_pod_generation_idx"),
-        ]
+        # The unique constraint's index serves the snapshot's upsert and its delete of the pods that are gone.
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"

@@ -112,51 +112,63 @@ _POD_COLUMNS = (
 )
 
 
-def _bulk_upsert(
-    model, *, rows: list[dict], columns, conflict: tuple[str, ...], constants: dict[str, Any],
+def _sync_rows(
+    model, *, cluster_id: int, rows: list[dict], columns, key: tuple[str, ...], now: datetime,
     computed: dict[str, str] | None = None,
 ) -> None:
-    """Insert-or-update ``rows`` in ONE statement whatever their number: the rows travel as a single JSON parameter
-    that the database expands (``jsonb_to_recordset`` on PostgreSQL, ``json_each`` on SQLite). Django's
-    ``bulk_create(update_conflicts=True)`` would split 5,000 rows into many statements to stay under the
-    databases' parameter limits.
+    """Make the cluster's rows of ``model`` exactly ``rows`` in TWO statements whatever their number.
 
-    ``computed`` maps a column to an SQL expression over ``{src.<json key>}`` placeholders.
+    The rows travel as a single JSON parameter that the database expands (``jsonb_to_recordset`` on PostgreSQL,
+    ``json_each`` on SQLite); Django's ``bulk_create(update_conflicts=True)`` would split 5,000 rows into many
+    statements to stay under the parameter limits. The upsert only rewrites rows that changed, so a steady cluster
+    costs reads, not writes; the delete removes the rows the snapshot no longer has.
+
+    ``key`` are the snapshot's identity columns (besides ``cluster_id``); ``computed`` maps a column to an SQL
+    expression over ``{src_<json key>}`` placeholders.
     """
-    if not rows:
-        return
     qn = connection.ops.quote_name
     pg = connection.vendor == "postgresql"
+    table = qn(model._meta.db_table)
+    types = {json_key: sqltype for _, json_key, sqltype in columns}
+    json_key_of = {col: json_key for col, json_key, _ in columns}
 
-    def src(key: str, sqltype: str) -> str:
+    def src(json_key: str) -> str:
+        return f"r.{qn(json_key)}" if pg else f"json_extract(j.value, '$.{json_key}')"
+
+    def source(wanted: list[str]) -> str:
         if pg:
-            return f"r.{qn(key)}"
-        return f"json_extract(j.value, '$.{key}')"
+            record_def = ", ".join(f"{qn(k)} {types[k]}" for k in wanted)
+            return f"jsonb_to_recordset(%s::jsonb) AS r({record_def})"
+        return "json_each(%s) AS j"
 
-    types = {key: sqltype for _, key, sqltype in columns}
-    const_cols = list(constants)
-    cols = [c for c, _, _ in columns] + const_cols + list(computed or {})
-    select = [src(key, sqltype) for _, key, sqltype in columns] + ["%s"] * len(const_cols)
-    for expr in (computed or {}).values():
-        select.append(expr.format(**{f"src_{k}": src(k, types[k]) for k in types}))
-    if pg:
-        record_def = ", ".join(f"{qn(key)} {sqltype}" for _, key, sqltype in columns)
-        source = f"jsonb_to_recordset(%s::jsonb) AS r({record_def})"
-        where = ""
-    else:
-        source = "json_each(%s) AS j"
-        where = " WHERE true"  # SQLite needs it to tell ON CONFLICT from a join constraint
-    updates = ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in cols if c not in conflict)
-    # Only identifiers from model metadata are interpolated; every value is a parameter.
-    sql = (
-        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(c) for c in cols)}) "  # noqa: S608
-        f"SELECT {', '.join(select)} FROM {source}{where} "
-        f"ON CONFLICT ({', '.join(qn(c) for c in conflict)}) DO UPDATE SET {updates}"
+    payload = json.dumps(rows)
+    data_cols = [c for c, _, _ in columns] + list(computed or {})
+    select = [src(k) for _, k, _ in columns] + [
+        expr.format(**{f"src_{k}": src(k) for k in types}) for expr in (computed or {}).values()
+    ]
+    changed = [c for c in data_cols if c not in key]
+    distinct = " OR ".join(
+        f"cur.{qn(c)} {'IS DISTINCT FROM' if pg else 'IS NOT'} excluded.{qn(c)}" for c in changed
     )
-    # Placeholders are positional in SQL text order: the SELECT list's constants, then FROM's JSON.
-    params = [*constants.values(), json.dumps(rows)]
+    updates = ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in [*changed, "updated_at"])
+    conflict = ", ".join(qn(c) for c in ("cluster_id", *key))
+    # Only identifiers from model metadata are interpolated; every value is a parameter.
+    upsert = (
+        f"INSERT INTO {table} AS cur ({', '.join(qn(c) for c in [*data_cols, 'cluster_id', 'updated_at'])}) "  # noqa: S608
+        f"SELECT {', '.join(select)}, %s, %s FROM {source(list(types))}{'' if pg else ' WHERE true'} "
+        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates} WHERE {distinct}"
+    )
+    key_cols = ", ".join(qn(c) for c in key)
+    key_src = ", ".join(src(json_key_of[c]) for c in key)
+    delete = (
+        f"DELETE FROM {table} WHERE cluster_id = %s AND ({key_cols}) NOT IN "  # noqa: S608
+        f"(SELECT {key_src} FROM {source([json_key_of[c] for c in key])})"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if rows:
+            # Placeholders are positional in SQL text order: the SELECT list's constants, then FROM's JSON.
+            cursor.execute(upsert, [cluster_id, now, payload])
+        cursor.execute(delete, [cluster_id, payload])
 
 
 def snapshot_ingest(*, api_key: ApiKey, data: Any) -> dict:
@@ -180,27 +192,27 @@ def snapshot_ingest(*, api_key: ApiKey, data: Any) -> dict:
         generation = status.snapshot_generation + 1
         instances = Instance._meta.db_table
         qn = connection.ops.quote_name
-        _bulk_upsert(
+        _sync_rows(
             KubeNode,
+            cluster_id=cluster_id,
             rows=cleaned["nodes"],
             columns=_NODE_COLUMNS,
-            conflict=("cluster_id", "name"),
-            constants={"cluster_id": cluster_id, "generation": generation, "updated_at": now},
+            key=("name",),
+            now=now,
             computed={
                 # Link to the EC2 instance the provider id names (unique per cluster), if the inventory has it.
                 "instance_id": f"(SELECT i.id FROM {qn(instances)} i WHERE i.cluster_id = {int(cluster_id)} "  # noqa: S608
                 "AND i.instance_id = {src_ec2_instance_id})",
             },
         )
-        KubeNode.objects.filter(cluster_id=cluster_id).exclude(generation=generation).delete()
-        _bulk_upsert(
+        _sync_rows(
             KubePod,
+            cluster_id=cluster_id,
             rows=cleaned["pods"],
             columns=_POD_COLUMNS,
-            conflict=("cluster_id", "namespace", "name"),
-            constants={"cluster_id": cluster_id, "generation": generation, "updated_at": now},
+            key=("namespace", "name"),
+            now=now,
         )
-        KubePod.objects.filter(cluster_id=cluster_id).exclude(generation=generation).delete()
 
         status.snapshot_generation = generation
         status.last_seen_at = now

@@ -38,12 +38,10 @@ def _queries_for_snapshot(org, n_pods: int) -> int:
 
 
 def test_snapshot_is_a_constant_number_of_queries_at_5000_pods(org):
-    # key lookup; savepoint / status row locked; node upsert; stale nodes delete; pod upsert; stale pods delete;
-    # status update; release — the same at 50 pods and at 5,000.
-    small = _queries_for_snapshot(org, 50)
-    large = _queries_for_snapshot(org, 5_000)
-    assert small == large
-    assert large <= 12
+    # key lookup; savepoint; status row SELECT … FOR UPDATE; node upsert; delete of nodes gone; pod upsert; delete of
+    # pods gone; status update; release — the same at 50 pods and at 5,000.
+    assert _queries_for_snapshot(org, 50) == 9
+    assert _queries_for_snapshot(org, 5_000) == 9
 
 
 def test_snapshot_upserts_links_instances_and_deletes_what_is_gone(agent_client, key_pair, cluster):
@@ -137,3 +135,22 @@ def test_oversized_snapshot_is_413_in_the_error_shape(agent_client, cluster):
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert not KubePod.objects.filter(cluster=cluster).exists()
+
+
+def test_unchanged_rows_are_not_rewritten_and_an_empty_snapshot_clears_the_cluster(agent_client, cluster):
+    import time_machine
+    from django.utils import timezone
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        assert _post(agent_client, make_snapshot(2, 4)).status_code == 200
+        traveller.shift(60)
+        snap = make_snapshot(2, 4)
+        snap["pods"][0]["phase"] = "Pending"
+        assert _post(agent_client, snap).status_code == 200
+    stamps = dict(KubePod.objects.filter(cluster=cluster).values_list("name", "updated_at"))
+    assert stamps["web-0"] > start  # changed: rewritten
+    assert stamps["web-1"] == start  # unchanged: left alone (no write, no dead tuple)
+    assert _post(agent_client, {"nodes": [], "pods": []}).status_code == 200
+    assert not KubePod.objects.filter(cluster=cluster).exists()
+    assert not KubeNode.objects.filter(cluster=cluster).exists()
