@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.throttling import SimpleRateThrottle
@@ -50,3 +51,18 @@ class AgentRateThrottle(SimpleRateThrottle):
         if isinstance(request.auth, ApiKey):
             return f"throttle_agent_{request.auth.prefix}"
         return f"throttle_agent_ip:{self.get_ident(request)}"
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents ``Api-Key`` in the OpenAPI schema."""
+
+    target_class = "agentapi.authentication.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`: the cluster's agent key.",
+        }

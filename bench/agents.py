@@ -101,7 +101,8 @@ def start_server(workers: int, threads: int) -> tuple[subprocess.Popen, str]:
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "spotopt.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "-k", "gthread", "--threads", str(threads), "--backlog", "4096", "--log-level", "warning"],
+         "-k", "gthread", "--threads", str(threads), "--backlog", "4096", "--keep-alive", "30",
+         "--log-level", "warning"],
         cwd=ROOT, env=env,
     )
     url = f"http://127.0.0.1:{port}"
@@ -119,13 +120,16 @@ class Recorder:
     def __init__(self) -> None:
         self.latencies: dict[str, list[float]] = {}
         self.errors: dict[str, int] = {}
+        self.error_kinds: dict[str, dict[str, int]] = {}
         self.count = 0
 
-    def add(self, kind: str, seconds: float, ok: bool) -> None:
+    def add(self, kind: str, seconds: float, ok: bool, why: str = "") -> None:
         self.count += 1
         self.latencies.setdefault(kind, []).append(seconds)
         if not ok:
             self.errors[kind] = self.errors.get(kind, 0) + 1
+            kinds = self.error_kinds.setdefault(kind, {})
+            kinds[why] = kinds.get(why, 0) + 1
 
     def summary(self, elapsed: float) -> dict:
         out = {}
@@ -137,6 +141,7 @@ class Recorder:
                 "p50_ms": round(statistics.median(values) * 1000, 1),
                 "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))] * 1000, 1),
                 "errors": self.errors.get(kind, 0),
+                "error_kinds": self.error_kinds.get(kind, {}),
             }
         return out
 
@@ -145,13 +150,15 @@ async def _timed(session, rec: Recorder, kind: str, method: str, url: str, **kwa
     started = time.perf_counter()
     ok = False
     data = None
+    why = ""
     try:
         async with session.request(method, url, **kwargs) as response:
             data = await response.read()
             ok = response.status < 400
-    except Exception:  # noqa: BLE001 - a failed request is counted, not fatal to the benchmark
-        ok = False
-    rec.add(kind, time.perf_counter() - started, ok)
+            why = str(response.status)
+    except Exception as exc:  # noqa: BLE001 - a failed request is counted, not fatal to the benchmark
+        why = type(exc).__name__
+    rec.add(kind, time.perf_counter() - started, ok, why)
     return data if ok else None
 
 
@@ -234,7 +241,7 @@ def main() -> int:
                 if kind in results[-1]:
                     r = results[-1][kind]
                     print(f"{kind:<10} {r['requests']:>9} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
-                          f"{r['errors']:>7}")
+                          f"{r['errors']:>7} {r['error_kinds'] or ''}")
             sys.stdout.flush()
     finally:
         if proc is not None:

@@ -128,3 +128,11 @@ def test_key_needs_a_name(auth_client, cluster):
     assert response.status_code == 400
     assert "name" in response.json()["error"]["fields"]
     assert not ApiKey.objects.exists()
+
+
+def test_agents_have_their_own_rate_limit_per_key(agent_client, settings):
+    settings.AGENT_RATE_LIMIT = "3/min"
+    settings.API_RATE_LIMIT = "1/min"  # the operators' limit does not apply to agents
+    statuses = [agent_client.get("/api/v1/agent/actions").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert agent_client.get("/api/v1/agent/actions").json()["error"]["code"] == "throttled"
