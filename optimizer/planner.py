@@ -77,9 +77,10 @@ class _Plan:
         then the remainders go one per node to the emptiest nodes, biggest pods first."""
         cap = self.free[j]
         need = counts @ self.cl.size
-        n = int(math.ceil(max(need[r] / cap[r] if cap[r] > 0 else (math.inf if need[r] > 0 else 0) for r in range(3))
-                          - 1e-9))
-        if n <= 0 or not math.isfinite(n):
+        if ((cap <= 0) & (need > 0)).any():
+            return counts.copy()
+        n = math.ceil(float((need / np.maximum(cap, 1)).max()) - 1e-9)
+        if n <= 0:
             return counts.copy()
         base = counts // n
         loads = np.tile(base, (n, 1))
@@ -189,12 +190,13 @@ class _Plan:
                 return
             cap = np.maximum(self.free[self.off], 1)
             fill = (self.used() / cap).max(axis=1)
-            # value of the node vs. a fully used one: only nodes that are mostly empty are worth trying
-            order = np.argsort(fill, kind="stable")
+            # most money paid for empty room first: emptying a dear half-full node beats emptying a cheap one
+            waste = self.prices[self.off] * (1.0 - fill)
+            order = np.argsort(-waste, kind="stable")
             moved = False
             for i in order[: min(8, len(order))]:
                 if fill[i] > 0.6:
-                    break
+                    continue
                 if self._try_empty(int(i)):
                     moved = True
                     break
