@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from .problem import Problem
 
@@ -34,6 +34,8 @@ __all__ = ["PCO_K", "Classes", "LPResult", "build_classes", "compatibility", "ef
 
 #: price-capacity-optimized weight: effective_price = price * (1 + PCO_K * interruption_rate) for spot offerings.
 PCO_K = 2.0
+#: Wall-clock cap for the exact MILP used on small problems.
+MILP_SECONDS = 0.3
 
 
 @dataclass
@@ -131,8 +133,13 @@ def solve_lp(
     group: np.ndarray,
     group_compat: np.ndarray,
     prices: np.ndarray,
-) -> LPResult:
+    integral: bool = False,
+) -> LPResult | None:
     """Solve the LP of the module docstring with HiGHS.
+
+    With `integral` (small problems only) it is solved as a MILP instead: integer node and pod counts, a cut
+    ``y_dj <= floor(cap_j / size_d) * x_j`` per pair (the whole-pods-per-node limit the pooled capacity misses), and
+    the exact pool cap through an integer ``c`` with ``x_pool <= c <= share * S + 1 - 1e-6``, i.e. ``ceil(share*S)``.
 
     `offerings` are indices into the problem's offerings, `group[i]` the group of ``offerings[i]`` and
     ``group_compat[g, d]`` whether class d may use group g (it must fit every offering of the group).
@@ -149,8 +156,10 @@ def solve_lp(
     share = p.max_pool_share
     pool_rows = share < 1.0 and len(spot_cols) > 0
     n_s = 1 if pool_rows else 0
-    n_var = n_x + n_y + n_d + n_s
+    n_c = 1 if (pool_rows and integral) else 0
+    n_var = n_x + n_y + n_d + n_s + n_c
     x0, y0, u0, s0 = 0, n_x, n_x + n_y, n_x + n_y + n_d
+    c0 = s0 + n_s
 
     # capacity rows (as <=): sum_d size_dr y_dg - sum_{j in g} cap_jr x_j <= 0, row id 3*g + r
     rows, cols, vals = [], [], []
@@ -163,7 +172,7 @@ def solve_lp(
         vals.append(size[di, r])
     n_ub = 3 * n_g
     b_ub = [np.zeros(n_ub)]
-    if pool_rows:
+    if pool_rows and not integral:
         # x_j - share * S <= 1 for each spot pool: a relaxation of x_j <= ceil(share * S)
         k = len(spot_cols)
         rr = n_ub + np.arange(k)
@@ -172,6 +181,26 @@ def solve_lp(
         vals += [np.ones(k), np.full(k, -share)]
         n_ub += k
         b_ub.append(np.ones(k))
+    elif pool_rows:
+        k = len(spot_cols)
+        rr = n_ub + np.arange(k)
+        rows += [rr, rr, np.array([n_ub + k]), np.array([n_ub + k])]
+        cols += [x0 + spot_cols, np.full(k, c0), np.array([c0]), np.array([s0])]
+        vals += [np.ones(k), -np.ones(k), np.ones(1), np.array([-share])]
+        n_ub += k + 1
+        b_ub += [np.zeros(k), np.array([1.0 - 1e-6])]
+    if integral:
+        # whole pods per node: y_dj <= floor(cap_j / size_d) * x_j (groups are single offerings here)
+        first_of = np.zeros(n_g, dtype=np.int64)
+        first_of[group] = np.arange(n_x)
+        j_of_y = first_of[gi]
+        k_dy = np.floor(free[j_of_y] / np.maximum(size[di], 1.0)).min(axis=1)
+        rr = n_ub + np.arange(n_y)
+        rows += [rr, rr]
+        cols += [y0 + np.arange(n_y), x0 + j_of_y]
+        vals += [np.ones(n_y), -k_dy]
+        n_ub += n_y
+        b_ub.append(np.zeros(n_y))
     a_ub = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_ub, n_var))
 
     # equality rows: sum_g y_dg + u_d = n_d; and S - sum_spot x_j = 0
@@ -190,15 +219,28 @@ def solve_lp(
 
     # An unplaced pod must cost more than any way of placing it (a whole node of the dearest offering).
     penalty = 10.0 * (float(price.max()) if n_x else 1.0) + 1.0
-    c = np.concatenate([price, np.zeros(n_y), np.full(n_d, penalty), np.zeros(n_s)])
+    c = np.concatenate([price, np.zeros(n_y), np.full(n_d, penalty), np.zeros(n_s + n_c)])
     bounds = np.zeros((n_var, 2))
     bounds[:, 1] = np.inf
     bounds[u0 : u0 + n_d, 1] = cl.count
-    res = linprog(
-        c, A_ub=a_ub, b_ub=np.concatenate(b_ub), A_eq=a_eq, b_eq=np.concatenate(b_eq), bounds=bounds, method="highs"
-    )
-    if res.status != 0:  # pragma: no cover - the LP is always feasible (u) and bounded (c >= 0)
-        raise RuntimeError(f"HiGHS failed on the planning LP: {res.message}")
+    if integral:
+        res = milp(
+            c,
+            constraints=[LinearConstraint(a_ub, -np.inf, np.concatenate(b_ub)),
+                         LinearConstraint(a_eq, np.concatenate(b_eq), np.concatenate(b_eq))],
+            integrality=np.ones(n_var),
+            bounds=Bounds(bounds[:, 0], bounds[:, 1]),
+            options={"time_limit": MILP_SECONDS},
+        )
+        if res.x is None:  # no incumbent within the time limit: the caller falls back to the LP
+            return None
+    else:
+        res = linprog(
+            c, A_ub=a_ub, b_ub=np.concatenate(b_ub), A_eq=a_eq, b_eq=np.concatenate(b_eq), bounds=bounds,
+            method="highs",
+        )
+        if res.status != 0:  # pragma: no cover - the LP is always feasible (u) and bounded (c >= 0)
+            raise RuntimeError(f"HiGHS failed on the planning LP: {res.message}")
     sol = res.x
     x = np.maximum(sol[x0 : x0 + n_x], 0.0)
     y = np.zeros((n_d, n_g))

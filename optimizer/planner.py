@@ -8,12 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from .model import Classes, build_classes, compatibility, effective_prices, fit_groups, solve_lp
+from .model import Classes, LPResult, build_classes, compatibility, effective_prices, fit_groups, solve_lp
 from .problem import Problem, _ceil_share, money, parse_problem
 
 __all__ = ["lower_bound", "plan"]
 
 _EPS = 1e-7
+#: Problems up to this size get the node-type counts from an exact MILP (HiGHS, time-capped) instead of the LP.
+SMALL_PODS = 200
+SMALL_OFFERINGS = 60
 
 
 def lower_bound(problem: dict[str, Any]) -> float:
@@ -53,6 +56,10 @@ class _Plan:
 
     # --- helpers ---------------------------------------------------------------------------------------------------
 
+    def cost(self) -> float:
+        """Total price the planner minimises (effective prices under price-capacity-optimized)."""
+        return float(self.prices[self.off].sum())
+
     def used(self, idx: np.ndarray | None = None) -> np.ndarray:
         load = self.load if idx is None else self.load[idx]
         return load @ self.cl.size
@@ -72,9 +79,12 @@ class _Plan:
     # --- packing ---------------------------------------------------------------------------------------------------
 
     def pack_type(self, j: int, counts: np.ndarray) -> np.ndarray:
-        """Open just enough nodes of offering j for `counts` pods per class and spread them evenly; return what did
-        not fit. Each node first takes floor(count/n) pods of every class (which always fits when the total does),
-        then the remainders go one per node to the emptiest nodes, biggest pods first."""
+        """Open just enough nodes of offering j for `counts` pods per class; return what did not fit.
+
+        Two packings are tried and the one leaving less pod value over wins: an even spread (each node takes
+        floor(count/n) of every class, which always fits when the total does, and the remainders go one per node
+        to the emptiest nodes), which keeps CPU-heavy and memory-heavy pods mixed on every node; and first-fit
+        decreasing by class, which does better when only a few big pods fit on a node."""
         cap = self.free[j]
         need = counts @ self.cl.size
         if ((cap <= 0) & (need > 0)).any():
@@ -85,9 +95,29 @@ class _Plan:
         base = counts // n
         loads = np.tile(base, (n, 1))
         room = np.tile(cap - base @ self.cl.size, (n, 1)).astype(np.int64)
-        rest = counts - base * n
-        left = self._spread(rest, loads, room, cap)
+        left = self._spread(counts - base * n, loads, room, cap)
+        if left.any():
+            loads_ffd = np.zeros_like(loads)
+            left_ffd = self._first_fit(counts, loads_ffd, np.tile(cap, (n, 1)).astype(np.int64), cap)
+            if left_ffd @ self.value < left @ self.value - 1e-12:
+                loads, left = loads_ffd, left_ffd
         self.add_nodes(j, loads)
+        return left
+
+    def _first_fit(self, want: np.ndarray, loads: np.ndarray, room: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """First-fit decreasing by class into nodes with `room` (both modified in place); return what did not fit."""
+        left = want.copy()
+        scale = np.maximum(scale.astype(float), 1.0)
+        for d in np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable"):
+            if left[d] <= 0:
+                continue
+            s = self.cl.size[d]
+            k = np.maximum((room // np.maximum(s, 1)).min(axis=1), 0)
+            csum = np.cumsum(k)
+            take = np.minimum(k, np.maximum(left[d] - (csum - k), 0))
+            loads[:, d] += take
+            room -= np.outer(take, s)
+            left[d] -= int(take.sum())
         return left
 
     def _spread(self, rest: np.ndarray, loads: np.ndarray, room: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -277,39 +307,59 @@ def plan(problem: dict[str, Any]) -> dict[str, Any]:
     cl = build_classes(p)
     prices = effective_prices(p)
     compat = compatibility(p, cl)
-    st = _Plan(p, cl, compat, prices)
-    if len(cl) == 0:
+    placeable = compat.any(axis=1)
+    cols = np.flatnonzero(compat.any(axis=0))
+    if len(cl) == 0 or cols.size == 0:
+        st = _Plan(p, cl, compat, prices)
         return _render(st)
 
+    # (b) LP over fit groups picks the node mix
+    group, gcompat = fit_groups(compat, cols)
+    first = solve_lp(p, cl, cols, group, gcompat, prices)
+    assert first is not None
+    chosen = set(cols[first.x > _EPS].tolist())
+    # every class keeps its cheapest per-pod option, so the second LP can always place it
+    free = p.free_capacity()
+    per_pod = np.where(compat, prices[None, :] * (cl.size[:, None, :] / np.maximum(free[None], 1)).max(2), np.inf)
+    chosen |= set(np.argmin(per_pod[placeable], axis=1).tolist())
+    sel = np.array(sorted(chosen), dtype=np.int64)
+    second = solve_lp(p, cl, sel, np.arange(len(sel)), compat[:, sel].T, prices)
+    assert second is not None
+    best = _realise(p, cl, compat, prices, sel, second)
+
+    if int(cl.count.sum()) <= SMALL_PODS and len(cols) <= SMALL_OFFERINGS:
+        # few pods: whole-pod effects dominate, so an exact (time-capped) MILP over every offering picks the
+        # counts; its plan replaces the LP's only if it comes out better, since a capped MILP may stop early
+        exact = solve_lp(p, cl, cols, np.arange(len(cols)), compat[:, cols].T, prices, integral=True)
+        if exact is not None:
+            alt = _realise(p, cl, compat, prices, cols, exact)
+            if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost()):
+                best = alt
+    return _render(best)
+
+
+def _realise(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, sel: np.ndarray,
+             sol: LPResult) -> _Plan:
+    """Turn pods-per-(class, offering) from a solve into nodes: round, pack, repair, consolidate, spread pools."""
+    st = _Plan(p, cl, compat, prices)
     placeable = compat.any(axis=1)
     st.unplaced += np.where(placeable, 0, cl.count)
-    cols = np.flatnonzero(compat.any(axis=0))
-    if cols.size:
-        # (b) LP over fit groups picks the node mix
-        group, gcompat = fit_groups(compat, cols)
-        first = solve_lp(st.p, cl, cols, group, gcompat, prices)
-        chosen = set(cols[first.x > _EPS].tolist())
-        # every class keeps its cheapest per-pod option, so the second LP can always place it
-        per_pod = np.where(compat, prices[None, :] * (cl.size[:, None, :] / np.maximum(st.free[None], 1)).max(2), np.inf)
-        chosen |= set(np.argmin(per_pod[placeable], axis=1).tolist())
-        sel = np.array(sorted(chosen), dtype=np.int64)
-        second = solve_lp(st.p, cl, sel, np.arange(len(sel)), compat[:, sel].T, prices)
-        counts = _round_rows(second.y, np.round(second.y.sum(axis=1)).astype(np.int64))
-        counts[~placeable] = 0
-        # (c) pack every chosen type
-        left = np.zeros(len(cl), dtype=np.int64)
-        for k in np.argsort(-second.x, kind="stable"):
-            if counts[:, k].sum() > 0:
-                left += st.pack_type(int(sel[k]), counts[:, k])
-        left += np.where(placeable, cl.count - counts.sum(axis=1), 0)
-        # (d) repair: free room first, then the best-value new nodes
-        left = st.fill_existing(left)
-        st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
-        # consolidation
-        st.drop_underfilled()
-        st.downsize()
-        st.spread_pools()
-    return _render(st)
+    counts = _round_rows(sol.y, np.round(sol.y.sum(axis=1)).astype(np.int64))
+    counts[~placeable] = 0
+    # (c) pack every chosen type, the most used first
+    left = np.zeros(len(cl), dtype=np.int64)
+    for k in np.argsort(-sol.x, kind="stable"):
+        if counts[:, k].sum() > 0:
+            left += st.pack_type(int(sel[k]), counts[:, k])
+    left += np.where(placeable, cl.count - counts.sum(axis=1), 0)
+    # (d) repair: free room first, then the best-value new nodes
+    left = st.fill_existing(left)
+    st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    # consolidation, then the pool cap (which consolidation may have broken)
+    st.drop_underfilled()
+    st.downsize()
+    st.spread_pools()
+    return st
 
 
 def _round_rows(y: np.ndarray, totals: np.ndarray) -> np.ndarray:
