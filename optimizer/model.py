@@ -30,7 +30,18 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from .problem import Problem
 
-__all__ = ["PCO_K", "Classes", "LPResult", "build_classes", "compatibility", "effective_prices", "solve_lp"]
+__all__ = [
+    "MILP_SECONDS",
+    "PCO_K",
+    "Classes",
+    "LPResult",
+    "build_classes",
+    "compatibility",
+    "effective_prices",
+    "fit_groups",
+    "solve_lp",
+    "usable_offerings",
+]
 
 #: price-capacity-optimized weight: effective_price = price * (1 + PCO_K * interruption_rate) for spot offerings.
 PCO_K = 2.0
