@@ -70,7 +70,9 @@ def catalog() -> list[dict[str, Any]]:
     for (itype, zone), (_, price) in sorted(spot.items()):
         s = specs.get(itype)
         if usable(s) and Decimal(price) > 0:
-            out.append(offering(s, zone=zone, capacity_type="spot", price=price, interruption_rate=rate.get(itype, 0.1)))
+            out.append(
+                offering(s, zone=zone, capacity_type="spot", price=price, interruption_rate=rate.get(itype, 0.1))
+            )
     for itype, zone in sorted(offered):
         s = specs.get(itype)
         if usable(s) and itype in od:

@@ -335,7 +335,40 @@ def plan(problem: dict[str, Any]) -> dict[str, Any]:
             alt = _realise(p, cl, compat, prices, cols, exact)
             if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost()):
                 best = alt
+    # a safeguard against packing losses: every class alone on its own best single offering type
+    alt = _single_type_plan(p, cl, compat, prices)
+    if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+        best = alt
     return _render(best)
+
+
+def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray) -> _Plan:
+    """Each demand class on the one offering type that holds it most cheaply (whole nodes, no mixing).
+
+    O(classes x offerings), vectorised. It is never better than a good mixed plan on large problems, but it bounds the
+    planner's result from above by the simple plan an operator would write by hand."""
+    st = _Plan(p, cl, compat, prices)
+    free = p.free_capacity()
+    with np.errstate(divide="ignore"):
+        per = np.where(cl.size[:, None, :] > 0, free[None, :, :] // np.maximum(cl.size[:, None, :], 1), np.iinfo(
+            np.int64).max).min(axis=2)
+    per = np.where(compat & (per > 0), per, 0)
+    nodes_needed = np.where(per > 0, -(-cl.count[:, None] // np.maximum(per, 1)), 0)
+    cost = np.where(per > 0, nodes_needed * prices[None, :], np.inf)
+    for d in range(len(cl)):
+        if cl.count[d] == 0:
+            continue
+        j = int(np.argmin(cost[d]))
+        if not np.isfinite(cost[d, j]):
+            st.unplaced[d] += cl.count[d]
+            continue
+        n, k = int(nodes_needed[d, j]), int(per[d, j])
+        loads = np.zeros((n, len(cl)), dtype=np.int64)
+        loads[:, d] = k
+        loads[-1, d] = cl.count[d] - k * (n - 1)
+        st.add_nodes(j, loads)
+    st.spread_pools()
+    return st
 
 
 def _realise(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, sel: np.ndarray,

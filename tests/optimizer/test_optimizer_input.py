@@ -84,7 +84,8 @@ def test_malformed_problem_names_the_path(path: str, value: Any, message: str) -
 def test_duplicate_offering_is_rejected() -> None:
     pr = good()
     pr["offerings"].append(dict(pr["offerings"][0], price="0.04"))
-    with pytest.raises(ProblemError, match=r"^offerings\[2\]: duplicate of offerings\[0\] \(m5.large, us-east-1a, spot\)"):
+    expected = r"^offerings\[2\]: duplicate of offerings\[0\] \(m5.large, us-east-1a, spot\)"
+    with pytest.raises(ProblemError, match=expected):
         plan(pr)
 
 

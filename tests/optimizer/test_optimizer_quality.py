@@ -128,7 +128,10 @@ def integer_optimum(pr: dict[str, Any]) -> float:
     bins = [j for j, _ in enumerate(offs) for _ in range(total_pods)]
     nb, nw = len(bins), len(wls)
     nv = nb + nb * nw + 1  # open, q[b, w], c
-    q = lambda b, w: nb + b * nw + w
+
+    def q(b: int, w: int) -> int:
+        return nb + b * nw + w
+
     cost = np.zeros(nv)
     lb, ub = np.zeros(nv), np.full(nv, np.inf)
     ub[:nb] = 1
@@ -146,6 +149,9 @@ def integer_optimum(pr: dict[str, Any]) -> float:
         o = offs[j]
         cost[b] = float(o["price"])
         spot = o["capacity_type"] == "spot"
+        max_rate = cons.get("max_interruption_rate")
+        if spot and max_rate is not None and o.get("interruption_rate", 0.0) > max_rate:
+            ub[b] = 0  # pools above the interruption limit are not used
         for w, wl in enumerate(wls):
             if o["arch"] not in wl.get("arch", ARCHS) or (spot and not wl["spot_ok"]):
                 ub[q(b, w)] = 0
