@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from audit.archive import verify_archive
 from audit.models import PLATFORM_CHAIN, chain_key
 from audit.verification import Anchor, ChainVerdict, chains_for, verify_chain
 
@@ -27,10 +28,17 @@ class Command(BaseCommand):
             help="start after this seq (the last entry of an archive) instead of the genesis; needs --anchor-hash",
         )
         parser.add_argument("--anchor-hash", default="", help="the hash of the entry at --anchor-seq")
+        parser.add_argument(
+            "--archive", default="", metavar="FILE",
+            help="verify a JSON-lines archive written by export_audit instead of the database",
+        )
 
     def handle(self, *args: Any, org: int | None, platform: bool, anchor_seq: int | None, anchor_hash: str,
-               **options: Any) -> None:
+               archive: str, **options: Any) -> None:
         self._stopping = False
+        if archive:
+            self._verify_archive(archive, anchor_seq=anchor_seq, anchor_hash=anchor_hash)
+            return
         previous = signal.signal(signal.SIGTERM, self._on_sigterm) if _in_main_thread() else None
         try:
             self._verify(org=org, platform=platform, anchor_seq=anchor_seq, anchor_hash=anchor_hash)
@@ -41,6 +49,18 @@ class Command(BaseCommand):
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         # Finish the entry in hand and report the walk as interrupted, rather than dying mid-output.
         self._stopping = True
+
+    def _verify_archive(self, path: str, *, anchor_seq: int | None, anchor_hash: str) -> None:
+        anchor = Anchor(seq=anchor_seq, hash=anchor_hash) if anchor_seq is not None else None
+        with open(path, encoding="utf-8") as lines:
+            verdict = verify_archive(lines, anchor=anchor)
+        if not verdict.ok:
+            self.stderr.write(verdict.describe())
+            raise CommandError(f"archive {path} is broken at entry id={verdict.entry_id} seq={verdict.entry_seq} "
+                               f"({verdict.problem})")
+        self.stdout.write(verdict.describe())
+        self.stdout.write(self.style.SUCCESS(f"archive verified; anchor: --anchor-seq {verdict.last_seq} "
+                                             f"--anchor-hash {verdict.last_hash}"))
 
     def _verify(self, *, org: int | None, platform: bool, anchor_seq: int | None, anchor_hash: str) -> None:
         anchor = None
