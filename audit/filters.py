@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from .models import AuditLog
 
 
 class AuditLogFilter(django_filters.FilterSet):
-    """``actor`` (a user/API key id or part of its label), ``actor_type``, ``action`` (prefix), ``resource_type``,
-    ``resource_id``, ``request_id``, ``since``/``until`` (ISO 8601; since inclusive, until exclusive) and, for super
-    admins, ``org``. The queryset handed in is already scoped to the caller, so ``org`` cannot widen it."""
+    """``actor`` (a user/API key id, or part of its label when not all digits), ``actor_type``, ``action`` (prefix),
+    ``resource_type``, ``resource_id``, ``request_id``, ``since``/``until`` (ISO 8601; since inclusive, until
+    exclusive) and, for super admins, ``org``. The queryset handed in is already scoped to the caller, so ``org``
+    cannot widen it."""
 
     actor = django_filters.CharFilter(method="filter_actor", label="Actor")
     actor_type = django_filters.ChoiceFilter(choices=AuditLog.ActorType.choices, label="Actor type")
@@ -38,8 +39,8 @@ class AuditLogFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # An id matches exactly; anything else is a case-insensitive part of the label (an email, "api-key:ab12").
-        match = Q(actor_label__icontains=value)
+        # All digits is an id (user or API key), matched exactly: "2" must not also match every label containing a 2.
+        # Anything else is a case-insensitive part of the label (an email, "api-key:ab12").
         if value.isdigit():
-            match |= Q(actor_id=value)
-        return queryset.filter(match)
+            return queryset.filter(actor_id=value)
+        return queryset.filter(actor_label__icontains=value)
