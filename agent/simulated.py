@@ -169,25 +169,36 @@ class SimulatedBackend:
 
 
 def demo_cluster(
-    *, nodes: int = 3, pods_per_node: int = 4, clock: Callable[[], float] = time.time, reschedule_seconds: float = 5.0
+    *, nodes: int = 3, pods_per_node: int = 4, clock: Callable[[], float] = time.time, reschedule_seconds: float = 5.0,
+    instances: list[dict] | None = None,
 ) -> SimulatedBackend:
-    """A small EKS-like cluster: on-demand and spot nodes, a web Deployment under a PDB, a DaemonSet, a mirror pod."""
+    """A small EKS-like cluster: on-demand and spot nodes, a web Deployment under a PDB, a DaemonSet, a mirror pod.
+
+    ``instances`` (``{"instance_id", "zone", "instance_type", "lifecycle", "private_dns"}``) become the nodes, so that
+    they link to the platform's inventory; otherwise ``nodes`` made-up ones.
+    """
     sim = SimulatedBackend(clock=clock, reschedule_seconds=reschedule_seconds)
     zones = ("us-east-1a", "us-east-1b", "us-east-1c")
-    for i in range(nodes):
-        spot = i % 3 == 2
-        zone = zones[i % 3]
-        name = f"ip-10-0-{i // 250}-{i % 250 + 10}.ec2.internal"
+    made_up = [
+        {"instance_id": f"i-{0x0A000000 + i:017x}", "zone": zones[i % 3], "instance_type": "m5.large",
+         "lifecycle": "spot" if i % 3 == 2 else "on-demand",
+         "private_dns": f"ip-10-0-{i // 250}-{i % 250 + 10}.ec2.internal"}
+        for i in range(nodes)
+    ]
+    for i, inst in enumerate(instances or made_up):
+        spot = inst["lifecycle"] == "spot"
+        zone = inst["zone"]
+        name = inst.get("private_dns") or f"ip-10-0-{i // 250}-{i % 250 + 10}.ec2.internal"
         sim.add_node(
             Node(
                 name=name,
-                provider_id=f"aws:///{zone}/i-{0x0A000000 + i:017x}",
-                instance_type="m5.large",
+                provider_id=f"aws:///{zone}/{inst['instance_id']}",
+                instance_type=inst["instance_type"],
                 zone=zone,
                 capacity_type="spot" if spot else "on-demand",
                 labels={
                     "kubernetes.io/hostname": name,
-                    "node.kubernetes.io/instance-type": "m5.large",
+                    "node.kubernetes.io/instance-type": inst["instance_type"],
                     "topology.kubernetes.io/zone": zone,
                     "karpenter.sh/capacity-type": "spot" if spot else "on-demand",
                 },

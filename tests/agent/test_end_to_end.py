@@ -57,3 +57,23 @@ def test_enqueued_drain_is_executed_by_the_simulated_agent_and_reported(live_ser
     }
     assert all(p.daemonset or p.mirror for p in sim.list_pods(node=other))
     assert sim.min_healthy["default/web"] >= sim.pdbs[0].min_available
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_agent_command_reports_a_simulated_cluster(live_server, user):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    cluster = ClusterFactory(organization=user.organization)
+    instance = InstanceFactory(cluster=cluster, lifecycle="spot")
+    out = StringIO()
+    call_command("demo_agent", "--url", live_server.url, "--email", user.email, "--once", stdout=out)
+    node = KubeNode.objects.get(cluster=cluster)
+    assert node.instance_id == instance.pk  # the simulated nodes are the cluster's instances
+    assert node.capacity_type == "spot"
+    assert AgentStatus.objects.get(cluster=cluster).connection() == "connected"
+    # Run again: the previous demo key is revoked, a new one made.
+    call_command("demo_agent", "--url", live_server.url, "--email", user.email, "--once", stdout=out)
+    assert cluster.api_keys.filter(revoked_at__isnull=True).count() == 1
+    assert cluster.api_keys.count() == 2
