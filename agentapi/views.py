@@ -36,12 +36,12 @@ def index(request: HttpRequest) -> HttpResponse:
     for cluster in clusters:
         status = getattr(cluster, "agent_status", None)
         cluster.connection = connection_state(status.last_seen_at, status.poll_seconds) if status else "never"
-    return render(request, "agentapi/index.html", {"nav": "clusters", "clusters": clusters})
+    return render(request, "agentapi/index.html", {"nav": "agents", "clusters": clusters})
 
 
 def _detail_context(request: HttpRequest, cluster: Cluster) -> dict:
     return {
-        "nav": "clusters",
+        "nav": "agents",
         "cluster": cluster,
         "overview": selectors.agent_overview(cluster),
         "keys": list(ApiKey.objects.filter(cluster=cluster).order_by("-created_at", "-id")),
