@@ -1,0 +1,135 @@
+"""Tenants, users and linked cloud accounts."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.utils import timezone
+
+from spotopt.tenancy import TenantQuerySet
+
+
+class Organization(models.Model):
+    """A tenant. Every operator-owned row points at one; signup creates it with its owner."""
+
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_organizations"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "organizations"
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        if not email:
+            raise ValueError("email is required")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("role", User.Role.SUPER_ADMIN)
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str) -> User:
+        return self.get(email__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. Logs in with email. ``CLIENT`` users belong to one organization; ``SUPER_ADMIN`` runs the platform."""
+
+    class Role(models.TextChoices):
+        CLIENT = "CLIENT", "Client"
+        SUPER_ADMIN = "SUPER_ADMIN", "Super admin"
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=200, blank=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.CLIENT)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        db_table = "users"
+        ordering = ("id",)
+        constraints = [
+            # A client always belongs to an organization.
+            models.CheckConstraint(
+                condition=models.Q(role="SUPER_ADMIN") | models.Q(organization__isnull=False),
+                name="client_has_organization",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_super_admin(self) -> bool:
+        return self.role == self.Role.SUPER_ADMIN
+
+
+def _external_id() -> str:
+    return f"spotopt-{secrets.token_hex(16)}"
+
+
+class CloudAccount(models.Model):
+    """A linked AWS account: a cross-account role (with a platform-generated ExternalId) or, as a fallback,
+    encrypted access keys."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        ERROR = "error", "Error"
+        DISABLED = "disabled", "Disabled"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="cloud_accounts")
+    name = models.CharField(max_length=200)
+    aws_account_id = models.CharField(max_length=12, blank=True)
+    role_arn = models.CharField(max_length=2048, blank=True)
+    external_id = models.CharField(max_length=64, default=_external_id, editable=False)
+    regions = models.JSONField(default=list)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    last_error = models.TextField(blank=True)
+    last_validated_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        db_table = "accounts"
+        ordering = ("id",)
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="unique_account_name_per_org"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

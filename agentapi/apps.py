@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AgentapiConfig(AppConfig):
+    name = "agentapi"
+    verbose_name = "Agent"

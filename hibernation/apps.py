@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class HibernationConfig(AppConfig):
+    name = "hibernation"
+    verbose_name = "Hibernation"

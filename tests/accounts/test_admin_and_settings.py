@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import User
+from tests.factories import DEFAULT_PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db
+def test_client_cannot_use_django_admin(client, user):
+    user.is_staff = True  # even a wrongly flagged client stays out
+    user.save()
+    client.force_login(user)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_super_admin_uses_django_admin(client, super_admin):
+    client.force_login(super_admin)
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/accounts/user/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_default_super_admin_exists_with_bcrypt_hash():
+    admin = User.objects.get(email="admin@spotoptimizer.com")
+    assert admin.is_super_admin
+    assert admin.check_password("admin123")
+
+
+@pytest.mark.django_db
+def test_set_admin_password_command(monkeypatch):
+    monkeypatch.setenv("NEW_ADMIN_PASSWORD", "A-much-better-one-77")
+    call_command("set_admin_password", password_env="NEW_ADMIN_PASSWORD")
+    admin = User.objects.get(email="admin@spotoptimizer.com")
+    assert admin.check_password("A-much-better-one-77")
+    assert not admin.check_password("admin123")
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=base | env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_refuses_to_start_without_secrets(tmp_path):
+    result = _run({"ENVIRONMENT": "production", "SECRET_KEY": "", "JWT_SECRET_KEY": "", "VAR_DIR": str(tmp_path)},
+                  "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_check_deploy_reports_only_operator_settings(tmp_path):
+    """With production settings, ``check --deploy`` warns only about what the operator decides."""
+    env = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "x" * 60 + "-A1b2C3d4",
+        "JWT_SECRET_KEY": "y" * 60,
+        "ALLOWED_HOSTS": "spot.example.com",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "VAR_DIR": str(tmp_path),
+    }
+    migrate = _run(env, "migrate", "-v0")
+    assert migrate.returncode == 0, migrate.stderr
+    result = _run(env, "check", "--deploy")
+    output = result.stdout + result.stderr
+    assert "spotopt.W001" in output  # the default admin password is still set
+    # W021 (HSTS preload) is the operator's call: submitting a domain to browsers' preload list.
+    reported = {line.split("(")[1].split(")")[0] for line in output.splitlines() if line.startswith("?: (")}
+    assert reported == {"spotopt.W001", "security.W021"}, output
+    env["NEW_PW"] = "Changed-" + DEFAULT_PASSWORD
+    assert _run(env, "set_admin_password", "--password-env", "NEW_PW").returncode == 0
+    result = _run(env, "check", "--deploy")
+    assert result.returncode == 0
+    assert "spotopt.W001" not in result.stdout + result.stderr

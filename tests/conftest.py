@@ -1,0 +1,71 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests.factories import DEFAULT_PASSWORD, OrganizationFactory, SuperAdminFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Throttle counters and cached values must not leak between tests."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def password() -> str:
+    return DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def user(org):
+    return UserFactory(organization=org)
+
+
+@pytest.fixture
+def other_user(db):
+    """A CLIENT of another organization."""
+    return UserFactory()
+
+
+@pytest.fixture
+def super_admin(db):
+    return SuperAdminFactory()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def auth_client(user) -> APIClient:
+    """An API client authenticated as ``user`` with a real JWT."""
+    return client_for(user)
+
+
+@pytest.fixture
+def other_client(other_user) -> APIClient:
+    return client_for(other_user)
+
+
+@pytest.fixture
+def admin_client_api(super_admin) -> APIClient:
+    return client_for(super_admin)
