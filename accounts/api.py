@@ -90,5 +90,3 @@ class MeView(APIView):
     def get(self, request):
         user = _user_query().get(pk=request.user.pk)
         return Response(serializers.UserSerializer(user).data)
-
-

@@ -16,8 +16,8 @@ def list_clusters(session: AccountSession) -> list[str]:
             session.client("eks"),
             "list_clusters",
             result_key="clusters",
-            token_in="nextToken",
-            token_out="nextToken",
+            cursor_param="nextToken",
+            cursor_key="nextToken",
             retry=session.retry,
         )
     )
@@ -45,8 +45,8 @@ def list_node_groups(session: AccountSession, *, cluster_name: str) -> list[str]
             session.client("eks"),
             "list_nodegroups",
             result_key="nodegroups",
-            token_in="nextToken",
-            token_out="nextToken",
+            cursor_param="nextToken",
+            cursor_key="nextToken",
             retry=session.retry,
             clusterName=cluster_name,
         )

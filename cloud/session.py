@@ -365,8 +365,8 @@ def paginate(
     /,
     *,
     result_key: str,
-    token_in: str = "NextToken",
-    token_out: str = "NextToken",
+    cursor_param: str = "NextToken",
+    cursor_key: str = "NextToken",
     retry: RetryPolicy = DEFAULT_RETRY,
     **params: Any,
 ) -> Iterator[Any]:
@@ -375,11 +375,11 @@ def paginate(
     while True:
         page = call(client, operation, retry=retry, **params)
         yield from page.get(result_key, []) or []
-        token = page.get(token_out)
+        token = page.get(cursor_key)
         if not token or token in seen:  # a repeated token would loop forever
             return
         seen.add(token)
-        params = {**params, token_in: token}
+        params = {**params, cursor_param: token}
 
 
 __all__ = [
