@@ -160,6 +160,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=10),
         "options": {"expires": 9 * 60},
     },
+    "refresh-region-catalogs": {
+        "task": "pricing.tasks.refresh_all_region_catalogs",
+        "schedule": timedelta(days=1),
+        "options": {"expires": 23 * 3600},
+    },
 }
 
 # --- Auth ------------------------------------------------------------------------------------------------------------
