@@ -234,6 +234,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "status"; name each choice set so that the schema has no collisions.
+    "ENUM_NAME_OVERRIDES": {
+        "CloudAccountStatusEnum": "accounts.models.CloudAccount.Status",
+    },
 }
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ORIGINS", [])
