@@ -22,12 +22,15 @@ migrate: venv
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
+	$(BIN)/python manage.py load_pricing_snapshot
 	$(BIN)/python manage.py seed_demo
 
-# The embedded default: SQLite, a file broker, moto's server for AWS, a simulated agent. Ctrl-C stops everything.
+# The embedded default: SQLite, a file broker, moto's server for AWS (simulated_aws, with a demo estate linked to the
+# demo organization), a simulated agent. Ctrl-C stops everything.
 run: seed
 	@echo "Console and API: http://127.0.0.1:8000  (demo: demo@spotoptimizer.com / demo-password-1, admin: admin@spotoptimizer.com / admin123)"
-	$(BIN)/honcho -f Procfile.dev start
+	AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:5055} AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-testing} \
+	AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-testing} $(BIN)/honcho -f Procfile.dev start
 
 # The whole suite; PostgreSQL and Redis are used where DATABASE_URL / REDIS_URL point at them.
 test: venv

@@ -17,10 +17,12 @@ from .runner import Agent
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="spotopt-agent", description=__doc__)
-    parser.add_argument("--url", default=os.environ.get("SPOTOPT_URL", "http://127.0.0.1:8000"),
-                        help="platform URL (env SPOTOPT_URL)")
-    parser.add_argument("--api-key", default=os.environ.get("SPOTOPT_API_KEY", ""),
-                        help="the cluster's API key (env SPOTOPT_API_KEY)")
+    parser.add_argument(
+        "--url", default=os.environ.get("SPOTOPT_URL", "http://127.0.0.1:8000"), help="platform URL (env SPOTOPT_URL)"
+    )
+    parser.add_argument(
+        "--api-key", default=os.environ.get("SPOTOPT_API_KEY", ""), help="the cluster's API key (env SPOTOPT_API_KEY)"
+    )
     parser.add_argument("--simulate", action="store_true", help="run against an in-memory cluster")
     parser.add_argument("--sim-nodes", type=int, default=3, help="simulated nodes")
     parser.add_argument("--sim-pods-per-node", type=int, default=5, help="simulated pods per node")

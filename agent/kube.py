@@ -16,8 +16,19 @@ from .backend import EvictionBlocked, Node, Pod
 LIST_CHUNK = 500
 _QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)([a-zA-Z]*)$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "K": 10**3,
-            "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+_DECIMAL = {
+    "": 1,
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+}
 
 
 def quantity(value: str | int | None) -> Decimal:
@@ -45,11 +56,15 @@ def memory_mib(value) -> int:
 
 def _capacity_type(labels: dict[str, str]) -> str:
     raw = (
-        labels.get("karpenter.sh/capacity-type")
-        or labels.get("eks.amazonaws.com/capacityType")
-        or labels.get("node.kubernetes.io/lifecycle")
-        or ""
-    ).lower().replace("_", "-")
+        (
+            labels.get("karpenter.sh/capacity-type")
+            or labels.get("eks.amazonaws.com/capacityType")
+            or labels.get("node.kubernetes.io/lifecycle")
+            or ""
+        )
+        .lower()
+        .replace("_", "-")
+    )
     return {"spot": "spot", "on-demand": "on-demand", "normal": "on-demand"}.get(raw, "")
 
 

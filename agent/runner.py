@@ -73,8 +73,9 @@ class Agent:
             was = self._ready.get(node["name"])
             if was and not node["ready"]:
                 instance = node["provider_id"].rsplit("/", 1)[-1] if node["provider_id"] else ""
-                events.append({"type": "node-not-ready", "node": node["name"], "instance_id": instance,
-                               "occurred_at": now})
+                events.append(
+                    {"type": "node-not-ready", "node": node["name"], "instance_id": instance, "occurred_at": now}
+                )
             self._ready[node["name"]] = node["ready"]
         return events
 

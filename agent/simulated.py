@@ -72,7 +72,8 @@ class SimulatedBackend:
     def healthy(self, pdb: PodDisruptionBudget) -> int:
         now = self.clock()
         return sum(
-            1 for sp in self._pods.values()
+            1
+            for sp in self._pods.values()
             if pdb.matches(sp.pod) and sp.pod.node and sp.pod.phase == "Running" and sp.ready_at <= now
         )
 
@@ -151,7 +152,8 @@ class SimulatedBackend:
     def _reschedule(self, pod: Pod, now: float) -> None:
         """The controller creates a replacement on the schedulable node with the fewest pods, or leaves it Pending."""
         candidates = [
-            n for n in self.nodes.values()
+            n
+            for n in self.nodes.values()
             if n.ready and not n.unschedulable and not any(t.get("effect") == "NoSchedule" for t in n.taints)
         ]
         load = {n.name: 0 for n in candidates}
@@ -161,15 +163,23 @@ class SimulatedBackend:
         target = min(candidates, key=lambda n: (load[n.name], n.name)).name if candidates else ""
         base = pod.name.rsplit("-", 1)[0] if pod.owner_kind == "ReplicaSet" else pod.name
         replacement = Pod(
-            **{**vars(pod), "labels": dict(pod.labels), "node": target,
-               "phase": "Running" if target else "Pending",
-               "name": f"{base}-r{next(self._seq)}" if pod.owner_kind == "ReplicaSet" else pod.name}
+            **{
+                **vars(pod),
+                "labels": dict(pod.labels),
+                "node": target,
+                "phase": "Running" if target else "Pending",
+                "name": f"{base}-r{next(self._seq)}" if pod.owner_kind == "ReplicaSet" else pod.name,
+            }
         )
         self._pods[replacement.key] = _SimPod(replacement, now + self.reschedule_seconds)
 
 
 def demo_cluster(
-    *, nodes: int = 3, pods_per_node: int = 4, clock: Callable[[], float] = time.time, reschedule_seconds: float = 5.0,
+    *,
+    nodes: int = 3,
+    pods_per_node: int = 4,
+    clock: Callable[[], float] = time.time,
+    reschedule_seconds: float = 5.0,
     instances: list[dict] | None = None,
 ) -> SimulatedBackend:
     """A small EKS-like cluster: on-demand and spot nodes, a web Deployment under a PDB, a DaemonSet, a mirror pod.
@@ -180,9 +190,13 @@ def demo_cluster(
     sim = SimulatedBackend(clock=clock, reschedule_seconds=reschedule_seconds)
     zones = ("us-east-1a", "us-east-1b", "us-east-1c")
     made_up = [
-        {"instance_id": f"i-{0x0A000000 + i:017x}", "zone": zones[i % 3], "instance_type": "m5.large",
-         "lifecycle": "spot" if i % 3 == 2 else "on-demand",
-         "private_dns": f"ip-10-0-{i // 250}-{i % 250 + 10}.ec2.internal"}
+        {
+            "instance_id": f"i-{0x0A000000 + i:017x}",
+            "zone": zones[i % 3],
+            "instance_type": "m5.large",
+            "lifecycle": "spot" if i % 3 == 2 else "on-demand",
+            "private_dns": f"ip-10-0-{i // 250}-{i % 250 + 10}.ec2.internal",
+        }
         for i in range(nodes)
     ]
     for i, inst in enumerate(instances or made_up):
@@ -207,13 +221,44 @@ def demo_cluster(
                 max_pods=29,
             )
         )
-        sim.add_pod(Pod("kube-system", f"aws-node-{i}", node=name, cpu_m=25, memory_mib=40,
-                        owner_kind="DaemonSet", owner_name="aws-node", priority=2000001000))
-        sim.add_pod(Pod("kube-system", f"kube-proxy-{name}", node=name, cpu_m=100, memory_mib=64,
-                        owner_kind="Node", owner_name=name, mirror=True, priority=2000001000))
+        sim.add_pod(
+            Pod(
+                "kube-system",
+                f"aws-node-{i}",
+                node=name,
+                cpu_m=25,
+                memory_mib=40,
+                owner_kind="DaemonSet",
+                owner_name="aws-node",
+                priority=2000001000,
+            )
+        )
+        sim.add_pod(
+            Pod(
+                "kube-system",
+                f"kube-proxy-{name}",
+                node=name,
+                cpu_m=100,
+                memory_mib=64,
+                owner_kind="Node",
+                owner_name=name,
+                mirror=True,
+                priority=2000001000,
+            )
+        )
         for j in range(max(0, pods_per_node - 2)):
-            sim.add_pod(Pod("default", f"web-{i}-{j}", node=name, cpu_m=250, memory_mib=256,
-                            owner_kind="ReplicaSet", owner_name="web-5d8f", labels={"app": "web"}))
+            sim.add_pod(
+                Pod(
+                    "default",
+                    f"web-{i}-{j}",
+                    node=name,
+                    cpu_m=250,
+                    memory_mib=256,
+                    owner_kind="ReplicaSet",
+                    owner_name="web-5d8f",
+                    labels={"app": "web"},
+                )
+            )
     web = sum(1 for p in sim.list_pods() if p.labels.get("app") == "web")
     if web:
         sim.add_pdb(PodDisruptionBudget("default", "web", {"app": "web"}, min_available=max(1, web - 1)))

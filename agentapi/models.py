@@ -237,9 +237,7 @@ class AgentAction(models.Model):
         ordering = ("-created_at", "-id")
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(
-                    type__in=["cordon", "uncordon", "drain", "evict", "label", "taint"]
-                ),
+                condition=models.Q(type__in=["cordon", "uncordon", "drain", "evict", "label", "taint"]),
                 name="agent_action_type_valid",
             ),
             models.CheckConstraint(

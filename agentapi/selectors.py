@@ -34,8 +34,9 @@ def agent_overview(cluster: Cluster) -> dict:
     status = AgentStatus.objects.filter(cluster=cluster).first()
     pending = list(AgentAction.objects.filter(cluster=cluster).open().order_by("created_at", "id"))
     recent = list(
-        AgentAction.objects.filter(cluster=cluster, state__in=AgentAction.TERMINAL_STATES)
-        .order_by("-finished_at", "-id")[:RECENT_ACTIONS]
+        AgentAction.objects.filter(cluster=cluster, state__in=AgentAction.TERMINAL_STATES).order_by(
+            "-finished_at", "-id"
+        )[:RECENT_ACTIONS]
     )
     return {
         "connection": connection_state(status.last_seen_at, status.poll_seconds) if status else "never",

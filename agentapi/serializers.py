@@ -45,8 +45,20 @@ class KubeNodeSerializer(serializers.ModelSerializer):
     class Meta:
         model = KubeNode
         fields = (
-            "name", "provider_id", "ec2_instance_id", "instance_type", "zone", "capacity_type", "labels", "taints",
-            "unschedulable", "ready", "allocatable", "pod_count", "instance", "updated_at",
+            "name",
+            "provider_id",
+            "ec2_instance_id",
+            "instance_type",
+            "zone",
+            "capacity_type",
+            "labels",
+            "taints",
+            "unschedulable",
+            "ready",
+            "allocatable",
+            "pod_count",
+            "instance",
+            "updated_at",
         )
 
     def get_allocatable(self, node: KubeNode) -> dict:
@@ -57,8 +69,20 @@ class AgentActionSerializer(serializers.ModelSerializer):
     class Meta:
         model = AgentAction
         fields = (
-            "id", "type", "target", "params", "state", "attempts", "max_attempts", "deadline", "lease_expires_at",
-            "reason", "result_message", "created_at", "leased_at", "finished_at",
+            "id",
+            "type",
+            "target",
+            "params",
+            "state",
+            "attempts",
+            "max_attempts",
+            "deadline",
+            "lease_expires_at",
+            "reason",
+            "result_message",
+            "created_at",
+            "leased_at",
+            "finished_at",
         )
 
 

@@ -113,7 +113,13 @@ _POD_COLUMNS = (
 
 
 def _sync_rows(
-    model, *, cluster_id: int, rows: list[dict], columns, key: tuple[str, ...], now: datetime,
+    model,
+    *,
+    cluster_id: int,
+    rows: list[dict],
+    columns,
+    key: tuple[str, ...],
+    now: datetime,
     computed: dict[str, str] | None = None,
 ) -> None:
     """Make the cluster's rows of ``model`` exactly ``rows`` in TWO statements whatever their number.
@@ -147,9 +153,7 @@ def _sync_rows(
         expr.format(**{f"src_{k}": src(k) for k in types}) for expr in (computed or {}).values()
     ]
     changed = [c for c in data_cols if c not in key]
-    distinct = " OR ".join(
-        f"cur.{qn(c)} {'IS DISTINCT FROM' if pg else 'IS NOT'} excluded.{qn(c)}" for c in changed
-    )
+    distinct = " OR ".join(f"cur.{qn(c)} {'IS DISTINCT FROM' if pg else 'IS NOT'} excluded.{qn(c)}" for c in changed)
     updates = ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in [*changed, "updated_at"])
     conflict = ", ".join(qn(c) for c in ("cluster_id", *key))
     # Only identifiers from model metadata are interpolated; every value is a parameter.
@@ -270,8 +274,10 @@ def _validate_params(action_type: str, target: str, params: dict) -> dict:
         params = {}
     if action_type == "label":
         labels = params.get("labels")
-        if not isinstance(labels, dict) or not labels or not all(
-            isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in labels.items()
+        if (
+            not isinstance(labels, dict)
+            or not labels
+            or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in labels.items())
         ):
             fields["params"] = ["label needs {'labels': {key: value or null}}."]
     if action_type == "taint":
@@ -317,16 +323,25 @@ def enqueue_action(
                 AgentAction.objects.open().filter(cluster=cluster, type=type, target=target, params=params).first()
                 if connection.vendor == "postgresql"
                 else next(
-                    (a for a in AgentAction.objects.open().filter(cluster=cluster, type=type, target=target)
-                     if a.params == params),
+                    (
+                        a
+                        for a in AgentAction.objects.open().filter(cluster=cluster, type=type, target=target)
+                        if a.params == params
+                    ),
                     None,
                 )
             )
             if existing is not None:
                 return existing
         action = AgentAction.objects.create(
-            cluster=cluster, type=type, target=target, params=params, deadline=deadline,
-            max_attempts=max_attempts, reason=reason[:255], created_at=now,
+            cluster=cluster,
+            type=type,
+            target=target,
+            params=params,
+            deadline=deadline,
+            max_attempts=max_attempts,
+            reason=reason[:255],
+            created_at=now,
         )
         record(
             action="agent_action.enqueued",
@@ -381,8 +396,11 @@ def actions_lease(*, api_key: ApiKey, max_actions: int = 10) -> list[AgentAction
                 )
             elif action.attempts >= action.max_attempts:
                 _finish(
-                    action, AgentAction.State.FAILED,
-                    f"No result after {action.attempts} attempt(s); the last lease expired.", now, "system",
+                    action,
+                    AgentAction.State.FAILED,
+                    f"No result after {action.attempts} attempt(s); the last lease expired.",
+                    now,
+                    "system",
                 )
             else:
                 leased.append(action)
@@ -412,9 +430,7 @@ def action_report_result(
     except (TypeError, ValueError):
         raise NotFound("Not found.")
     with transaction.atomic():
-        action = (
-            AgentAction.objects.select_for_update().filter(pk=action_id, cluster_id=api_key.cluster_id).first()
-        )
+        action = AgentAction.objects.select_for_update().filter(pk=action_id, cluster_id=api_key.cluster_id).first()
         if action is None:
             raise NotFound("Not found.")
         action.cluster = api_key.cluster
@@ -447,8 +463,14 @@ def events_ingest(*, api_key: ApiKey, data: Any) -> list[AgentEvent]:
         for item in cleaned:
             node = item["node"] or by_instance.get(item["instance_id"], "")
             event = AgentEvent.objects.create(
-                cluster=cluster, type=item["type"], node_name=node, instance_id=item["instance_id"],
-                occurred_at=item["occurred_at"], received_at=now, detail=item["detail"], api_key=api_key,
+                cluster=cluster,
+                type=item["type"],
+                node_name=node,
+                instance_id=item["instance_id"],
+                occurred_at=item["occurred_at"],
+                received_at=now,
+                detail=item["detail"],
+                api_key=api_key,
             )
             record(
                 action=f"agent_event.{item['type']}",
@@ -462,8 +484,13 @@ def events_ingest(*, api_key: ApiKey, data: Any) -> list[AgentEvent]:
                 reason = f"spot interruption notice (event {event.pk})"
                 enqueue_action(cluster, "cordon", node, deadline=deadline, reason=reason, actor=api_key)
                 enqueue_action(
-                    cluster, "drain", node, {"grace_period_seconds": 30, "timeout_seconds": 90},
-                    deadline=deadline, reason=reason, actor=api_key,
+                    cluster,
+                    "drain",
+                    node,
+                    {"grace_period_seconds": 30, "timeout_seconds": 90},
+                    deadline=deadline,
+                    reason=reason,
+                    actor=api_key,
                 )
             stored.append(event)
     return stored

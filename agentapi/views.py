@@ -54,8 +54,9 @@ def _detail_context(request: HttpRequest, cluster: Cluster) -> dict:
 def detail(request: HttpRequest, cluster_id: int) -> HttpResponse:
     cluster = _cluster(request, cluster_id)
     if request.htmx:
-        return render(request, "agentapi/_status.html", {"cluster": cluster,
-                                                         "overview": selectors.agent_overview(cluster)})
+        return render(
+            request, "agentapi/_status.html", {"cluster": cluster, "overview": selectors.agent_overview(cluster)}
+        )
     return render(request, "agentapi/detail.html", _detail_context(request, cluster))
 
 

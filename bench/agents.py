@@ -33,8 +33,13 @@ def ensure_database(url: str) -> None:
 
     parsed = urlparse(url)
     name = parsed.path.lstrip("/")
-    conn = psycopg2.connect(host=parsed.hostname, port=parsed.port or 5432, user=parsed.username,
-                            password=parsed.password, dbname="postgres")
+    conn = psycopg2.connect(
+        host=parsed.hostname,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        dbname="postgres",
+    )
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
@@ -61,8 +66,10 @@ def seed(n: int, actions_per_agent: int, clusters_per_org: int) -> list[str]:
         [Organization(name=f"bench-{stamp}-{i}") for i in range((n + clusters_per_org - 1) // clusters_per_org)]
     )
     clusters = Cluster.objects.bulk_create(
-        [Cluster(organization=orgs[i // clusters_per_org], name=f"bench-{stamp}-{i}", region="us-east-1")
-         for i in range(n)]
+        [
+            Cluster(organization=orgs[i // clusters_per_org], name=f"bench-{stamp}-{i}", region="us-east-1")
+            for i in range(n)
+        ]
     )
     raws = []
     keys = []
@@ -100,10 +107,28 @@ def start_server(workers: int, threads: int) -> tuple[subprocess.Popen, str]:
         "DB_CONN_MAX_AGE": "600",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "spotopt.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-         "-k", "gthread", "--threads", str(threads), "--backlog", "4096", "--keep-alive", "30",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "spotopt.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--backlog",
+            "4096",
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):
@@ -174,17 +199,25 @@ async def run_agents(url: str, keys: list[str], body: bytes, duration: float, ma
         async def agent(raw: str) -> None:
             headers = {"Authorization": f"Api-Key {raw}", "Content-Type": "application/json"}
             while time.perf_counter() < deadline and rec.count < max_requests:
-                await _timed(session, rec, "snapshot", "POST", f"{url}/api/v1/agent/snapshot", data=body,
-                             headers=headers)
+                await _timed(
+                    session, rec, "snapshot", "POST", f"{url}/api/v1/agent/snapshot", data=body, headers=headers
+                )
                 for _ in range(3):  # actions are polled more often than snapshots are sent
                     if time.perf_counter() >= deadline or rec.count >= max_requests:
                         return
-                    data = await _timed(session, rec, "actions", "GET", f"{url}/api/v1/agent/actions?max=5",
-                                        headers=headers)
+                    data = await _timed(
+                        session, rec, "actions", "GET", f"{url}/api/v1/agent/actions?max=5", headers=headers
+                    )
                     for action in json.loads(data)["actions"] if data else []:
-                        await _timed(session, rec, "result", "POST",
-                                     f"{url}/api/v1/agent/actions/{action['id']}/result",
-                                     data=json.dumps({"status": "succeeded", "message": "bench"}), headers=headers)
+                        await _timed(
+                            session,
+                            rec,
+                            "result",
+                            "POST",
+                            f"{url}/api/v1/agent/actions/{action['id']}/result",
+                            data=json.dumps({"status": "succeeded", "message": "bench"}),
+                            headers=headers,
+                        )
 
         started = time.perf_counter()
         await asyncio.gather(*(agent(k) for k in keys))
@@ -240,8 +273,10 @@ def main() -> int:
             for kind in ("snapshot", "actions", "result", "health"):
                 if kind in results[-1]:
                     r = results[-1][kind]
-                    print(f"{kind:<10} {r['requests']:>9} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
-                          f"{r['errors']:>7} {r['error_kinds'] or ''}")
+                    print(
+                        f"{kind:<10} {r['requests']:>9} {r['rps']:>8} {r['p50_ms']:>8} {r['p99_ms']:>8} "
+                        f"{r['errors']:>7} {r['error_kinds'] or ''}"
+                    )
             sys.stdout.flush()
     finally:
         if proc is not None:

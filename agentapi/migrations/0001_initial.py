@@ -7,144 +7,269 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clusters', '0001_initial'),
+        ("clusters", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AgentStatus',
+            name="AgentStatus",
             fields=[
-                ('cluster', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='agent_status', serialize=False, to='clusters.cluster')),
-                ('last_seen_at', models.DateTimeField(blank=True, null=True)),
-                ('agent_version', models.CharField(blank=True, max_length=64)),
-                ('kubernetes_version', models.CharField(blank=True, max_length=64)),
-                ('poll_seconds', models.PositiveIntegerField(default=30)),
-                ('last_snapshot_at', models.DateTimeField(blank=True, null=True)),
-                ('snapshot_generation', models.BigIntegerField(default=0)),
-                ('node_count', models.PositiveIntegerField(default=0)),
-                ('pod_count', models.PositiveIntegerField(default=0)),
+                (
+                    "cluster",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="agent_status",
+                        serialize=False,
+                        to="clusters.cluster",
+                    ),
+                ),
+                ("last_seen_at", models.DateTimeField(blank=True, null=True)),
+                ("agent_version", models.CharField(blank=True, max_length=64)),
+                ("kubernetes_version", models.CharField(blank=True, max_length=64)),
+                ("poll_seconds", models.PositiveIntegerField(default=30)),
+                ("last_snapshot_at", models.DateTimeField(blank=True, null=True)),
+                ("snapshot_generation", models.BigIntegerField(default=0)),
+                ("node_count", models.PositiveIntegerField(default=0)),
+                ("pod_count", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'db_table': 'agent_status',
+                "db_table": "agent_status",
             },
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('prefix', models.CharField(max_length=12, unique=True)),
-                ('key_hash', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='clusters.cluster')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("prefix", models.CharField(max_length=12, unique=True)),
+                ("key_hash", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="api_keys", to="clusters.cluster"
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'api_keys',
-                'ordering': ('-created_at', '-id'),
+                "db_table": "api_keys",
+                "ordering": ("-created_at", "-id"),
             },
         ),
         migrations.CreateModel(
-            name='AgentAction',
+            name="AgentAction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('cordon', 'Cordon'), ('uncordon', 'Uncordon'), ('drain', 'Drain'), ('evict', 'Evict'), ('label', 'Label'), ('taint', 'Taint')], max_length=16)),
-                ('target', models.CharField(help_text='Node name, or namespace/pod for evict.', max_length=512)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('leased', 'Leased'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('expired', 'Expired')], default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('max_attempts', models.PositiveIntegerField(default=3)),
-                ('deadline', models.DateTimeField()),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('result_message', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('leased_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agent_actions', to='clusters.cluster')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("cordon", "Cordon"),
+                            ("uncordon", "Uncordon"),
+                            ("drain", "Drain"),
+                            ("evict", "Evict"),
+                            ("label", "Label"),
+                            ("taint", "Taint"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("target", models.CharField(help_text="Node name, or namespace/pod for evict.", max_length=512)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("leased", "Leased"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("expired", "Expired"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("max_attempts", models.PositiveIntegerField(default=3)),
+                ("deadline", models.DateTimeField()),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                ("result_message", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("leased_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="agent_actions", to="clusters.cluster"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'agent_actions',
-                'ordering': ('-created_at', '-id'),
-                'indexes': [models.Index(condition=models.Q(('state__in', ['pending', 'leased'])), fields=['cluster', 'created_at'], name='agent_action_open_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('type__in', ['cordon', 'uncordon', 'drain', 'evict', 'label', 'taint'])), name='agent_action_type_valid'), models.CheckConstraint(condition=models.Q(('state__in', ['pending', 'leased', 'succeeded', 'failed', 'expired'])), name='agent_action_state_valid')],
+                "db_table": "agent_actions",
+                "ordering": ("-created_at", "-id"),
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("state__in", ["pending", "leased"])),
+                        fields=["cluster", "created_at"],
+                        name="agent_action_open_idx",
+                    )
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("type__in", ["cordon", "uncordon", "drain", "evict", "label", "taint"])),
+                        name="agent_action_type_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("state__in", ["pending", "leased", "succeeded", "failed", "expired"])),
+                        name="agent_action_state_valid",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AgentEvent',
+            name="AgentEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('spot-interruption', 'Spot interruption'), ('rebalance-recommendation', 'Rebalance recommendation'), ('node-not-ready', 'Node not ready')], max_length=32)),
-                ('node_name', models.CharField(blank=True, max_length=253)),
-                ('instance_id', models.CharField(blank=True, max_length=32)),
-                ('occurred_at', models.DateTimeField()),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='agent_events', to='clusters.cluster')),
-                ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='agentapi.apikey')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("spot-interruption", "Spot interruption"),
+                            ("rebalance-recommendation", "Rebalance recommendation"),
+                            ("node-not-ready", "Node not ready"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("node_name", models.CharField(blank=True, max_length=253)),
+                ("instance_id", models.CharField(blank=True, max_length=32)),
+                ("occurred_at", models.DateTimeField()),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="agent_events", to="clusters.cluster"
+                    ),
+                ),
+                (
+                    "api_key",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="agentapi.apikey",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'agent_events',
-                'ordering': ('-occurred_at', '-id'),
-                'indexes': [models.Index(fields=['cluster', '-occurred_at'], name='agent_event_recent_idx')],
+                "db_table": "agent_events",
+                "ordering": ("-occurred_at", "-id"),
+                "indexes": [models.Index(fields=["cluster", "-occurred_at"], name="agent_event_recent_idx")],
             },
         ),
         migrations.CreateModel(
-            name='KubeNode',
+            name="KubeNode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=253)),
-                ('provider_id', models.CharField(blank=True, max_length=255)),
-                ('ec2_instance_id', models.CharField(blank=True, max_length=32)),
-                ('instance_type', models.CharField(blank=True, max_length=64)),
-                ('zone', models.CharField(blank=True, max_length=32)),
-                ('capacity_type', models.CharField(blank=True, max_length=16)),
-                ('labels', models.JSONField(default=dict)),
-                ('taints', models.JSONField(default=list)),
-                ('unschedulable', models.BooleanField(default=False)),
-                ('ready', models.BooleanField(default=False)),
-                ('cpu_m', models.BigIntegerField(default=0)),
-                ('memory_mib', models.BigIntegerField(default=0)),
-                ('max_pods', models.IntegerField(default=0)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, help_text='Last time a snapshot changed this node.')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='kube_nodes', to='clusters.cluster')),
-                ('instance', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='kube_nodes', to='clusters.instance')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=253)),
+                ("provider_id", models.CharField(blank=True, max_length=255)),
+                ("ec2_instance_id", models.CharField(blank=True, max_length=32)),
+                ("instance_type", models.CharField(blank=True, max_length=64)),
+                ("zone", models.CharField(blank=True, max_length=32)),
+                ("capacity_type", models.CharField(blank=True, max_length=16)),
+                ("labels", models.JSONField(default=dict)),
+                ("taints", models.JSONField(default=list)),
+                ("unschedulable", models.BooleanField(default=False)),
+                ("ready", models.BooleanField(default=False)),
+                ("cpu_m", models.BigIntegerField(default=0)),
+                ("memory_mib", models.BigIntegerField(default=0)),
+                ("max_pods", models.IntegerField(default=0)),
+                (
+                    "updated_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, help_text="Last time a snapshot changed this node."
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="kube_nodes", to="clusters.cluster"
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="kube_nodes",
+                        to="clusters.instance",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'agent_kube_nodes',
-                'ordering': ('name', 'id'),
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'name'), name='unique_kube_node_per_cluster')],
+                "db_table": "agent_kube_nodes",
+                "ordering": ("name", "id"),
+                "constraints": [
+                    models.UniqueConstraint(fields=("cluster", "name"), name="unique_kube_node_per_cluster")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='KubePod',
+            name="KubePod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('namespace', models.CharField(max_length=253)),
-                ('name', models.CharField(max_length=253)),
-                ('node_name', models.CharField(blank=True, max_length=253)),
-                ('phase', models.CharField(blank=True, max_length=20)),
-                ('cpu_m', models.BigIntegerField(default=0)),
-                ('memory_mib', models.BigIntegerField(default=0)),
-                ('owner_kind', models.CharField(blank=True, max_length=64)),
-                ('owner_name', models.CharField(blank=True, max_length=253)),
-                ('daemonset', models.BooleanField(default=False)),
-                ('do_not_disrupt', models.BooleanField(default=False)),
-                ('priority', models.IntegerField(default=0)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now, help_text='Last time a snapshot changed this pod.')),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='kube_pods', to='clusters.cluster')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("namespace", models.CharField(max_length=253)),
+                ("name", models.CharField(max_length=253)),
+                ("node_name", models.CharField(blank=True, max_length=253)),
+                ("phase", models.CharField(blank=True, max_length=20)),
+                ("cpu_m", models.BigIntegerField(default=0)),
+                ("memory_mib", models.BigIntegerField(default=0)),
+                ("owner_kind", models.CharField(blank=True, max_length=64)),
+                ("owner_name", models.CharField(blank=True, max_length=253)),
+                ("daemonset", models.BooleanField(default=False)),
+                ("do_not_disrupt", models.BooleanField(default=False)),
+                ("priority", models.IntegerField(default=0)),
+                (
+                    "updated_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, help_text="Last time a snapshot changed this pod."
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="kube_pods", to="clusters.cluster"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'agent_kube_pods',
-                'ordering': ('namespace', 'name'),
-                'constraints': [models.UniqueConstraint(fields=('cluster', 'namespace', 'name'), name='unique_kube_pod_per_cluster')],
+                "db_table": "agent_kube_pods",
+                "ordering": ("namespace", "name"),
+                "constraints": [
+                    models.UniqueConstraint(fields=("cluster", "namespace", "name"), name="unique_kube_pod_per_cluster")
+                ],
             },
         ),
     ]

@@ -53,7 +53,8 @@ def test_enqueued_drain_is_executed_by_the_simulated_agent_and_reported(live_ser
     assert AgentEvent.objects.filter(cluster=cluster).count() == 1
     agent.run_once()
     assert set(AgentAction.objects.filter(target=other).values_list("type", "state")) == {
-        ("cordon", "succeeded"), ("drain", "succeeded"),
+        ("cordon", "succeeded"),
+        ("drain", "succeeded"),
     }
     assert all(p.daemonset or p.mirror for p in sim.list_pods(node=other))
     assert sim.min_healthy["default/web"] >= sim.pdbs[0].min_available

@@ -13,8 +13,16 @@ def _web_cluster(clock, *, spare_node: bool) -> SimulatedBackend:
     if spare_node:
         sim.add_node(Node("node-b", cpu_m=4000, memory_mib=8000, max_pods=30))
     for i in range(3):
-        sim.add_pod(Pod("default", f"web-abc-{i}", node="node-a", owner_kind="ReplicaSet", owner_name="web-abc",
-                        labels={"app": "web"}))
+        sim.add_pod(
+            Pod(
+                "default",
+                f"web-abc-{i}",
+                node="node-a",
+                owner_kind="ReplicaSet",
+                owner_name="web-abc",
+                labels={"app": "web"},
+            )
+        )
     sim.add_pod(Pod("kube-system", "aws-node-x", node="node-a", owner_kind="DaemonSet", owner_name="aws-node"))
     sim.add_pod(Pod("kube-system", "kube-proxy-node-a", node="node-a", owner_kind="Node", mirror=True))
     sim.add_pod(Pod("default", "job-done", node="node-a", phase="Succeeded", owner_kind="Job"))
@@ -79,13 +87,21 @@ def test_label_and_taint_patch_only_when_needed(clock):
     assert executor.execute(label).status == "succeeded"
     assert sim.get_node("node-a").labels == {"spot": "true"}
     assert "already" in executor.execute(label).message
-    taint = {"id": 2, "type": "taint", "target": "node-a",
-             "params": {"key": "spot-interruption", "value": "soon", "effect": "NoSchedule"}}
+    taint = {
+        "id": 2,
+        "type": "taint",
+        "target": "node-a",
+        "params": {"key": "spot-interruption", "value": "soon", "effect": "NoSchedule"},
+    }
     assert executor.execute(taint).status == "succeeded"
     assert sim.get_node("node-a").taints == [{"key": "spot-interruption", "value": "soon", "effect": "NoSchedule"}]
     assert "already" in executor.execute(taint).message
-    untaint = {"id": 3, "type": "taint", "target": "node-a",
-               "params": {"key": "spot-interruption", "effect": "NoSchedule", "remove": True}}
+    untaint = {
+        "id": 3,
+        "type": "taint",
+        "target": "node-a",
+        "params": {"key": "spot-interruption", "effect": "NoSchedule", "remove": True},
+    }
     assert executor.execute(untaint).status == "succeeded"
     assert sim.get_node("node-a").taints == []
     assert len(sim.patches) == 3

@@ -28,8 +28,11 @@ def _node(name: str, *, unschedulable: bool = False) -> dict:
                 "eks.amazonaws.com/capacityType": "SPOT",
             },
         },
-        "spec": {"providerID": "aws:///us-east-1a/i-0abc123def4567890", "unschedulable": unschedulable,
-                 "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}]},
+        "spec": {
+            "providerID": "aws:///us-east-1a/i-0abc123def4567890",
+            "unschedulable": unschedulable,
+            "taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"}],
+        },
         "status": {
             "allocatable": {"cpu": "1930m", "memory": "7244Mi", "pods": "29"},
             "conditions": [{"type": "Ready", "status": "True"}],
@@ -44,13 +47,16 @@ def _pod(name: str, *, owner: str = "ReplicaSet", mirror: bool = False, phase: s
             "namespace": "default" if owner != "DaemonSet" else "kube-system",
             "name": name,
             "annotations": annotations,
-            "ownerReferences": [{"kind": owner, "name": f"{name}-owner", "controller": True, "apiVersion": "v1",
-                                 "uid": "u"}],
+            "ownerReferences": [
+                {"kind": owner, "name": f"{name}-owner", "controller": True, "apiVersion": "v1", "uid": "u"}
+            ],
         },
         "spec": {
             "nodeName": "node-a",
-            "containers": [{"name": "c", "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}},
-                           {"name": "d", "resources": {"requests": {"cpu": "0.1", "memory": "1Gi"}}}],
+            "containers": [
+                {"name": "c", "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}}},
+                {"name": "d", "resources": {"requests": {"cpu": "0.1", "memory": "1Gi"}}},
+            ],
         },
         "status": {"phase": phase},
     }
@@ -87,8 +93,15 @@ class FakeKubernetes:
                 url = urlparse(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
-                fake.requests.append({"method": self.command, "path": url.path, "query": parse_qs(url.query),
-                                      "content_type": self.headers.get("Content-Type"), "body": body})
+                fake.requests.append(
+                    {
+                        "method": self.command,
+                        "path": url.path,
+                        "query": parse_qs(url.query),
+                        "content_type": self.headers.get("Content-Type"),
+                        "body": body,
+                    }
+                )
                 status, response = fake.route(self.command, url.path, parse_qs(url.query), body)
                 self._send(status, response)
 
@@ -103,8 +116,14 @@ class FakeKubernetes:
 
     @staticmethod
     def _status(code: int, reason: str, message: str) -> tuple[int, dict]:
-        return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
-                      "message": message, "code": code}
+        return code, {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "reason": reason,
+            "message": message,
+            "code": code,
+        }
 
     def route(self, method: str, path: str, query: dict, body) -> tuple[int, dict]:
         parts = path.strip("/").split("/")
@@ -133,8 +152,9 @@ class FakeKubernetes:
                     return self._status(404, "NotFound", "pod not found")
                 if key[1] not in self.evictions_refused:
                     self.evictions_refused.add(key[1])
-                    return self._status(429, "TooManyRequests",
-                                        "Cannot evict pod as it would violate the pod's disruption budget.")
+                    return self._status(
+                        429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget."
+                    )
                 del self.pods[key]
                 return 201, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}
             if len(parts) == 6 and method == "GET":
@@ -162,8 +182,15 @@ def backend(kube) -> KubernetesBackend:
 
 def test_drain_patches_the_node_lists_its_pods_and_retries_a_refused_eviction(kube, backend, clock):
     executor = Executor(backend, clock=clock, sleep=clock.sleep, eviction_retry_seconds=5, wait_poll_seconds=1)
-    result = executor.execute({"id": 7, "type": "drain", "target": "node-a", "params": {"grace_period_seconds": 30},
-                               "deadline": clock.iso(300)})
+    result = executor.execute(
+        {
+            "id": 7,
+            "type": "drain",
+            "target": "node-a",
+            "params": {"grace_period_seconds": 30},
+            "deadline": clock.iso(300),
+        }
+    )
     assert result.status == "succeeded", result.message
 
     calls = [(r["method"], r["path"]) for r in kube.requests]
@@ -198,13 +225,20 @@ def test_cordon_of_a_cordoned_node_reads_and_does_not_patch(kube, backend, clock
 def test_label_and_taint_patch_the_node(kube, backend, clock):
     executor = Executor(backend, clock=clock, sleep=clock.sleep)
     executor.execute({"id": 1, "type": "label", "target": "node-a", "params": {"labels": {"spot": "true"}}})
-    executor.execute({"id": 2, "type": "taint", "target": "node-a",
-                      "params": {"key": "spotopt/draining", "effect": "NoSchedule"}})
+    executor.execute(
+        {"id": 2, "type": "taint", "target": "node-a", "params": {"key": "spotopt/draining", "effect": "NoSchedule"}}
+    )
     patches = [r["body"] for r in kube.requests if r["method"] == "PATCH"]
     assert patches == [
         {"metadata": {"labels": {"spot": "true"}}},
-        {"spec": {"taints": [{"key": "dedicated", "value": "web", "effect": "NoSchedule"},
-                             {"key": "spotopt/draining", "value": "", "effect": "NoSchedule"}]}},
+        {
+            "spec": {
+                "taints": [
+                    {"key": "dedicated", "value": "web", "effect": "NoSchedule"},
+                    {"key": "spotopt/draining", "value": "", "effect": "NoSchedule"},
+                ]
+            }
+        },
     ]
 
 

@@ -18,8 +18,7 @@ def _closed_port() -> int:
 
 def test_agent_backs_off_exponentially_while_the_platform_is_unreachable():
     sim = demo_cluster(nodes=1)
-    agent = Agent(PlatformClient(f"http://127.0.0.1:{_closed_port()}", "spk_00000000.x", timeout=1), sim,
-                  backoff_max=8)
+    agent = Agent(PlatformClient(f"http://127.0.0.1:{_closed_port()}", "spk_00000000.x", timeout=1), sim, backoff_max=8)
     waits = [agent.run_once() for _ in range(6)]
     assert all(w > 0 for w in waits)
     assert waits[-1] <= 8

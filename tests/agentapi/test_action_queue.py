@@ -31,8 +31,13 @@ def test_enqueue_is_audited_and_validated(cluster):
     entry = AuditLog.objects.get(action="agent_action.enqueued")
     assert entry.resource_id == str(action.pk)
     assert entry.after["params"] == {"labels": {"spot": "true"}}
-    for bad in (("reboot", "node-1", {}), ("evict", "no-namespace", {}), ("label", "n", {"labels": {}}),
-                ("taint", "n", {"key": "k", "effect": "Never"}), ("cordon", "", {})):
+    for bad in (
+        ("reboot", "node-1", {}),
+        ("evict", "no-namespace", {}),
+        ("label", "n", {"labels": {}}),
+        ("taint", "n", {"key": "k", "effect": "Never"}),
+        ("cordon", "", {}),
+    ):
         with pytest.raises(ValidationFailed):
             enqueue_action(cluster, *bad)
     assert AgentAction.objects.count() == 1

@@ -18,8 +18,7 @@ def console(client, user):
     return client
 
 
-def test_index_lists_each_cluster_with_its_agent_state(console, org, agent_client, cluster,
-                                                       django_assert_num_queries):
+def test_index_lists_each_cluster_with_its_agent_state(console, org, agent_client, cluster, django_assert_num_queries):
     ClusterFactory(organization=org, name="zz-never")
     agent_client.post("/api/v1/agent/snapshot", make_snapshot(2, 3), format="json")
     enqueue_action(cluster, "cordon", "n1")

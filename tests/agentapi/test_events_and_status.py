@@ -29,12 +29,17 @@ def test_spot_interruption_is_stored_audited_and_queues_cordon_and_drain(agent_c
     )
     assert response.status_code == 201
     event = AgentEvent.objects.get()
-    assert (event.type, event.node_name, event.cluster_id) == ("spot-interruption", "ip-10-0-0-1.ec2.internal",
-                                                               cluster.pk)
+    assert (event.type, event.node_name, event.cluster_id) == (
+        "spot-interruption",
+        "ip-10-0-0-1.ec2.internal",
+        cluster.pk,
+    )
     assert AuditLog.objects.filter(action="agent_event.spot-interruption", actor_type="api_key").count() == 1
     actions = list(AgentAction.objects.order_by("id").values_list("type", "target", "state"))
-    assert actions == [("cordon", "ip-10-0-0-1.ec2.internal", "pending"), ("drain", "ip-10-0-0-1.ec2.internal",
-                                                                          "pending")]
+    assert actions == [
+        ("cordon", "ip-10-0-0-1.ec2.internal", "pending"),
+        ("drain", "ip-10-0-0-1.ec2.internal", "pending"),
+    ]
     # The same notice again does not queue a second drain.
     _events(agent_client, {"type": "spot-interruption", "node": "ip-10-0-0-1.ec2.internal"})
     assert AgentAction.objects.count() == 2
@@ -42,15 +47,20 @@ def test_spot_interruption_is_stored_audited_and_queues_cordon_and_drain(agent_c
 
 
 def test_event_naming_only_the_instance_finds_its_node_from_the_snapshot(agent_client, cluster):
-    agent_client.post("/api/v1/agent/snapshot", make_snapshot(2, 0, instance_ids=["i-0aaa0000000000001"]),
-                      format="json")
+    agent_client.post(
+        "/api/v1/agent/snapshot", make_snapshot(2, 0, instance_ids=["i-0aaa0000000000001"]), format="json"
+    )
     _events(agent_client, {"type": "spot-interruption", "instance_id": "i-0aaa0000000000001"})
     assert set(AgentAction.objects.values_list("target", flat=True)) == {"ip-10-0-0-0.ec2.internal"}
 
 
 def test_other_events_are_stored_without_actions(agent_client):
-    body = {"events": [{"type": "rebalance-recommendation", "node": "n1"}, {"type": "node-not-ready", "node": "n2",
-                                                                          "occurred_at": "2026-01-01T00:00:00Z"}]}
+    body = {
+        "events": [
+            {"type": "rebalance-recommendation", "node": "n1"},
+            {"type": "node-not-ready", "node": "n2", "occurred_at": "2026-01-01T00:00:00Z"},
+        ]
+    }
     assert _events(agent_client, body).status_code == 201
     assert AgentEvent.objects.count() == 2
     assert not AgentAction.objects.exists()
@@ -59,11 +69,9 @@ def test_other_events_are_stored_without_actions(agent_client):
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"events": [{"type": "spot-interruption", "node": "n1"}, {"type": "meteor", "node": "n2"}]},
-         "events[1].type"),
+        ({"events": [{"type": "spot-interruption", "node": "n1"}, {"type": "meteor", "node": "n2"}]}, "events[1].type"),
         ({"events": [{"type": "spot-interruption", "node": "n1"}, {"type": "node-not-ready"}]}, "events[1].node"),
-        ({"events": [{"type": "node-not-ready", "node": "n1", "occurred_at": "yesterday"}]},
-         "events[0].occurred_at"),
+        ({"events": [{"type": "node-not-ready", "node": "n1", "occurred_at": "yesterday"}]}, "events[0].occurred_at"),
         ({"events": []}, "events"),
         ({"events": ["x"]}, "events[0]"),
     ],
@@ -92,19 +100,18 @@ def test_agent_status_never_connected_stale(auth_client, agent_client, cluster):
 def test_agent_status_lists_pending_and_recent_actions(auth_client, agent_client, cluster, django_assert_num_queries):
     done = enqueue_action(cluster, "cordon", "n1")
     agent_client.get("/api/v1/agent/actions")
-    agent_client.post(f"/api/v1/agent/actions/{done.pk}/result", {"status": "failed", "message": "boom"},
-                      format="json")
+    agent_client.post(f"/api/v1/agent/actions/{done.pk}/result", {"status": "failed", "message": "boom"}, format="json")
     waiting = enqueue_action(cluster, "uncordon", "n2")
     # JWT user; cluster; agent status; pending actions; recent actions
     with django_assert_num_queries(5):
         body = auth_client.get(f"/api/v1/clusters/{cluster.pk}/agent").json()
     assert [a["id"] for a in body["pending_actions"]] == [waiting.pk]
-    assert [(a["id"], a["state"], a["result_message"]) for a in body["recent_actions"]] == [(done.pk, "failed",
-                                                                                             "boom")]
+    assert [(a["id"], a["state"], a["result_message"]) for a in body["recent_actions"]] == [(done.pk, "failed", "boom")]
 
 
-def test_nodes_list_joins_instances_and_includes_agent_only_nodes(auth_client, agent_client, cluster,
-                                                                  django_assert_num_queries):
+def test_nodes_list_joins_instances_and_includes_agent_only_nodes(
+    auth_client, agent_client, cluster, django_assert_num_queries
+):
     InstanceFactory(cluster=cluster, instance_id="i-0bbb0000000000001", lifecycle="spot")
     snap = make_snapshot(30, 90, instance_ids=["i-0bbb0000000000001"])
     agent_client.post("/api/v1/agent/snapshot", snap, format="json")

@@ -64,7 +64,8 @@ def test_snapshot_upserts_links_instances_and_deletes_what_is_gone(agent_client,
     snap2["nodes"][0]["unschedulable"] = True
     assert _post(agent_client, snap2).status_code == 200
     assert sorted(KubeNode.objects.filter(cluster=cluster).values_list("name", flat=True)) == [
-        "ip-10-0-0-0.ec2.internal", "ip-10-0-0-1.ec2.internal",
+        "ip-10-0-0-0.ec2.internal",
+        "ip-10-0-0-1.ec2.internal",
     ]
     assert KubeNode.objects.get(cluster=cluster, name="ip-10-0-0-0.ec2.internal").unschedulable is True
     assert KubePod.objects.filter(cluster=cluster).count() == 5

@@ -49,11 +49,19 @@ class Command(BaseCommand):
         if cluster is None:
             with transaction.atomic():
                 cluster = Cluster.objects.create(
-                    organization=user.organization, name="demo-simulated", region="us-east-1",
-                    kind=Cluster.Kind.SELF_MANAGED, source=Cluster.Source.MANUAL,
+                    organization=user.organization,
+                    name="demo-simulated",
+                    region="us-east-1",
+                    kind=Cluster.Kind.SELF_MANAGED,
+                    source=Cluster.Source.MANUAL,
                 )
-                record(action="cluster.created", organization=user.organization, resource=cluster,
-                       after={"name": cluster.name, "source": "manual"}, actor="system:demo_agent")
+                record(
+                    action="cluster.created",
+                    organization=user.organization,
+                    resource=cluster,
+                    after={"name": cluster.name, "source": "manual"},
+                    actor="system:demo_agent",
+                )
         return cluster
 
     def handle(self, *args, **options) -> None:
@@ -62,11 +70,13 @@ class Command(BaseCommand):
             api_key_revoke(api_key=old, actor="system:demo_agent")
         _, raw = api_key_create(cluster=cluster, name=KEY_NAME, actor="system:demo_agent")
         instances = list(
-            Instance.objects.filter(cluster=cluster).running()
+            Instance.objects.filter(cluster=cluster)
+            .running()
             .values("instance_id", "zone", "instance_type", "lifecycle", "private_dns")[:50]
         )
-        backend = demo_cluster(nodes=options["nodes"], pods_per_node=options["pods_per_node"],
-                               instances=instances or None)
+        backend = demo_cluster(
+            nodes=options["nodes"], pods_per_node=options["pods_per_node"], instances=instances or None
+        )
         self.stdout.write(f"Simulated agent for cluster {cluster.name} (#{cluster.pk}) reporting to {options['url']}")
         logging.getLogger("agent").setLevel(logging.INFO)
         agent = Agent(PlatformClient(options["url"], raw), backend, Executor(backend))

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("clusters", api.ClusterListView.as_view(), name="cluster-list"),
+    path("clusters/<int:pk>", api.ClusterDetailView.as_view(), name="cluster-detail"),
+    path("clusters/<int:pk>/instances", api.ClusterInstancesView.as_view(), name="cluster-instances"),
+]
