@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import Count, Q
 
 from accounts.models import User
 from agent.executor import Executor
@@ -35,6 +37,11 @@ class Command(BaseCommand):
         parser.add_argument("--nodes", type=int, default=4, help="simulated nodes when the cluster has no instances")
         parser.add_argument("--pods-per-node", type=int, default=6)
         parser.add_argument("--once", action="store_true", help="one round, then exit")
+        parser.add_argument(
+            "--wait", type=float, default=0.0,
+            help="seconds to wait for a discovered cluster with instances (the embedded default discovers them while "
+            "this starts)",
+        )
 
     def _cluster(self, options) -> Cluster:
         if options["cluster_id"]:
@@ -45,7 +52,18 @@ class Command(BaseCommand):
         user = User.objects.filter(email__iexact=options["email"]).select_related("organization").first()
         if user is None or user.organization is None:
             raise CommandError(f"no organization for {options['email']}: run manage.py seed_demo first")
-        cluster = Cluster.objects.filter(organization=user.organization).order_by("id").first()
+        deadline = time.monotonic() + options["wait"]
+        while True:
+            # The cluster with the most running instances: the demo's EKS cluster once discovery has run.
+            cluster = (
+                Cluster.objects.filter(organization=user.organization)
+                .annotate(running=Count("instances", filter=Q(instances__terminated_at__isnull=True)))
+                .order_by("-running", "id")
+                .first()
+            )
+            if (cluster is not None and cluster.running > 0) or time.monotonic() >= deadline:
+                break
+            time.sleep(2)
         if cluster is None:
             with transaction.atomic():
                 cluster = Cluster.objects.create(
