@@ -22,8 +22,9 @@ class UserAdmin(BaseUserAdmin):
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
         ("Dates", {"fields": ("last_login", "date_joined", "password_changed_at")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "role", "organization", "password1",
-                                                              "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "role", "organization", "password1", "password2")}),
+    )
     readonly_fields = ("last_login", "date_joined", "password_changed_at")
 
 

@@ -1,8 +1,12 @@
 from django.urls import path
 
-from . import api_policy
+from . import api, api_policy
 
-urlpatterns = []
+urlpatterns = [
+    path("clusters", api.ClusterListView.as_view(), name="cluster-list"),
+    path("clusters/<int:pk>", api.ClusterDetailView.as_view(), name="cluster-detail"),
+    path("clusters/<int:pk>/instances", api.ClusterInstancesView.as_view(), name="cluster-instances"),
+]
 
 # --- Cluster policy (node templates and policies) -------------------------------------------------------------------
 urlpatterns += [

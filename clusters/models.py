@@ -32,6 +32,11 @@ class Cluster(models.Model):
     status = models.CharField(max_length=32, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     missing_since = models.DateTimeField(null=True, blank=True, help_text="Set when discovery no longer finds it.")
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last time discovery found it.")
+    inventory_synced_at = models.DateTimeField(null=True, blank=True)
+    # EKS managed node groups as discovery last saw them: name, capacity_type, instance_types, min/max/desired size
+    # and Auto Scaling group names (hibernation restores the sizes from here).
+    node_groups = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -48,6 +53,10 @@ class Cluster(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_missing(self) -> bool:
+        return self.missing_since is not None
 
 
 class InstanceQuerySet(TenantQuerySet):

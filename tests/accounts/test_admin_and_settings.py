@@ -55,8 +55,9 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def test_production_refuses_to_start_without_secrets(tmp_path):
-    result = _run({"ENVIRONMENT": "production", "SECRET_KEY": "", "JWT_SECRET_KEY": "", "VAR_DIR": str(tmp_path)},
-                  "check")
+    result = _run(
+        {"ENVIRONMENT": "production", "SECRET_KEY": "", "JWT_SECRET_KEY": "", "VAR_DIR": str(tmp_path)}, "check"
+    )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 

@@ -1,0 +1,48 @@
+"""Celery adapters for the pricing catalog."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from accounts.aws import session_for
+from accounts.models import CloudAccount
+from accounts.selectors import enabled_accounts
+from cloud import errors as cloud_errors
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    autoretry_for=(cloud_errors.Throttled, cloud_errors.Unavailable),
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=2,
+)
+def refresh_spot_prices(account_id: int, region: str) -> int:
+    """Fetch the last hour of spot prices of ``region`` through ``account_id``."""
+    account = CloudAccount.objects.filter(pk=account_id, status=CloudAccount.Status.ACTIVE).first()
+    if account is None:
+        return 0
+    return services.spot_prices_refresh(session=session_for(account, region), region=region)
+
+
+@shared_task
+def sync_all_spot_prices() -> int:
+    """Beat, every 10 minutes: one refresh per region that any active account uses (through the first such
+    account). Falls back to the snapshot when the catalog is empty."""
+    if services.catalog_is_empty():
+        services.catalog_load_snapshot()
+    regions: dict[str, int] = {}
+    for account in enabled_accounts().only("pk", "regions"):
+        for region in account.regions:
+            regions.setdefault(region, account.pk)
+    for region, account_id in sorted(regions.items()):
+        try:
+            refresh_spot_prices.delay(account_id, region)
+        except Exception:  # eager mode runs inline: one region's failure must not stop the rest
+            logger.exception("spot price refresh of %s failed", region)
+    return len(regions)
