@@ -97,9 +97,7 @@ def policy_errors(policy: ClusterPolicy) -> dict[str, Any]:
 
 
 @transaction.atomic
-def policy_update(
-    *, cluster: Cluster, data: dict[str, Any], actor: Any = None, replace: bool = False
-) -> ClusterPolicy:
+def policy_update(*, cluster: Cluster, data: dict[str, Any], actor: Any = None, replace: bool = False) -> ClusterPolicy:
     """Change the cluster's policy. ``replace`` (PUT) resets the fields not given to their defaults; otherwise only
     the given fields change (PATCH). Audited with before/after when anything changed."""
     from templates_app.models import NodeTemplate

@@ -76,9 +76,7 @@ class NodeTemplate(models.Model):
     )
     is_default = models.BooleanField(default=False)
 
-    created_by = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -89,7 +87,9 @@ class NodeTemplate(models.Model):
         ordering = ("-is_default", "name", "id")
         constraints = [
             models.UniqueConstraint(
-                "organization", Lower("name"), name="unique_template_name_per_org",
+                "organization",
+                Lower("name"),
+                name="unique_template_name_per_org",
                 violation_error_message="A template with this name already exists.",
             ),
             # At most one default per organization; the services keep it at exactly one.
@@ -97,12 +97,14 @@ class NodeTemplate(models.Model):
                 fields=["organization"], condition=models.Q(is_default=True), name="one_default_template_per_org"
             ),
             models.CheckConstraint(
-                condition=models.Q(min_vcpu__isnull=True) | models.Q(max_vcpu__isnull=True)
+                condition=models.Q(min_vcpu__isnull=True)
+                | models.Q(max_vcpu__isnull=True)
                 | models.Q(min_vcpu__lte=models.F("max_vcpu")),
                 name="template_vcpu_range",
             ),
             models.CheckConstraint(
-                condition=models.Q(min_memory_gib__isnull=True) | models.Q(max_memory_gib__isnull=True)
+                condition=models.Q(min_memory_gib__isnull=True)
+                | models.Q(max_memory_gib__isnull=True)
                 | models.Q(min_memory_gib__lte=models.F("max_memory_gib")),
                 name="template_memory_range",
             ),

@@ -30,9 +30,7 @@ class NodeTemplateInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(max_length=2000, allow_blank=True, required=False)
     architectures = serializers.JSONField(required=False, help_text='["x86_64", "arm64"]')
-    instance_families = serializers.JSONField(
-        required=False, help_text='{"include": ["m*", "c7*"], "exclude": ["t*"]}'
-    )
+    instance_families = serializers.JSONField(required=False, help_text='{"include": ["m*", "c7*"], "exclude": ["t*"]}')
     min_vcpu = serializers.IntegerField(allow_null=True, required=False)
     max_vcpu = serializers.IntegerField(allow_null=True, required=False)
     min_memory_gib = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True, required=False)
@@ -99,5 +97,6 @@ class NodeTemplateSerializer(serializers.ModelSerializer):
 
 
 class InstanceTypesQuerySerializer(serializers.Serializer):
-    region = serializers.RegexField(r"^[a-z]{2}(-[a-z]+)+-\d$", max_length=32,
-                                    error_messages={"invalid": "A region code such as us-east-1."})
+    region = serializers.RegexField(
+        r"^[a-z]{2}(-[a-z]+)+-\d$", max_length=32, error_messages={"invalid": "A region code such as us-east-1."}
+    )

@@ -185,7 +185,7 @@ def template_errors(template: Any) -> dict[str, Any]:
     budget = _decimal(template.max_hourly_budget)
     if budget is not None:
         if budget.is_nan() or budget <= 0:
-            errors["max_hourly_budget"] = ["Must be a positive amount in USD per hour, such as \"12.50\"."]
+            errors["max_hourly_budget"] = ['Must be a positive amount in USD per hour, such as "12.50".']
         elif budget.as_tuple().exponent < -2:
             errors["max_hourly_budget"] = ["At most 2 decimal places."]
         elif budget >= MAX_BUDGET:

@@ -98,6 +98,21 @@ def _save(template: NodeTemplate) -> None:
         raise ValidationFailed("The node template is not valid.", fields={"name": [str(exc)]}) from exc
 
 
+def template_draft(
+    *, organization: Organization, data: dict[str, Any], base: NodeTemplate | None = None
+) -> NodeTemplate:
+    """An unsaved template from ``data`` (over ``base``'s settings when given), for previews. Never saved."""
+    data = _normalize(data)
+    template = NodeTemplate(organization=organization)
+    if base is not None:
+        for field in EDITABLE_FIELDS:
+            setattr(template, field, getattr(base, field))
+    for field, value in data.items():
+        if field in EDITABLE_FIELDS:
+            setattr(template, field, value)
+    return template
+
+
 @transaction.atomic
 def template_create(*, organization: Organization, data: dict[str, Any], actor: Any = None) -> NodeTemplate:
     """Create a template. The organization's first template becomes its default; ``is_default: true`` makes the new
@@ -117,8 +132,13 @@ def template_create(*, organization: Organization, data: dict[str, Any], actor: 
     if template.is_default and current_default is not None:
         NodeTemplate.objects.filter(pk=current_default.pk).update(is_default=False)
     _save(template)
-    record(action="node_template.created", organization=org, resource=template, after=template_snapshot(template),
-           actor=actor)
+    record(
+        action="node_template.created",
+        organization=org,
+        resource=template,
+        after=template_snapshot(template),
+        actor=actor,
+    )
     return template
 
 
@@ -149,8 +169,7 @@ def template_update(*, template: NodeTemplate, data: dict[str, Any], actor: Any 
     if after == before:
         return template
     _save(template)
-    record(action="node_template.updated", organization=org, resource=template, before=before, after=after,
-           actor=actor)
+    record(action="node_template.updated", organization=org, resource=template, before=before, after=after, actor=actor)
     return template
 
 
@@ -171,8 +190,10 @@ def template_set_default(*, template: NodeTemplate, actor: Any = None) -> NodeTe
         action="node_template.set_default",
         organization=org,
         resource=template,
-        before={"default_template_id": previous.pk if previous else None,
-                "default_template": previous.name if previous else None},
+        before={
+            "default_template_id": previous.pk if previous else None,
+            "default_template": previous.name if previous else None,
+        },
         after={"default_template_id": template.pk, "default_template": template.name},
         actor=actor,
     )
@@ -203,8 +224,14 @@ def template_delete(*, template: NodeTemplate, actor: Any = None) -> None:
         template.delete()
     except ProtectedError as exc:  # a policy started using it since the check above
         raise Conflict("The template is in use by a cluster.", code="template_in_use") from exc
-    record(action="node_template.deleted", organization=org, resource_type="nodetemplate", resource_id=template_id,
-           before=before, actor=actor)
+    record(
+        action="node_template.deleted",
+        organization=org,
+        resource_type="nodetemplate",
+        resource_id=template_id,
+        before=before,
+        actor=actor,
+    )
     if before["is_default"]:
         successor = NodeTemplate.objects.filter(organization=org).order_by("created_at", "id").first()
         if successor is not None:
