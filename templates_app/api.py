@@ -14,7 +14,12 @@ from spotopt.tenancy import get_for_user
 
 from . import selectors, services
 from .filters import NodeTemplateFilter
-from .serializers import InstanceTypesQuerySerializer, NodeTemplateInputSerializer, NodeTemplateSerializer
+from .serializers import (
+    InstanceTypesPreviewSerializer,
+    InstanceTypesQuerySerializer,
+    NodeTemplateInputSerializer,
+    NodeTemplateSerializer,
+)
 from .services import matching
 
 
@@ -87,7 +92,9 @@ class NodeTemplateInstanceTypesView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(parameters=[OpenApiParameter("region", str, required=True)])
+    @extend_schema(
+        parameters=[OpenApiParameter("region", str, required=True)], responses={200: InstanceTypesPreviewSerializer}
+    )
     def get(self, request, pk):
         template = _get_template(request, pk)
         query = InstanceTypesQuerySerializer(data=request.query_params)

@@ -100,3 +100,35 @@ class InstanceTypesQuerySerializer(serializers.Serializer):
     region = serializers.RegexField(
         r"^[a-z]{2}(-[a-z]+)+-\d$", max_length=32, error_messages={"invalid": "A region code such as us-east-1."}
     )
+
+
+class _SpotZonePriceSerializer(serializers.Serializer):
+    zone = serializers.CharField()
+    price = serializers.CharField(help_text="USD/h, decimal string")
+    savings_pct = serializers.FloatField(allow_null=True)
+
+
+class _PreviewRowSerializer(serializers.Serializer):
+    instance_type = serializers.CharField()
+    family = serializers.CharField()
+    arch = serializers.CharField()
+    vcpu = serializers.IntegerField()
+    memory_gib = serializers.FloatField()
+    gpus = serializers.IntegerField()
+    max_pods = serializers.IntegerField()
+    allocatable_cpu_m = serializers.IntegerField()
+    allocatable_memory_mib = serializers.IntegerField()
+    capacity_types = serializers.ListField(child=serializers.CharField())
+    on_demand_price = serializers.CharField(allow_null=True)
+    spot = _SpotZonePriceSerializer(many=True)
+    min_spot_price = serializers.CharField(allow_null=True)
+    max_savings_pct = serializers.FloatField(allow_null=True)
+
+
+class InstanceTypesPreviewSerializer(serializers.Serializer):
+    """Schema of ``GET /templates/{id}/instance-types`` (built by ``services.matching.preview``)."""
+
+    template_id = serializers.IntegerField()
+    region = serializers.CharField()
+    count = serializers.IntegerField()
+    instance_types = _PreviewRowSerializer(many=True)
