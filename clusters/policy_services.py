@@ -164,3 +164,14 @@ def disruption_allowance(
     return disruption.allowed_disruptions(
         policy.disruption_budgets, node_count=node_count, at=at, reason=reason, disrupting=disrupting
     )
+
+
+def optimizer_constraints(policy: ClusterPolicy) -> dict[str, Any]:
+    """The policy's part of the optimizer problem (DESIGN.md §6 ``constraints``)."""
+    constraints: dict[str, Any] = {
+        "on_demand_base": policy.on_demand_base,
+        "max_pool_share": policy.max_pool_share,
+    }
+    if policy.max_interruption_rate is not None:
+        constraints["max_interruption_rate"] = policy.max_interruption_rate
+    return constraints

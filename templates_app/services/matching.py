@@ -10,6 +10,7 @@ template.
 
 from __future__ import annotations
 
+import csv
 import fnmatch
 import json
 import math
@@ -28,7 +29,13 @@ KUBE_RESERVED_MEMORY_PER_POD_MIB = 11
 EVICTION_THRESHOLD_MIB = 100
 SPOT = "spot"
 ON_DEMAND = "on-demand"
-_BUNDLED_TYPES = Path(__file__).resolve().parents[2] / "pricing" / "data" / "aws" / "instance_types.json"
+_DATA = Path(__file__).resolve().parents[2] / "pricing" / "data" / "aws"
+_BUNDLED_TYPES = _DATA / "instance_types.json"
+_SPOT_ADVISOR = _DATA / "spot_advisor.csv"
+# Spot Instance Advisor's frequency-of-interruption buckets (<5%, 5-10%, 10-15%, 15-20%, >20%) as rates: the upper
+# bound of each bucket, so that a policy's ``max_interruption_rate`` never lets a riskier pool through; ">20%" is
+# taken as 25%.
+ADVISOR_BUCKET_RATES = (0.05, 0.10, 0.15, 0.20, 0.25)
 
 
 class InstanceTypeRow(Protocol):
@@ -239,10 +246,12 @@ def build_preview(
     rows: Iterable[InstanceTypeRow],
     on_demand: Mapping[str, Decimal],
     spot: Mapping[tuple[str, str], Decimal],
+    *,
+    interruption_rates: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per matching instance type that has at least one offering: size, on-demand price, spot price and
     savings per zone. Sorted by the cheapest eligible price."""
-    offerings = build_offerings(template, rows, on_demand, spot)
+    offerings = build_offerings(template, rows, on_demand, spot, interruption_rates=interruption_rates)
     by_type: dict[str, list[Offering]] = {}
     for offering in offerings:
         by_type.setdefault(offering.instance_type, []).append(offering)
@@ -272,6 +281,7 @@ def build_preview(
                 ],
                 "min_spot_price": str(cheapest_spot) if cheapest_spot is not None else None,
                 "max_savings_pct": savings_pct(od, cheapest_spot),
+                "interruption_rate": (interruption_rates or {}).get(name),
                 "_min_price": min(o.price for o in items),
             }
         )
@@ -333,15 +343,23 @@ def catalog_for(template: Any, region: str) -> tuple[list[InstanceTypeRow], dict
 
 
 def eligible_offerings(template: Any, region: str, *, include_fallback: bool = False) -> list[Offering]:
-    """The offerings a template allows in ``region``, cheapest first. Three queries."""
+    """The offerings a template allows in ``region``, cheapest first, spot ones with the Spot Advisor's interruption
+    rate of their type. Three queries."""
     rows, on_demand, spot = catalog_for(template, region)
-    return build_offerings(template, rows, on_demand, spot, include_fallback=include_fallback)
+    return build_offerings(
+        template,
+        rows,
+        on_demand,
+        spot,
+        include_fallback=include_fallback,
+        interruption_rates=spot_interruption_rates(region),
+    )
 
 
 def preview(template: Any, region: str) -> dict[str, Any]:
     """The preview of a template in a region: matching instance types with prices and savings. Three queries."""
     rows, on_demand, spot = catalog_for(template, region)
-    items = build_preview(template, rows, on_demand, spot)
+    items = build_preview(template, rows, on_demand, spot, interruption_rates=spot_interruption_rates(region))
     return {"region": region, "count": len(items), "instance_types": items}
 
 
@@ -351,6 +369,28 @@ def template_matches_catalog(template: Any) -> bool | None:
     if not catalog_loaded():
         return None
     return bool(matching_types(template, _narrowed_types(template, None)))
+
+
+@lru_cache(maxsize=1)
+def _advisor_buckets() -> dict[str, dict[str, int]]:
+    buckets: dict[str, dict[str, int]] = {}
+    try:
+        with _SPOT_ADVISOR.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row["os"] == "Linux":
+                    buckets.setdefault(row["region"], {})[row["instance_type"]] = int(row["interruption_range_index"])
+    except (OSError, KeyError, ValueError):
+        return {}
+    return buckets
+
+
+def spot_interruption_rates(region: str) -> dict[str, float]:
+    """Instance type → monthly spot interruption rate in ``region``, from the bundled Spot Instance Advisor feed
+    (the catalog does not store it yet). Read once per process; no queries."""
+    return {
+        name: ADVISOR_BUCKET_RATES[min(index, len(ADVISOR_BUCKET_RATES) - 1)]
+        for name, index in _advisor_buckets().get(region, {}).items()
+    }
 
 
 @lru_cache(maxsize=1)

@@ -163,3 +163,12 @@ def test_deleting_a_cluster_deletes_its_policy_but_not_the_template(auth_client,
     cluster.delete()
     assert not ClusterPolicy.objects.exists()
     assert auth_client.delete(f"/api/v1/templates/{template.pk}").status_code == 204
+
+
+def test_optimizer_constraints_from_the_policy(cluster):
+    from clusters.policy_services import optimizer_constraints, policy_update
+
+    policy = policy_update(cluster=cluster, data={"on_demand_base": 0.3, "max_pool_share": 0.4})
+    assert optimizer_constraints(policy) == {"on_demand_base": 0.3, "max_pool_share": 0.4}
+    policy = policy_update(cluster=cluster, data={"max_interruption_rate": 0.1})
+    assert optimizer_constraints(policy)["max_interruption_rate"] == 0.1

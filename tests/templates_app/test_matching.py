@@ -139,18 +139,28 @@ def test_offerings_respect_capacity_types_zones_and_fallback(catalog):
 
 def test_offering_as_problem_matches_the_optimizer_contract(catalog):
     template = NodeTemplateFactory(instance_families={"include": ["m5"]})
-    problem = matching.eligible_offerings(template, REGION)[0].as_problem()
-    assert set(problem) == {
-        "instance_type",
-        "zone",
-        "capacity_type",
-        "price",
-        "allocatable_cpu_m",
-        "allocatable_memory_mib",
-        "max_pods",
-        "arch",
+    offerings = matching.eligible_offerings(template, REGION)
+    spot = next(o for o in offerings if o.capacity_type == "spot").as_problem()
+    assert spot == {
+        "instance_type": "m5.large",
+        "zone": "us-east-1a",
+        "capacity_type": "spot",
+        "price": "0.040000",
+        "allocatable_cpu_m": 1930,
+        "allocatable_memory_mib": 7518,
+        "max_pods": 29,
+        "arch": "x86_64",
+        "interruption_rate": 0.20,  # Spot Advisor: m5.large in us-east-1 is in the 15-20% bucket
     }
-    assert problem["price"] == "0.040000"
+    on_demand = next(o for o in offerings if o.capacity_type == "on-demand").as_problem()
+    assert "interruption_rate" not in on_demand
+
+
+def test_spot_interruption_rates_from_the_advisor_buckets():
+    rates = matching.spot_interruption_rates("us-east-1")
+    assert rates["m5.large"] == 0.20
+    assert set(rates.values()) <= set(matching.ADVISOR_BUCKET_RATES)
+    assert matching.spot_interruption_rates("nowhere-1") == {}
 
 
 def test_region_without_prices_has_no_offerings(catalog):
