@@ -1,7 +1,14 @@
-"""The audit log: append-only and hash-chained per organization (DESIGN.md §8)."""
+"""The audit log: append-only and hash-chained per organization (DESIGN.md §8).
+
+Each organization has its own chain (``org:<id>``); platform-level events (an unknown email failing to log in, a
+command run by an operator) go to the ``platform`` chain. An entry's ``hash`` covers its canonical content and the
+previous entry's hash, so changing, removing or reordering any entry breaks the chain from that point on
+(see :mod:`audit.verification`).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -11,25 +18,38 @@ from django.utils import timezone
 
 from spotopt.tenancy import TenantQuerySet
 
+PLATFORM_CHAIN = "platform"
+
+
+class AuditLogImmutable(Exception):
+    """Raised when code tries to change or remove an audit entry. A programming error, never user input."""
+
 
 class AuditLogQuerySet(TenantQuerySet):
+    """Scoped by ``for_user``; refuses bulk update and delete (``bulk_update`` goes through ``update`` too)."""
+
     def update(self, **kwargs):
         raise AuditLogImmutable("audit entries cannot be updated")
 
     def delete(self):
         raise AuditLogImmutable("audit entries cannot be deleted")
 
+    # Django's admin and Collector use these private entry points; keep them shut as well.
+    def _raw_delete(self, using):
+        raise AuditLogImmutable("audit entries cannot be deleted")
 
-class AuditLogImmutable(Exception):
-    pass
+    def _update(self, values):
+        raise AuditLogImmutable("audit entries cannot be updated")
 
 
 def chain_key(organization_id: int | None) -> str:
-    return f"org:{organization_id}" if organization_id else "platform"
+    """The chain an organization's entries belong to."""
+    return f"org:{organization_id}" if organization_id else PLATFORM_CHAIN
 
 
 class AuditChainHead(models.Model):
-    """The last entry of one chain. Appends lock this row so that concurrent writers never fork a chain."""
+    """The last entry of one chain. Appends lock this row so that concurrent writers never fork a chain; the verifier
+    compares it with the last entry it finds, so entries removed from the end of a chain are detected too."""
 
     chain = models.CharField(max_length=40, primary_key=True)
     seq = models.BigIntegerField(default=0)
@@ -43,7 +63,11 @@ class AuditChainHead(models.Model):
 
 
 class AuditLog(models.Model):
-    """One recorded change. ``hash`` = SHA-256(prev_hash + canonical content); see :meth:`compute_hash`."""
+    """One recorded change. ``hash`` = SHA-256(prev_hash + canonical content); see :meth:`compute_hash`.
+
+    Written only by :func:`audit.services.record`. Never updated or deleted: the model and queryset refuse it and, on
+    PostgreSQL, a trigger rejects UPDATE, DELETE and TRUNCATE on the table (migration 0003).
+    """
 
     class ActorType(models.TextChoices):
         USER = "user", "User"
@@ -64,7 +88,7 @@ class AuditLog(models.Model):
     actor_type = models.CharField(max_length=10, choices=ActorType.choices)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=255, blank=True)
-    action = models.CharField(max_length=100, db_index=True)
+    action = models.CharField(max_length=100)
     resource_type = models.CharField(max_length=50, blank=True)
     resource_id = models.CharField(max_length=64, blank=True)
     before = models.JSONField(null=True, blank=True)
@@ -72,7 +96,7 @@ class AuditLog(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
-    prev_hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64)
 
     objects = AuditLogQuerySet.as_manager()
@@ -80,11 +104,17 @@ class AuditLog(models.Model):
     class Meta:
         db_table = "audit_logs"
         ordering = ("-created_at", "-id")
-        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq_unique")]
+        constraints = [
+            # Also the index the verifier walks a chain by (WHERE chain = %s ORDER BY seq).
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq_unique"),
+        ]
         indexes = [
-            # The API's list: an organization's entries, newest first.
+            # The API's and console's list: an organization's entries, newest first.
             models.Index(fields=["organization", "-created_at", "-id"], name="audit_org_created_idx"),
             models.Index(fields=["resource_type", "resource_id"], name="audit_resource_idx"),
+            # The action prefix filter (action LIKE 'cluster.%'): on PostgreSQL a btree only serves LIKE prefixes
+            # with the pattern operator class when the collation is not C. Other backends ignore opclasses.
+            models.Index(fields=["action"], name="audit_action_prefix_idx", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:
@@ -99,10 +129,15 @@ class AuditLog(models.Model):
         raise AuditLogImmutable("audit entries cannot be deleted")
 
     def canonical_content(self) -> dict[str, Any]:
+        """Everything an entry asserts, in a form that survives a round trip through the database unchanged."""
+        created_at = self.created_at
+        if timezone.is_aware(created_at):
+            # The database may hand the time back in another zone; the instant is what is hashed.
+            created_at = created_at.astimezone(dt.UTC)
         return {
             "chain": self.chain,
             "seq": self.seq,
-            "created_at": self.created_at.isoformat(timespec="microseconds"),
+            "created_at": created_at.isoformat(timespec="microseconds"),
             "organization_id": self.organization_id,
             "actor_type": self.actor_type,
             "actor_id": self.actor_id,
@@ -118,5 +153,17 @@ class AuditLog(models.Model):
         }
 
     def compute_hash(self) -> str:
-        canonical = json.dumps(self.canonical_content(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256((self.prev_hash + canonical).encode("utf-8")).hexdigest()
+        return hash_content(self.prev_hash, self.canonical_content())
+
+    @property
+    def has_changes(self) -> bool:
+        return self.before is not None or self.after is not None
+
+
+def hash_content(prev_hash: str, content: dict[str, Any]) -> str:
+    """SHA-256 over the previous hash and the canonical JSON of ``content`` (sorted keys, no whitespace, UTF-8).
+
+    A function of its own so that an exported archive (``export_audit``) can be verified without a database.
+    """
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()

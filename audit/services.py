@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
@@ -14,30 +15,107 @@ from spotopt.context import current_request, current_request_id
 from .models import AuditChainHead, AuditLog, chain_key
 
 MASK = "********"
-# Keys whose values are credentials. Matched on the key name, at any depth of before/after.
+# Shown in ``after`` when a masked value differs from the one in ``before``: a diff can say "rotated" without
+# revealing either value.
+MASK_CHANGED = "******** (changed)"
+
+# Key names whose values are credentials, matched as whole words of the key after it is normalised to snake_case
+# ("secretAccessKey" -> "secret_access_key", "X-Api-Key" -> "x_api_key"), at any depth of before/after.
+# A bare "key" is deliberately not here: Kubernetes taints and labels have a "key" that is not a secret.
 _SECRET_KEY = re.compile(
-    r"(^|_)(password|passwd|secret|token|refresh|access_key|secret_access_key|session_token|api_key|key_hash|"
-    r"private_key|credentials?|authorization)($|_)",
-    re.I,
+    r"(^|_)(password|passwd|passphrase|secret|token|refresh|access|access_key|session_token|api_key|raw_key|"
+    r"key_hash|private_key|signing_key|encryption_key|ssh_key|credentials?|authorization|cookie|otp)($|_)",
 )
+# Values that are credentials whatever their key says: JWTs, PEM private keys, Authorization header values.
+_SECRET_VALUE = re.compile(
+    r"^(eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----.*|(Bearer|Api-Key|Basic)\s+\S{8,})$",
+    re.S,
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _normalise_key(key: str) -> str:
+    return _CAMEL.sub("_", key).replace("-", "_").replace(" ", "_").lower()
+
+
+def is_secret_key(key: Any) -> bool:
+    return bool(_SECRET_KEY.search(_normalise_key(str(key))))
+
+
+def _is_secret_value(value: Any) -> bool:
+    return isinstance(value, str) and bool(_SECRET_VALUE.match(value.strip()))
+
+
+def _named_secret(value: dict) -> bool:
+    """``{"name": "DB_PASSWORD", "value": "..."}``: an environment variable or a tag holding a secret."""
+    name = value.get("name", value.get("Name", value.get("Key")))
+    return isinstance(name, str) and is_secret_key(name)
 
 
 def mask_secrets(value: Any) -> Any:
-    """A JSON-safe copy of ``value`` with every credential-like field replaced by a mask."""
+    """A JSON-safe copy of ``value`` with every credential-like field replaced by a mask.
+
+    Empty values (None, "") stay visible: "no password was set" is information, not a secret; so do numbers and
+    booleans under a secret-sounding key ("revoked_refresh_tokens": 3, "password_set": true). NUL characters are
+    dropped because PostgreSQL's jsonb cannot store them.
+    """
     if isinstance(value, dict):
-        return {
-            str(k): (MASK if _SECRET_KEY.search(str(k)) and v not in (None, "") else mask_secrets(v))
-            for k, v in value.items()
-        }
+        named = _named_secret(value)
+        masked = {}
+        for k, v in value.items():
+            secret = is_secret_key(k) or (named and k in ("value", "Value"))
+            keep = v in (None, "") or isinstance(v, bool | int | float)
+            masked[str(k).replace("\x00", "")] = MASK if secret and not keep else mask_secrets(v)
+        return masked
     if isinstance(value, list | tuple):
         return [mask_secrets(v) for v in value]
+    if isinstance(value, bytes):
+        return MASK  # raw bytes in an audit diff are key material more often than not
+    if _is_secret_value(value):
+        return MASK
+    if isinstance(value, str):
+        return value.replace("\x00", "")
     return value
 
 
+def _mark_rotated(before: Any, after: Any, masked_after: Any) -> Any:
+    """Where a masked key's value differs between ``before`` and ``after``, say so in the masked ``after``."""
+    if not (isinstance(before, dict) and isinstance(after, dict) and isinstance(masked_after, dict)):
+        return masked_after
+    for key, new in after.items():
+        k = str(key)
+        if k not in masked_after or key not in before:
+            continue
+        if masked_after[k] == MASK and before[key] != new:
+            masked_after[k] = MASK_CHANGED
+        elif isinstance(new, dict):
+            masked_after[k] = _mark_rotated(before[key], new, masked_after[k])
+    return masked_after
+
+
 def _json_safe(value: Any) -> Any:
+    """Masked, then through JSON and back, so that what is hashed is exactly what the database will return."""
     if value is None:
         return None
     return json.loads(json.dumps(mask_secrets(value), cls=DjangoJSONEncoder))
+
+
+def _text(value: Any, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL; and what is hashed must be what is stored, so truncate before hashing.
+    return str(value or "").replace("\x00", "")[:limit]
+
+
+def _ip(value: Any) -> str | None:
+    """The canonical text of an IP address (as PostgreSQL's inet returns it), or None when it is not one."""
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
 
 
 def _actor_from(actor: Any, request: Any) -> tuple[str, str, str]:
@@ -59,6 +137,7 @@ def _actor_from(actor: Any, request: Any) -> tuple[str, str, str]:
 
 
 def _lock_head(chain: str) -> AuditChainHead:
+    """The chain's head row, locked until the caller's transaction ends: appends to one chain are serialized."""
     head = AuditChainHead.objects.select_for_update().filter(chain=chain).first()
     if head is not None:
         return head
@@ -82,12 +161,13 @@ def record(
     after: dict | None = None,
     actor: Any = None,
     request: Any = None,
+    ip: str | None = None,
 ) -> AuditLog:
     """Append one entry to the organization's chain (or the platform chain when there is no organization).
 
     ``actor`` is a User, an ApiKey, a label for system jobs, or None to take it from the request. ``request`` defaults
-    to the request being served, if any. Runs inside the caller's transaction: if the change rolls back, so does its
-    audit entry.
+    to the request being served, if any; ``ip`` overrides the request's address. ``before``/``after`` are stored with
+    secrets masked. Runs inside the caller's transaction: if the change rolls back, so does its audit entry.
     """
     if request is None:
         request = current_request()
@@ -98,6 +178,9 @@ def record(
         resource_id = resource_id or resource.pk
     actor_type, actor_id, actor_label = _actor_from(actor, request)
     meta = getattr(request, "META", {}) if request is not None else {}
+    masked_after = _json_safe(after)
+    if before is not None and after is not None:
+        masked_after = _mark_rotated(before, after, masked_after)
     chain = chain_key(organization_id)
     with transaction.atomic():
         head = _lock_head(chain)
@@ -106,19 +189,20 @@ def record(
             chain=chain,
             seq=head.seq + 1,
             actor_type=actor_type,
-            actor_id=actor_id,
-            actor_label=actor_label[:255],
-            action=action,
-            resource_type=resource_type,
-            resource_id=str(resource_id or ""),
+            actor_id=_text(actor_id, 64),
+            actor_label=_text(actor_label, 255),
+            action=_text(action, 100),
+            resource_type=_text(resource_type, 50),
+            resource_id=_text(resource_id, 64),
             before=_json_safe(before),
-            after=_json_safe(after),
-            ip=meta.get("REMOTE_ADDR") or None,
-            user_agent=(meta.get("HTTP_USER_AGENT") or "")[:512],
-            request_id=getattr(request, "request_id", "") or current_request_id(),
+            after=masked_after,
+            ip=_ip(ip or meta.get("REMOTE_ADDR")),
+            user_agent=_text(meta.get("HTTP_USER_AGENT"), 512),
+            request_id=_text(getattr(request, "request_id", "") or current_request_id(), 128),
             prev_hash=head.last_hash,
         )
         entry.hash = entry.compute_hash()
         entry.save(force_insert=True)
+        # The head row is not an audit entry; this UPDATE goes through the plain manager, not AuditLogQuerySet.
         AuditChainHead.objects.filter(chain=chain).update(seq=entry.seq, last_hash=entry.hash)
     return entry

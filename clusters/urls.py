@@ -1,13 +1,12 @@
 from django.urls import path
 
-from spotopt.views import section_placeholder
-
+from . import views
 from .urls_policy import policy_urlpatterns
 
 app_name = "clusters"
 urlpatterns = [
-    # Placeholder until the clusters pages exist.
-    path("", section_placeholder, {"section": "clusters"}, name="list"),
+    path("", views.cluster_list, name="list"),
+    path("<int:pk>/", views.cluster_detail, name="detail"),
 ]
 
 # --- Cluster policy (node templates and policies) -------------------------------------------------------------------

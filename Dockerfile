@@ -1,0 +1,17 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+RUN apt-get update && apt-get install -y --no-install-recommends libpq5 curl && rm -rf /var/lib/apt/lists/*
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+RUN pip install --no-deps -e . \
+    && ENVIRONMENT=development python manage.py collectstatic --noinput \
+    && useradd --create-home --uid 1000 spotopt && chown -R spotopt /app
+USER spotopt
+
+EXPOSE 8000
+CMD ["gunicorn", "spotopt.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", \
+     "--forwarded-allow-ips", "*"]

@@ -1,0 +1,51 @@
+# Spot Optimizer — developer commands. `make run` serves the product; `make test` runs the whole suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PIP_QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv migrate seed lint check bench bench-optimizer bench-agents clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip $(PIP_QUIET)
+	$(BIN)/python -m pip install --quiet -r requirements.txt $(PIP_QUIET)
+	$(BIN)/python -m pip install --quiet --no-deps -e . $(PIP_QUIET)
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+# The embedded default: SQLite, a file broker, moto's server for AWS, a simulated agent. Ctrl-C stops everything.
+run: seed
+	@echo "Console and API: http://127.0.0.1:8000  (demo: demo@spotoptimizer.com / demo-password-1, admin: admin@spotoptimizer.com / admin123)"
+	$(BIN)/honcho -f Procfile.dev start
+
+# The whole suite; PostgreSQL and Redis are used where DATABASE_URL / REDIS_URL point at them.
+test: venv
+	$(BIN)/python -m pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+check: lint test
+
+bench: bench-optimizer
+
+bench-optimizer: venv
+	$(BIN)/python bench/optimizer.py
+
+bench-agents: venv
+	$(BIN)/python bench/agents.py
+
+clean:
+	rm -rf var/broker staticfiles .pytest_cache .ruff_cache

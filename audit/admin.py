@@ -1,0 +1,41 @@
+"""Django admin shows audit entries read-only: no add, change or delete, not even for a superuser."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .models import AuditChainHead, AuditLog
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request):
+        return {}  # no "delete selected"
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(_ReadOnlyAdmin):
+    list_display = ("created_at", "organization_id", "actor_type", "actor_label", "action", "resource_type",
+                    "resource_id", "ip")
+    list_filter = ("actor_type",)
+    search_fields = ("action", "actor_label", "resource_id", "request_id")
+    date_hierarchy = "created_at"
+    # The change list must not count a million rows on every page.
+    show_full_result_count = False
+    fields = ("created_at", "organization_id", "chain", "seq", "actor_type", "actor_id", "actor_label", "action",
+              "resource_type", "resource_id", "before", "after", "ip", "user_agent", "request_id", "prev_hash", "hash")
+    readonly_fields = fields
+
+
+@admin.register(AuditChainHead)
+class AuditChainHeadAdmin(_ReadOnlyAdmin):
+    list_display = ("chain", "seq", "last_hash")
+    readonly_fields = ("chain", "seq", "last_hash")

@@ -1,0 +1,269 @@
+"""The planner's view of a problem: demand classes, the compatibility matrix, and the LP relaxation.
+
+A *demand class* is a set of pods that are interchangeable for placement: the same CPU and memory request, the same
+arch list, and the same capacity requirement (``must_od``: must run on on-demand). Each workload contributes at most
+two classes: its on-demand share (``ceil(on_demand_base * count)``, or the whole count when ``spot_ok`` is false) and
+the rest. Identical classes of different workloads are merged, so the solver's size depends on the number of distinct
+pod shapes, not on the number of pods.
+
+The LP ("node type counts") has one column ``x_j`` per usable offering, one column ``y_dg`` per compatible (class,
+offering group) pair and a slack ``u_d`` for pods that cannot be placed::
+
+    min  sum_j p_j x_j + M sum_d u_d
+    s.t. sum_{j in g} cap_jr x_j >= sum_d size_dr y_dg      for every group g and resource r (cpu, memory, pod slots)
+         sum_g y_dg + u_d = n_d                             for every class d
+         x_j <= share * S + 1,  S = sum_{spot j} x_j        for every spot pool j (only when share < 1)
+
+For the lower bound, offerings are grouped by the exact set of classes whose pod fits them (so a pod is never counted
+on capacity it could not use); any integer plan is a feasible point (``ceil(share*S) <= share*S + 1``), so the optimum
+is a valid lower bound on the cost of any plan that places the same pods. The planner re-solves it with one group per
+offering, over the offerings the first solve selected, to learn which pods go on which node type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from .problem import Problem
+
+__all__ = [
+    "MILP_SECONDS",
+    "PCO_K",
+    "Classes",
+    "LPResult",
+    "build_classes",
+    "compatibility",
+    "effective_prices",
+    "fit_groups",
+    "solve_lp",
+    "usable_offerings",
+]
+
+#: price-capacity-optimized weight: effective_price = price * (1 + PCO_K * interruption_rate) for spot offerings.
+PCO_K = 2.0
+#: Wall-clock cap for the exact MILP used on small problems.
+MILP_SECONDS = 0.3
+
+
+@dataclass
+class Classes:
+    """Demand classes (see module docstring). ``members[d]`` lists (workload index, pods) in workload order."""
+
+    size: np.ndarray  # (D, 3) int64: cpu_m, memory_mib, 1 pod slot
+    count: np.ndarray  # (D,) int64
+    must_od: np.ndarray  # (D,) bool
+    arch_ok: np.ndarray  # (D, J) bool
+    members: list[list[tuple[int, int]]]
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+
+def build_classes(p: Problem) -> Classes:
+    """Split every workload into its on-demand and flexible share and merge identical shares."""
+    od_req = p.od_required()
+    arch_rows = p.arch_ok()
+    index: dict[tuple[int, int, bool, frozenset[str] | None], int] = {}
+    size: list[tuple[int, int, int]] = []
+    count: list[int] = []
+    must_od: list[bool] = []
+    arch_of: list[int] = []
+    members: list[list[tuple[int, int]]] = []
+    for w in range(p.n_workloads):
+        for is_od, n in ((True, int(od_req[w])), (False, int(p.count[w] - od_req[w]))):
+            if n <= 0:
+                continue
+            key = (int(p.w_cpu[w]), int(p.w_mem[w]), is_od, p.w_arch[w])
+            d = index.get(key)
+            if d is None:
+                d = index[key] = len(count)
+                size.append((key[0], key[1], 1))
+                count.append(0)
+                must_od.append(is_od)
+                arch_of.append(w)
+                members.append([])
+            count[d] += n
+            members[d].append((w, n))
+    n_classes = len(count)
+    return Classes(
+        size=np.array(size, dtype=np.int64).reshape(n_classes, 3),
+        count=np.array(count, dtype=np.int64),
+        must_od=np.array(must_od, dtype=bool),
+        arch_ok=arch_rows[arch_of] if n_classes else np.zeros((0, p.n_offerings), dtype=bool),
+        members=members,
+    )
+
+
+def usable_offerings(p: Problem) -> np.ndarray:
+    """Offerings that can hold at least one pod slot after the daemonset and that the constraints allow."""
+    free = p.free_capacity()
+    ok = (free >= 0).all(axis=1) & (free[:, 2] >= 1)
+    spot_ok = p.max_pool_share > 0.0
+    if p.max_interruption_rate is not None:
+        ok_rate = p.interruption_rate <= p.max_interruption_rate + 1e-12
+    else:
+        ok_rate = np.ones(p.n_offerings, dtype=bool)
+    return ok & (~p.spot | (spot_ok & ok_rate))
+
+
+def compatibility(p: Problem, cl: Classes) -> np.ndarray:
+    """(D, J) bool: a pod of class d may run on offering j (usable, arch, capacity type, one pod fits)."""
+    free = p.free_capacity()
+    fits = (cl.size[:, None, 0] <= free[None, :, 0]) & (cl.size[:, None, 1] <= free[None, :, 1])
+    cap_ok = ~(cl.must_od[:, None] & p.spot[None, :])
+    return fits & cap_ok & cl.arch_ok & usable_offerings(p)[None, :]
+
+
+def effective_prices(p: Problem, strategy: str | None = None) -> np.ndarray:
+    """Prices the planner minimises: list prices for lowest-price; for price-capacity-optimized, spot prices are
+    weighted by their interruption rate, price * (1 + PCO_K * interruption_rate)."""
+    strategy = strategy or p.strategy
+    if strategy == "price-capacity-optimized":
+        return p.price_f * np.where(p.spot, 1.0 + PCO_K * p.interruption_rate, 1.0)
+    return p.price_f.copy()
+
+
+@dataclass
+class LPResult:
+    """Solution of `solve_lp`: node counts per offering, pods per (class, group), unplaced pods per class."""
+
+    cost: float  # sum of price * x (without the unplaced penalty)
+    x: np.ndarray  # (len(offerings),)
+    y: np.ndarray  # (D, n_groups)
+    unplaced: np.ndarray  # (D,)
+
+
+def solve_lp(
+    p: Problem,
+    cl: Classes,
+    offerings: np.ndarray,
+    group: np.ndarray,
+    group_compat: np.ndarray,
+    prices: np.ndarray,
+    integral: bool = False,
+) -> LPResult | None:
+    """Solve the LP of the module docstring with HiGHS.
+
+    With `integral` (small problems only) it is solved as a MILP instead: integer node and pod counts, a cut
+    ``y_dj <= floor(cap_j / size_d) * x_j`` per pair (the whole-pods-per-node limit the pooled capacity misses), and
+    the exact pool cap through an integer ``c`` with ``x_pool <= c <= share * S + 1 - 1e-6``, i.e. ``ceil(share*S)``.
+
+    `offerings` are indices into the problem's offerings, `group[i]` the group of ``offerings[i]`` and
+    ``group_compat[g, d]`` whether class d may use group g (it must fit every offering of the group).
+    """
+    n_x = len(offerings)
+    n_g = group_compat.shape[0]
+    n_d = len(cl)
+    free = p.free_capacity()[offerings].astype(float)
+    size = cl.size.astype(float)
+    price = prices[offerings]
+    gi, di = np.nonzero(group_compat)  # y columns, ordered by group
+    n_y = len(gi)
+    spot_cols = np.flatnonzero(p.spot[offerings])
+    share = p.max_pool_share
+    pool_rows = share < 1.0 and len(spot_cols) > 0
+    n_s = 1 if pool_rows else 0
+    n_c = 1 if (pool_rows and integral) else 0
+    n_var = n_x + n_y + n_d + n_s + n_c
+    x0, y0, u0, s0 = 0, n_x, n_x + n_y, n_x + n_y + n_d
+    c0 = s0 + n_s
+
+    # capacity rows (as <=): sum_d size_dr y_dg - sum_{j in g} cap_jr x_j <= 0, row id 3*g + r
+    rows, cols, vals = [], [], []
+    for r in range(3):
+        rows.append(3 * group + r)
+        cols.append(x0 + np.arange(n_x))
+        vals.append(-free[:, r])
+        rows.append(3 * gi + r)
+        cols.append(y0 + np.arange(n_y))
+        vals.append(size[di, r])
+    n_ub = 3 * n_g
+    b_ub = [np.zeros(n_ub)]
+    if pool_rows and not integral:
+        # x_j - share * S <= 1 for each spot pool: a relaxation of x_j <= ceil(share * S)
+        k = len(spot_cols)
+        rr = n_ub + np.arange(k)
+        rows += [rr, rr]
+        cols += [x0 + spot_cols, np.full(k, s0)]
+        vals += [np.ones(k), np.full(k, -share)]
+        n_ub += k
+        b_ub.append(np.ones(k))
+    elif pool_rows:
+        k = len(spot_cols)
+        rr = n_ub + np.arange(k)
+        rows += [rr, rr, np.array([n_ub + k]), np.array([n_ub + k])]
+        cols += [x0 + spot_cols, np.full(k, c0), np.array([c0]), np.array([s0])]
+        vals += [np.ones(k), -np.ones(k), np.ones(1), np.array([-share])]
+        n_ub += k + 1
+        b_ub += [np.zeros(k), np.array([1.0 - 1e-6])]
+    if integral:
+        # whole pods per node: y_dj <= floor(cap_j / size_d) * x_j (groups are single offerings here)
+        first_of = np.zeros(n_g, dtype=np.int64)
+        first_of[group] = np.arange(n_x)
+        j_of_y = first_of[gi]
+        k_dy = np.floor(free[j_of_y] / np.maximum(size[di], 1.0)).min(axis=1)
+        rr = n_ub + np.arange(n_y)
+        rows += [rr, rr]
+        cols += [y0 + np.arange(n_y), x0 + j_of_y]
+        vals += [np.ones(n_y), -k_dy]
+        n_ub += n_y
+        b_ub.append(np.zeros(n_y))
+    a_ub = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_ub, n_var))
+
+    # equality rows: sum_g y_dg + u_d = n_d; and S - sum_spot x_j = 0
+    e_rows = [di, np.arange(n_d)]
+    e_cols = [y0 + np.arange(n_y), u0 + np.arange(n_d)]
+    e_vals = [np.ones(n_y), np.ones(n_d)]
+    b_eq = [cl.count.astype(float)]
+    if pool_rows:
+        e_rows += [np.full(len(spot_cols), n_d), np.array([n_d])]
+        e_cols += [x0 + spot_cols, np.array([s0])]
+        e_vals += [-np.ones(len(spot_cols)), np.ones(1)]
+        b_eq.append(np.zeros(1))
+    a_eq = sp.csr_matrix(
+        (np.concatenate(e_vals), (np.concatenate(e_rows), np.concatenate(e_cols))), shape=(n_d + n_s, n_var)
+    )
+
+    # An unplaced pod must cost more than any way of placing it (a whole node of the dearest offering).
+    penalty = 10.0 * (float(price.max()) if n_x else 1.0) + 1.0
+    c = np.concatenate([price, np.zeros(n_y), np.full(n_d, penalty), np.zeros(n_s + n_c)])
+    bounds = np.zeros((n_var, 2))
+    bounds[:, 1] = np.inf
+    bounds[u0 : u0 + n_d, 1] = cl.count
+    if integral:
+        res = milp(
+            c,
+            constraints=[LinearConstraint(a_ub, -np.inf, np.concatenate(b_ub)),
+                         LinearConstraint(a_eq, np.concatenate(b_eq), np.concatenate(b_eq))],
+            integrality=np.ones(n_var),
+            bounds=Bounds(bounds[:, 0], bounds[:, 1]),
+            options={"time_limit": MILP_SECONDS},
+        )
+        if res.x is None:  # no incumbent within the time limit: the caller falls back to the LP
+            return None
+    else:
+        res = linprog(
+            c, A_ub=a_ub, b_ub=np.concatenate(b_ub), A_eq=a_eq, b_eq=np.concatenate(b_eq), bounds=bounds,
+            method="highs",
+        )
+        if res.status != 0:  # pragma: no cover - the LP is always feasible (u) and bounded (c >= 0)
+            raise RuntimeError(f"HiGHS failed on the planning LP: {res.message}")
+    sol = res.x
+    x = np.maximum(sol[x0 : x0 + n_x], 0.0)
+    y = np.zeros((n_d, n_g))
+    y[di, gi] = np.maximum(sol[y0 : y0 + n_y], 0.0)
+    return LPResult(cost=float(price @ x), x=x, y=y, unplaced=np.maximum(sol[u0 : u0 + n_d], 0.0))
+
+
+def fit_groups(compat: np.ndarray, offerings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group `offerings` by their exact compatibility column; return (group per offering, (n_groups, D) compat)."""
+    cols = compat[:, offerings].T  # (J, D)
+    if cols.shape[1] == 0:
+        return np.zeros(len(offerings), dtype=np.int64), np.zeros((1, 0), dtype=bool)
+    packed = np.packbits(cols, axis=1)
+    _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64), cols[first]

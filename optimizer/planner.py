@@ -1,0 +1,464 @@
+"""The planner: LP node mix, per-type packing, repair, consolidation and pool spreading (see the package docstring)."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from .model import Classes, LPResult, build_classes, compatibility, effective_prices, fit_groups, solve_lp
+from .problem import Problem, _ceil_share, money, parse_problem
+
+__all__ = ["lower_bound", "plan"]
+
+_EPS = 1e-7
+#: Problems up to this size get the node-type counts from an exact MILP (HiGHS, time-capped) instead of the LP.
+SMALL_PODS = 200
+SMALL_OFFERINGS = 60
+
+
+def lower_bound(problem: dict[str, Any]) -> float:
+    """LP-relaxation lower bound (USD/h, list prices) on the hourly cost of a plan for `problem`.
+
+    Pods that no allowed offering can take are left out (every plan reports them unplaced). Raises `ProblemError`
+    for a malformed problem.
+    """
+    p = parse_problem(problem)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    cols = np.flatnonzero(compat.any(axis=0))
+    if len(cl) == 0 or len(cols) == 0:
+        return 0.0
+    group, gcompat = fit_groups(compat, cols)
+    return solve_lp(p, cl, cols, group, gcompat, p.price_f).cost
+
+
+class _Plan:
+    """Mutable node set: node i is one node of offering ``off[i]`` holding ``load[i, d]`` pods of class d."""
+
+    def __init__(self, p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray) -> None:
+        self.p = p
+        self.cl = cl
+        self.compat = compat
+        self.prices = prices
+        self.free = p.free_capacity()
+        self.off = np.zeros(0, dtype=np.int64)
+        self.load = np.zeros((0, len(cl)), dtype=np.int64)
+        self.unplaced = np.zeros(len(cl), dtype=np.int64)
+        # What one pod of a class is "worth": its share of the cheapest node it could use, by its dominant resource.
+        # Used to rank new nodes by the value they absorb per dollar.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (cl.size[:, None, :] / np.maximum(self.free[None, :, :], 1)).max(axis=2)
+        per_pod = np.where(compat, prices[None, :] * ratio, np.inf)
+        self.value = np.where(np.isfinite(per_pod.min(axis=1, initial=np.inf)), per_pod.min(axis=1, initial=np.inf), 0)
+
+    # --- helpers ---------------------------------------------------------------------------------------------------
+
+    def cost(self) -> float:
+        """Total price the planner minimises (effective prices under price-capacity-optimized)."""
+        return float(self.prices[self.off].sum())
+
+    def used(self, idx: np.ndarray | None = None) -> np.ndarray:
+        load = self.load if idx is None else self.load[idx]
+        return load @ self.cl.size
+
+    def room(self) -> np.ndarray:
+        """(N, 3) capacity still free on every node."""
+        return self.free[self.off] - self.used()
+
+    def add_nodes(self, offering: int, loads: np.ndarray) -> None:
+        self.off = np.concatenate([self.off, np.full(len(loads), offering, dtype=np.int64)])
+        self.load = np.vstack([self.load, loads.astype(np.int64)])
+
+    def remove_nodes(self, keep: np.ndarray) -> None:
+        self.off = self.off[keep]
+        self.load = self.load[keep]
+
+    # --- packing ---------------------------------------------------------------------------------------------------
+
+    def pack_type(self, j: int, counts: np.ndarray) -> np.ndarray:
+        """Open just enough nodes of offering j for `counts` pods per class; return what did not fit.
+
+        Two packings are tried and the one leaving less pod value over wins: an even spread (each node takes
+        floor(count/n) of every class, which always fits when the total does, and the remainders go one per node
+        to the emptiest nodes), which keeps CPU-heavy and memory-heavy pods mixed on every node; and first-fit
+        decreasing by class, which does better when only a few big pods fit on a node."""
+        cap = self.free[j]
+        need = counts @ self.cl.size
+        if ((cap <= 0) & (need > 0)).any():
+            return counts.copy()
+        n = math.ceil(float((need / np.maximum(cap, 1)).max()) - 1e-9)
+        if n <= 0:
+            return counts.copy()
+        base = counts // n
+        loads = np.tile(base, (n, 1))
+        room = np.tile(cap - base @ self.cl.size, (n, 1)).astype(np.int64)
+        left = self._spread(counts - base * n, loads, room, cap)
+        if left.any():
+            loads_ffd = np.zeros_like(loads)
+            left_ffd = self._first_fit(counts, loads_ffd, np.tile(cap, (n, 1)).astype(np.int64), cap)
+            if left_ffd @ self.value < left @ self.value - 1e-12:
+                loads, left = loads_ffd, left_ffd
+        self.add_nodes(j, loads)
+        return left
+
+    def _first_fit(self, want: np.ndarray, loads: np.ndarray, room: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """First-fit decreasing by class into nodes with `room` (both modified in place); return what did not fit."""
+        left = want.copy()
+        scale = np.maximum(scale.astype(float), 1.0)
+        for d in np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable"):
+            if left[d] <= 0:
+                continue
+            s = self.cl.size[d]
+            k = np.maximum((room // np.maximum(s, 1)).min(axis=1), 0)
+            csum = np.cumsum(k)
+            take = np.minimum(k, np.maximum(left[d] - (csum - k), 0))
+            loads[:, d] += take
+            room -= np.outer(take, s)
+            left[d] -= int(take.sum())
+        return left
+
+    def _spread(self, rest: np.ndarray, loads: np.ndarray, room: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """Place `rest` pods into nodes with `room` (modified in place with `loads`), at most one pod per class and
+        node per round, biggest classes first; return what did not fit."""
+        left = rest.copy()
+        scale = np.maximum(scale.astype(float), 1.0)
+        order = np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable")
+        for d in order:
+            if left[d] <= 0:
+                continue
+            s = self.cl.size[d]
+            while left[d] > 0:
+                fits = np.flatnonzero((room >= s).all(axis=1))
+                if fits.size == 0:
+                    break
+                # emptiest first keeps the remainders balanced so later (smaller) classes still find room
+                emptiness = (room[fits] / scale).min(axis=1)
+                take = fits[np.argsort(-emptiness, kind="stable")[: left[d]]]
+                loads[take, d] += 1
+                room[take] -= s
+                left[d] -= len(take)
+        return left
+
+    def fill_existing(self, left: np.ndarray, allowed_nodes: np.ndarray | None = None) -> np.ndarray:
+        """First-fit `left` pods into free room of existing compatible nodes, biggest pods first."""
+        if len(self.off) == 0 or left.sum() == 0:
+            return left
+        left = left.copy()
+        room = self.room()
+        scale = np.maximum(self.free[self.off].max(axis=0), 1).astype(float)
+        for d in np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable"):
+            if left[d] <= 0:
+                continue
+            s = self.cl.size[d]
+            ok = self.compat[d, self.off]
+            if allowed_nodes is not None:
+                ok &= allowed_nodes
+            k = np.where(ok, (room // np.maximum(s, 1)).min(axis=1), 0)
+            k = np.maximum(k, 0)
+            if k.sum() == 0:
+                continue
+            csum = np.cumsum(k)
+            take = np.minimum(k, np.maximum(left[d] - (csum - k), 0))
+            self.load[:, d] += take
+            room -= np.outer(take, s)
+            left[d] -= int(take.sum())
+        return left
+
+    def open_new(self, left: np.ndarray, offering_mask: np.ndarray) -> np.ndarray:
+        """Open new nodes for `left` pods, each time the offering that absorbs the most pod value per dollar (copies
+        of the same fill at once); return the pods no allowed offering can take."""
+        left = left.copy()
+        size = self.cl.size
+        order = np.argsort(-self.value, kind="stable")
+        while left.sum() > 0:
+            cand = np.flatnonzero(offering_mask & self.compat[left > 0].any(axis=0))
+            if cand.size == 0:
+                break
+            room = self.free[cand].copy()
+            fill = np.zeros((len(cand), len(left)), dtype=np.int64)
+            for d in order:
+                if left[d] <= 0:
+                    continue
+                k = (room // np.maximum(size[d], 1)).min(axis=1)
+                k = np.where(self.compat[d, cand], np.minimum(k, left[d]), 0)
+                fill[:, d] = k
+                room -= np.outer(k, size[d])
+            worth = fill @ self.value
+            score = worth / np.maximum(self.prices[cand], 1e-9)
+            best = int(np.argmax(score))
+            if worth[best] <= 0:
+                break
+            f = fill[best]
+            copies = int((left[f > 0] // f[f > 0]).min())
+            self.add_nodes(int(cand[best]), np.tile(f, (copies, 1)))
+            left -= f * copies
+        return left
+
+    # --- consolidation -------------------------------------------------------------------------------------------
+
+    def node_allowed(self, idx: np.ndarray) -> np.ndarray:
+        """(len(idx), J) bool: offerings that every class on the node may use (content fit not checked)."""
+        present = self.load[idx] > 0
+        out = np.ones((len(idx), self.p.n_offerings), dtype=bool)
+        if present.size == 0:
+            return out
+        sig, inverse = np.unique(np.packbits(present, axis=1), axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        for g in range(len(sig)):
+            rows = np.flatnonzero(inverse == g)
+            classes = np.flatnonzero(present[rows[0]])
+            out[rows] = self.compat[classes].all(axis=0)
+        return out
+
+    def drop_underfilled(self, attempts: int = 40) -> None:
+        """Try to empty the least-filled nodes into the free room of the others."""
+        for _ in range(attempts):
+            if len(self.off) <= 1:
+                return
+            cap = np.maximum(self.free[self.off], 1)
+            fill = (self.used() / cap).max(axis=1)
+            # most money paid for empty room first: emptying a dear half-full node beats emptying a cheap one
+            waste = self.prices[self.off] * (1.0 - fill)
+            order = np.argsort(-waste, kind="stable")
+            moved = False
+            for i in order[: min(8, len(order))]:
+                if fill[i] > 0.6:
+                    continue
+                if self._try_empty(int(i)):
+                    moved = True
+                    break
+            if not moved:
+                return
+
+    def _try_empty(self, i: int) -> bool:
+        want = self.load[i].copy()
+        keep = np.ones(len(self.off), dtype=bool)
+        keep[i] = False
+        saved_off, saved_load = self.off.copy(), self.load.copy()
+        self.remove_nodes(keep)
+        left = self.fill_existing(want)
+        if left.sum() == 0:
+            return True
+        self.off, self.load = saved_off, saved_load
+        return False
+
+    def downsize(self) -> None:
+        """Move every node to the cheapest allowed offering that still holds its pods."""
+        if len(self.off) == 0:
+            return
+        allowed = self.node_allowed(np.arange(len(self.off)))
+        used = self.used()
+        chunk = max(1, 4_000_000 // max(1, self.p.n_offerings * 3))
+        for start in range(0, len(self.off), chunk):
+            sl = slice(start, start + chunk)
+            fits = (self.free[None, :, :] >= used[sl, None, :]).all(axis=2) & allowed[sl]
+            cost = np.where(fits, self.prices[None, :], np.inf)
+            best = np.argmin(cost, axis=1)
+            better = cost[np.arange(len(best)), best] < self.prices[self.off[sl]] - 1e-12
+            self.off[sl] = np.where(better, best, self.off[sl])
+
+    # --- pool share ------------------------------------------------------------------------------------------------
+
+    def spread_pools(self) -> None:
+        """Enforce max_pool_share: move nodes from over-full spot pools to the cheapest other pool (or on-demand)
+        that holds their pods; nodes nothing can hold go back through repair on on-demand."""
+        p = self.p
+        share = p.max_pool_share
+        if share >= 1.0:
+            return
+        for _ in range(10 * len(self.off) + 10):
+            spot_nodes = p.spot[self.off]
+            n_spot = int(spot_nodes.sum())
+            if n_spot == 0:
+                return
+            cap = _ceil_share(share, n_spot)
+            per_pool = np.bincount(self.off[spot_nodes], minlength=p.n_offerings)
+            over = np.flatnonzero(per_pool > cap)
+            if over.size == 0:
+                return
+            pool = int(over[0])
+            i = int(np.flatnonzero(self.off == pool)[-1])
+            allowed = self.node_allowed(np.array([i]))[0]
+            fits = (self.free >= self.used(np.array([i]))[0]).all(axis=1) & allowed
+            room_in_pool = ~p.spot | (per_pool < cap)
+            cand = fits & room_in_pool
+            cand[pool] = False
+            spot_cand = cand & p.spot
+            pick = spot_cand if spot_cand.any() else cand & ~p.spot
+            if pick.any():
+                self.off[i] = int(np.flatnonzero(pick)[np.argmin(self.prices[pick])])
+                continue
+            # nothing holds this node's pods as one node: take it apart and re-place the pods on on-demand
+            want = self.load[i].copy()
+            keep = np.ones(len(self.off), dtype=bool)
+            keep[i] = False
+            self.remove_nodes(keep)
+            left = self.fill_existing(want, allowed_nodes=~p.spot[self.off])
+            left = self.open_new(left, ~p.spot)
+            self.unplaced += left
+
+
+def plan(problem: dict[str, Any]) -> dict[str, Any]:
+    """Plan the cheapest node set for `problem` (format version 1); raise `ProblemError` if it is malformed."""
+    p = parse_problem(problem)
+    cl = build_classes(p)
+    prices = effective_prices(p)
+    compat = compatibility(p, cl)
+    placeable = compat.any(axis=1)
+    cols = np.flatnonzero(compat.any(axis=0))
+    if len(cl) == 0 or cols.size == 0:
+        st = _Plan(p, cl, compat, prices)
+        return _render(st)
+
+    # (b) LP over fit groups picks the node mix
+    group, gcompat = fit_groups(compat, cols)
+    first = solve_lp(p, cl, cols, group, gcompat, prices)
+    assert first is not None
+    chosen = set(cols[first.x > _EPS].tolist())
+    # every class keeps its cheapest per-pod option, so the second LP can always place it
+    free = p.free_capacity()
+    per_pod = np.where(compat, prices[None, :] * (cl.size[:, None, :] / np.maximum(free[None], 1)).max(2), np.inf)
+    chosen |= set(np.argmin(per_pod[placeable], axis=1).tolist())
+    sel = np.array(sorted(chosen), dtype=np.int64)
+    second = solve_lp(p, cl, sel, np.arange(len(sel)), compat[:, sel].T, prices)
+    assert second is not None
+    best = _realise(p, cl, compat, prices, sel, second)
+
+    if int(cl.count.sum()) <= SMALL_PODS and len(cols) <= SMALL_OFFERINGS:
+        # few pods: whole-pod effects dominate, so an exact (time-capped) MILP over every offering picks the
+        # counts; its plan replaces the LP's only if it comes out better, since a capped MILP may stop early
+        exact = solve_lp(p, cl, cols, np.arange(len(cols)), compat[:, cols].T, prices, integral=True)
+        if exact is not None:
+            alt = _realise(p, cl, compat, prices, cols, exact)
+            if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost()):
+                best = alt
+    # a safeguard against packing losses: every class alone on its own best single offering type
+    alt = _single_type_plan(p, cl, compat, prices)
+    if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+        best = alt
+    return _render(best)
+
+
+def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray) -> _Plan:
+    """Each demand class on the one offering type that holds it most cheaply (whole nodes, no mixing).
+
+    O(classes x offerings), vectorised. It is never better than a good mixed plan on large problems, but it bounds the
+    planner's result from above by the simple plan an operator would write by hand."""
+    st = _Plan(p, cl, compat, prices)
+    free = p.free_capacity()
+    with np.errstate(divide="ignore"):
+        per = np.where(cl.size[:, None, :] > 0, free[None, :, :] // np.maximum(cl.size[:, None, :], 1), np.iinfo(
+            np.int64).max).min(axis=2)
+    per = np.where(compat & (per > 0), per, 0)
+    nodes_needed = np.where(per > 0, -(-cl.count[:, None] // np.maximum(per, 1)), 0)
+    cost = np.where(per > 0, nodes_needed * prices[None, :], np.inf)
+    for d in range(len(cl)):
+        if cl.count[d] == 0:
+            continue
+        j = int(np.argmin(cost[d]))
+        if not np.isfinite(cost[d, j]):
+            st.unplaced[d] += cl.count[d]
+            continue
+        n, k = int(nodes_needed[d, j]), int(per[d, j])
+        loads = np.zeros((n, len(cl)), dtype=np.int64)
+        loads[:, d] = k
+        loads[-1, d] = cl.count[d] - k * (n - 1)
+        st.add_nodes(j, loads)
+    st.spread_pools()
+    return st
+
+
+def _realise(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, sel: np.ndarray,
+             sol: LPResult) -> _Plan:
+    """Turn pods-per-(class, offering) from a solve into nodes: round, pack, repair, consolidate, spread pools."""
+    st = _Plan(p, cl, compat, prices)
+    placeable = compat.any(axis=1)
+    st.unplaced += np.where(placeable, 0, cl.count)
+    counts = _round_rows(sol.y, np.round(sol.y.sum(axis=1)).astype(np.int64))
+    counts[~placeable] = 0
+    # (c) pack every chosen type, the most used first
+    left = np.zeros(len(cl), dtype=np.int64)
+    for k in np.argsort(-sol.x, kind="stable"):
+        if counts[:, k].sum() > 0:
+            left += st.pack_type(int(sel[k]), counts[:, k])
+    left += np.where(placeable, cl.count - counts.sum(axis=1), 0)
+    # (d) repair: free room first, then the best-value new nodes
+    left = st.fill_existing(left)
+    st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    # consolidation, then the pool cap (which consolidation may have broken)
+    st.drop_underfilled()
+    st.downsize()
+    st.spread_pools()
+    return st
+
+
+def _round_rows(y: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Round each row of `y` to integers that sum to `totals` (largest remainder); rows with no mass stay zero."""
+    y = np.maximum(y, 0.0)
+    out = np.floor(y + 1e-9).astype(np.int64)
+    for d in range(len(y)):
+        short = int(totals[d] - out[d].sum())
+        if short > 0 and y[d].sum() > 0:
+            frac = np.where(y[d] > 0, y[d] - out[d], -1.0)
+            top = np.argsort(-frac, kind="stable")[:short]
+            out[d, top] += 1
+            # if more was asked than there are columns, the rest goes to the biggest column
+            extra = short - len(top)
+            if extra > 0:
+                out[d, int(np.argmax(y[d]))] += extra
+        elif short < 0:
+            for k in np.argsort(y[d] - out[d], kind="stable"):
+                take = min(-short, int(out[d, k]))
+                out[d, k] -= take
+                short += take
+                if short == 0:
+                    break
+    return out
+
+
+def _render(st: _Plan) -> dict[str, Any]:
+    """Turn class counts per node into the plan JSON; class pods go to member workloads in order."""
+    p, cl = st.p, st.cl
+    # nodes in a stable, readable order: offering index, then fuller nodes first
+    order = np.lexsort((-st.used()[:, 2] if len(st.off) else np.zeros(0), st.off))
+    off = st.off[order]
+    load = st.load[order]
+    queues = [list(m) for m in cl.members]
+    heads = [0] * len(cl)
+    node_pods: list[dict[str, int]] = [{} for _ in range(len(off))]
+    nz_classes, nz_nodes = np.nonzero(load.T)  # class-major so each class's queue is consumed in one sweep
+    for d, i in zip(nz_classes.tolist(), nz_nodes.tolist(), strict=True):
+        need = int(load[i, d])
+        q = queues[d]
+        pods = node_pods[i]
+        while need > 0:
+            w, n = q[heads[d]]
+            take = min(n, need)
+            name = p.names[w]
+            pods[name] = pods.get(name, 0) + take
+            need -= take
+            if take == n:
+                heads[d] += 1
+            else:
+                q[heads[d]] = (w, n - take)
+    unplaced: dict[str, int] = {}
+    for d in range(len(cl)):
+        for w, n in queues[d][heads[d] :]:
+            unplaced[p.names[w]] = unplaced.get(p.names[w], 0) + n
+    nodes = []
+    total = Decimal(0)
+    for i, j in enumerate(off.tolist()):
+        total += p.price[j]
+        nodes.append(
+            {
+                "instance_type": p.instance_type[j],
+                "zone": p.zone[j],
+                "capacity_type": "spot" if p.spot[j] else "on-demand",
+                "price": format(p.price[j], "f"),
+                "pods": dict(sorted(node_pods[i].items())),
+            }
+        )
+    return {"nodes": nodes, "hourly_cost": format(money(total), "f"), "unplaced": dict(sorted(unplaced.items()))}

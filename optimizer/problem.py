@@ -1,0 +1,297 @@
+"""Parsing and checking of a format-version-1 problem (DESIGN.md §6).
+
+`parse_problem` turns the JSON-shaped dict into a `Problem` of numpy arrays, or raises `ProblemError` with a message
+that names the offending path (``workloads[3].cpu_m: must be >= 0``). Everything after this module may assume a
+well-formed problem.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CAPACITY_TYPES", "MONEY_PLACES", "STRATEGIES", "Problem", "ProblemError", "money", "parse_problem"]
+
+CAPACITY_TYPES = ("spot", "on-demand")
+STRATEGIES = ("lowest-price", "price-capacity-optimized")
+MONEY_PLACES = Decimal("0.000001")
+
+
+class ProblemError(ValueError):
+    """A problem that is not well-formed; the message starts with the JSON path of the first fault found."""
+
+
+def money(value: Decimal) -> Decimal:
+    """Round a USD/hour amount to the product's 6 decimal places."""
+    return value.quantize(MONEY_PLACES)
+
+
+@dataclass
+class Problem:
+    """A checked problem as arrays; index i of every offering array is ``offerings[i]`` of the input.
+
+    Sizes are the raw allocatable figures; the planner subtracts the daemonset itself (`free_*`).
+    """
+
+    # offerings
+    instance_type: list[str]
+    zone: list[str]
+    spot: np.ndarray  # bool
+    price: list[Decimal]  # rounded to 6 places, exactly what a plan must report
+    price_f: np.ndarray  # float copy of `price` for the solvers
+    cpu: np.ndarray  # int64 millicores
+    mem: np.ndarray  # int64 MiB
+    max_pods: np.ndarray  # int64
+    arch: list[str]
+    interruption_rate: np.ndarray  # float, 0 where not given
+    # workloads
+    names: list[str]
+    count: np.ndarray  # int64
+    w_cpu: np.ndarray
+    w_mem: np.ndarray
+    spot_ok: np.ndarray  # bool
+    w_arch: list[frozenset[str] | None]  # None: any arch
+    # daemonset and constraints
+    ds_cpu: int
+    ds_mem: int
+    ds_pods: int
+    on_demand_base: float
+    max_pool_share: float
+    max_interruption_rate: float | None
+    strategy: str
+
+    @property
+    def n_offerings(self) -> int:
+        return len(self.instance_type)
+
+    @property
+    def n_workloads(self) -> int:
+        return len(self.names)
+
+    def od_required(self) -> np.ndarray:
+        """Replicas of each workload that must run on on-demand: all of a spot_ok=false workload, else the base."""
+        base = np.array([_ceil_share(self.on_demand_base, int(c)) for c in self.count], dtype=np.int64)
+        return np.where(self.spot_ok, base, self.count)
+
+    def free_capacity(self) -> np.ndarray:
+        """(n_offerings, 3) cpu, memory and pod slots left for workloads once the daemonset has taken its share."""
+        return np.stack(
+            [self.cpu - self.ds_cpu, self.mem - self.ds_mem, self.max_pods - self.ds_pods], axis=1
+        ).astype(np.int64)
+
+    def arch_ok(self) -> np.ndarray:
+        """(n_workloads, n_offerings) bool: the workload's arch list admits the offering's arch."""
+        archs = np.array(self.arch, dtype=object)
+        out = np.ones((self.n_workloads, self.n_offerings), dtype=bool)
+        for i, allowed in enumerate(self.w_arch):
+            if allowed is not None:
+                out[i] = np.isin(archs, list(allowed))
+        return out
+
+
+def _ceil_share(share: float, count: int) -> int:
+    """ceil(share * count) without float noise turning 0.3*10 into 4: round to 9 places first."""
+    return math.ceil(round(share * count, 9))
+
+
+# --- field readers -------------------------------------------------------------------------------------------------
+
+
+def _get(obj: dict[str, Any], key: str, path: str) -> Any:
+    if key not in obj:
+        raise ProblemError(f"{path}.{key}: required field is missing")
+    return obj[key]
+
+
+def _obj(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProblemError(f"{path}: must be an object")
+    return value
+
+
+def _str(value: Any, path: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ProblemError(f"{path}: must be a non-empty string")
+    return value
+
+
+def _int(value: Any, path: str, minimum: int = 0) -> int:
+    # bool is an int subclass in Python; `true` as a CPU size is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProblemError(f"{path}: must be an integer")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ProblemError(f"{path}: must be an integer")
+    if value < minimum:
+        raise ProblemError(f"{path}: must be >= {minimum}")
+    return int(value)
+
+
+def _fraction(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ProblemError(f"{path}: must be a number")
+    if not 0.0 <= value <= 1.0:
+        raise ProblemError(f"{path}: must be between 0 and 1")
+    return float(value)
+
+
+def _price(value: Any, path: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ProblemError(f"{path}: must be a number or a decimal string")
+    try:
+        # str() of a float is its shortest round-trip form, so 0.096 stays 0.096 rather than 0.0959999...
+        price = Decimal(value if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        raise ProblemError(f"{path}: {value!r} is not a decimal number") from None
+    if not price.is_finite():
+        raise ProblemError(f"{path}: must be finite")
+    if price < 0:
+        raise ProblemError(f"{path}: must be >= 0")
+    return money(price)
+
+
+# --- the parser ----------------------------------------------------------------------------------------------------
+
+
+def parse_problem(problem: Any) -> Problem:
+    """Check `problem` against format version 1 and return it as arrays; raise `ProblemError` on the first fault."""
+    problem = _obj(problem, "problem")
+    offerings = _get(problem, "offerings", "problem")
+    workloads = _get(problem, "workloads", "problem")
+    if not isinstance(offerings, list):
+        raise ProblemError("offerings: must be a list")
+    if not isinstance(workloads, list):
+        raise ProblemError("workloads: must be a list")
+
+    o_type: list[str] = []
+    o_zone: list[str] = []
+    o_spot: list[bool] = []
+    o_price: list[Decimal] = []
+    o_cpu: list[int] = []
+    o_mem: list[int] = []
+    o_pods: list[int] = []
+    o_arch: list[str] = []
+    o_rate: list[float] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for i, raw in enumerate(offerings):
+        path = f"offerings[{i}]"
+        o = _obj(raw, path)
+        itype = _str(_get(o, "instance_type", path), f"{path}.instance_type")
+        zone = _str(_get(o, "zone", path), f"{path}.zone")
+        ctype = _get(o, "capacity_type", path)
+        if ctype not in CAPACITY_TYPES:
+            raise ProblemError(f"{path}.capacity_type: must be 'spot' or 'on-demand', got {ctype!r}")
+        key = (itype, zone, ctype)
+        if key in seen:
+            raise ProblemError(f"{path}: duplicate of offerings[{seen[key]}] ({itype}, {zone}, {ctype})")
+        seen[key] = i
+        o_type.append(itype)
+        o_zone.append(zone)
+        o_spot.append(ctype == "spot")
+        o_price.append(_price(_get(o, "price", path), f"{path}.price"))
+        o_cpu.append(_int(_get(o, "allocatable_cpu_m", path), f"{path}.allocatable_cpu_m"))
+        o_mem.append(_int(_get(o, "allocatable_memory_mib", path), f"{path}.allocatable_memory_mib"))
+        o_pods.append(_int(_get(o, "max_pods", path), f"{path}.max_pods"))
+        o_arch.append(_str(_get(o, "arch", path), f"{path}.arch"))
+        rate = o.get("interruption_rate")
+        o_rate.append(0.0 if rate is None else _fraction(rate, f"{path}.interruption_rate"))
+
+    w_names: list[str] = []
+    w_count: list[int] = []
+    w_cpu: list[int] = []
+    w_mem: list[int] = []
+    w_spot: list[bool] = []
+    w_arch: list[frozenset[str] | None] = []
+    names_seen: dict[str, int] = {}
+    for i, raw in enumerate(workloads):
+        path = f"workloads[{i}]"
+        w = _obj(raw, path)
+        name = _str(_get(w, "name", path), f"{path}.name")
+        if name in names_seen:
+            raise ProblemError(f"{path}.name: duplicate of workloads[{names_seen[name]}] ({name!r})")
+        names_seen[name] = i
+        w_names.append(name)
+        w_count.append(_int(_get(w, "count", path), f"{path}.count"))
+        w_cpu.append(_int(_get(w, "cpu_m", path), f"{path}.cpu_m"))
+        w_mem.append(_int(_get(w, "memory_mib", path), f"{path}.memory_mib"))
+        spot_ok = _get(w, "spot_ok", path)
+        if not isinstance(spot_ok, bool):
+            raise ProblemError(f"{path}.spot_ok: must be true or false")
+        w_spot.append(spot_ok)
+        arch = w.get("arch")
+        if arch is None:
+            w_arch.append(None)
+        else:
+            if not isinstance(arch, list) or not arch:
+                raise ProblemError(f"{path}.arch: must be a non-empty list of strings")
+            w_arch.append(frozenset(_str(a, f"{path}.arch[{k}]") for k, a in enumerate(arch)))
+
+    ds = _obj(problem.get("daemonset", {"cpu_m": 0, "memory_mib": 0, "pods": 0}), "daemonset")
+    ds_cpu = _int(_get(ds, "cpu_m", "daemonset"), "daemonset.cpu_m")
+    ds_mem = _int(_get(ds, "memory_mib", "daemonset"), "daemonset.memory_mib")
+    ds_pods = _int(_get(ds, "pods", "daemonset"), "daemonset.pods")
+
+    cons = _obj(problem.get("constraints", {}), "constraints")
+    base = _fraction(cons.get("on_demand_base", 0.0), "constraints.on_demand_base")
+    share = _fraction(cons.get("max_pool_share", 1.0), "constraints.max_pool_share")
+    max_rate_raw = cons.get("max_interruption_rate")
+    max_rate = None if max_rate_raw is None else _fraction(max_rate_raw, "constraints.max_interruption_rate")
+
+    strategy = problem.get("strategy", "lowest-price")
+    if strategy is None:
+        strategy = "lowest-price"
+    if strategy not in STRATEGIES:
+        raise ProblemError(f"strategy: must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+
+    p = Problem(
+        instance_type=o_type,
+        zone=o_zone,
+        spot=np.array(o_spot, dtype=bool),
+        price=o_price,
+        price_f=np.array([float(x) for x in o_price], dtype=float),
+        cpu=np.array(o_cpu, dtype=np.int64),
+        mem=np.array(o_mem, dtype=np.int64),
+        max_pods=np.array(o_pods, dtype=np.int64),
+        arch=o_arch,
+        interruption_rate=np.array(o_rate, dtype=float),
+        names=w_names,
+        count=np.array(w_count, dtype=np.int64),
+        w_cpu=np.array(w_cpu, dtype=np.int64),
+        w_mem=np.array(w_mem, dtype=np.int64),
+        spot_ok=np.array(w_spot, dtype=bool),
+        w_arch=w_arch,
+        ds_cpu=ds_cpu,
+        ds_mem=ds_mem,
+        ds_pods=ds_pods,
+        on_demand_base=base,
+        max_pool_share=share,
+        max_interruption_rate=max_rate,
+        strategy=strategy,
+    )
+    _check_every_workload_fits_somewhere(p)
+    return p
+
+
+def _check_every_workload_fits_somewhere(p: Problem) -> None:
+    """A workload whose single pod fits no offering of an allowed arch (whatever the capacity type and constraints)
+    is a malformed problem, not an unplaced one: no cluster could ever run it."""
+    if p.n_workloads == 0:
+        return
+    free = p.free_capacity()
+    fits = (
+        (p.w_cpu[:, None] <= free[None, :, 0])
+        & (p.w_mem[:, None] <= free[None, :, 1])
+        & (free[None, :, 2] >= 1)
+        & p.arch_ok()
+    )
+    bad = np.flatnonzero((p.count > 0) & ~fits.any(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        arch = "any arch" if p.w_arch[i] is None else "arch " + "/".join(sorted(p.w_arch[i] or ()))
+        raise ProblemError(
+            f"workloads[{i}]: fits no offering ({p.names[i]!r} needs {p.w_cpu[i]}m CPU and {p.w_mem[i]} MiB per pod"
+            f" on {arch}, after the daemonset's {p.ds_cpu}m / {p.ds_mem} MiB / {p.ds_pods} pods)"
+        )

@@ -1,0 +1,138 @@
+"""An independent checker of plans: it re-derives every rule of DESIGN.md §6 from the problem with plain loops and
+shares nothing with the planner but the problem parser."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .problem import parse_problem
+
+__all__ = ["validate"]
+
+
+def _dec(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    try:
+        d = Decimal(value if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+def validate(problem: dict[str, Any], plan: dict[str, Any]) -> list[str]:
+    """Return every rule `plan` breaks for `problem` (empty list: the plan is valid).
+
+    On-demand base: a workload needs ``ceil(on_demand_base * count)`` replicas on on-demand, less any replicas the
+    plan reports unplaced (an unplaced replica is reported, not hidden). Raises `ProblemError` if the problem itself
+    is malformed.
+    """
+    p = parse_problem(problem)
+    errors: list[str] = []
+    if not isinstance(plan, dict):
+        return ["plan: must be an object"]
+    nodes = plan.get("nodes")
+    unplaced = plan.get("unplaced")
+    if not isinstance(nodes, list):
+        return ["plan.nodes: must be a list"]
+    if not isinstance(unplaced, dict):
+        return ["plan.unplaced: must be an object"]
+
+    offering = {
+        (p.instance_type[i], p.zone[i], "spot" if p.spot[i] else "on-demand"): i for i in range(p.n_offerings)
+    }
+    workload = {name: i for i, name in enumerate(p.names)}
+    placed: Counter[str] = Counter()
+    on_demand: Counter[str] = Counter()
+    pools: Counter[tuple[str, str]] = Counter()
+    total = Decimal(0)
+    n_spot = 0
+    for k, node in enumerate(nodes):
+        where = f"nodes[{k}]"
+        if not isinstance(node, dict):
+            errors.append(f"{where}: must be an object")
+            continue
+        key = (node.get("instance_type"), node.get("zone"), node.get("capacity_type"))
+        j = offering.get(key)  # type: ignore[arg-type]
+        if j is None:
+            errors.append(f"{where}: {key} is not an offering of the problem")
+            continue
+        price = _dec(node.get("price"))
+        if price is None:
+            errors.append(f"{where}.price: not a decimal amount")
+        else:
+            total += price
+            if price != p.price[j]:
+                errors.append(f"{where}.price: {price} differs from the offering's {p.price[j]}")
+        is_spot = key[2] == "spot"
+        if is_spot:
+            n_spot += 1
+            pools[(key[0], key[1])] += 1
+            if p.max_interruption_rate is not None and p.interruption_rate[j] > p.max_interruption_rate:
+                errors.append(
+                    f"{where}: spot pool {key[0]}/{key[1]} interruption rate {p.interruption_rate[j]} is above "
+                    f"max_interruption_rate {p.max_interruption_rate}"
+                )
+        pods = node.get("pods")
+        if not isinstance(pods, dict):
+            errors.append(f"{where}.pods: must be an object")
+            continue
+        cpu, mem, n_pods = p.ds_cpu, p.ds_mem, p.ds_pods
+        for name, n in pods.items():
+            w = workload.get(name)
+            if w is None:
+                errors.append(f"{where}.pods: unknown workload {name!r}")
+                continue
+            if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+                errors.append(f"{where}.pods.{name}: must be a positive integer")
+                continue
+            cpu += n * int(p.w_cpu[w])
+            mem += n * int(p.w_mem[w])
+            n_pods += n
+            placed[name] += n
+            if p.w_arch[w] is not None and p.arch[j] not in p.w_arch[w]:  # type: ignore[operator]
+                errors.append(f"{where}.pods.{name}: arch {p.arch[j]} not in {sorted(p.w_arch[w] or ())}")
+            if is_spot and not p.spot_ok[w]:
+                errors.append(f"{where}.pods.{name}: spot_ok is false but the node is spot")
+            if not is_spot:
+                on_demand[name] += n
+        if cpu > p.cpu[j]:
+            errors.append(f"{where}: CPU {cpu}m (daemonset included) exceeds allocatable {p.cpu[j]}m")
+        if mem > p.mem[j]:
+            errors.append(f"{where}: memory {mem} MiB (daemonset included) exceeds allocatable {p.mem[j]} MiB")
+        if n_pods > p.max_pods[j]:
+            errors.append(f"{where}: {n_pods} pods (daemonset included) exceed max_pods {p.max_pods[j]}")
+
+    cost = _dec(plan.get("hourly_cost"))
+    if cost is None:
+        errors.append("plan.hourly_cost: not a decimal amount")
+    elif cost != total:
+        errors.append(f"plan.hourly_cost: {cost} is not the sum of node prices {total}")
+
+    if p.max_pool_share < 1.0 and n_spot:
+        cap = math.ceil(round(p.max_pool_share * n_spot, 9))
+        for (itype, zone), n in sorted(pools.items()):
+            if n > cap:
+                errors.append(
+                    f"spot pool {itype}/{zone}: {n} of {n_spot} spot nodes, above ceil({p.max_pool_share} x {n_spot})"
+                    f" = {cap}"
+                )
+
+    for name in unplaced:
+        if name not in workload:
+            errors.append(f"plan.unplaced: unknown workload {name!r}")
+    for w, name in enumerate(p.names):
+        miss = unplaced.get(name, 0)
+        if isinstance(miss, bool) or not isinstance(miss, int) or miss < 0:
+            errors.append(f"plan.unplaced.{name}: must be a non-negative integer")
+            continue
+        count = int(p.count[w])
+        if placed[name] + miss != count:
+            errors.append(f"workload {name}: {placed[name]} placed + {miss} unplaced != count {count}")
+        need = count if not p.spot_ok[w] else math.ceil(round(p.on_demand_base * count, 9))
+        if on_demand[name] + miss < need:
+            errors.append(f"workload {name}: {on_demand[name]} replicas on on-demand, needs {need}")
+    return errors

@@ -1,0 +1,255 @@
+"""Plan quality: random problems give valid plans no dearer than a naive one; small ones are within 10% of the
+integer optimum (HiGHS MILP, solved here); a large catalog problem is within 3% of the LP bound."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from optimizer import lower_bound, plan, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+ARCHS = ("x86_64", "arm64")
+
+
+@st.composite
+def problems(draw: st.DrawFn, max_offerings: int = 6, max_workloads: int = 4, max_count: int = 12,
+             constrained: bool = True) -> dict[str, Any]:
+    """Random well-formed problems; every workload fits at least one offering of its arch."""
+    n_off = draw(st.integers(1, max_offerings))
+    offerings = []
+    for i in range(n_off):
+        offerings.append({
+            "instance_type": f"t{i % 3}.s{i}", "zone": draw(st.sampled_from("abc")),
+            "capacity_type": draw(st.sampled_from(("spot", "on-demand"))),
+            "price": str(Decimal(draw(st.integers(5, 400))) / 1000),
+            "allocatable_cpu_m": draw(st.sampled_from((1000, 2000, 4000, 8000))),
+            "allocatable_memory_mib": draw(st.sampled_from((2000, 4000, 8000, 16000))),
+            "max_pods": draw(st.integers(4, 30)), "arch": draw(st.sampled_from(ARCHS)),
+            "interruption_rate": draw(st.sampled_from((0.025, 0.075, 0.125, 0.225))),
+        })
+    # identical (type, zone, capacity) keys are malformed: make them unique
+    seen = set()
+    offerings = [o for o in offerings if (k := (o["instance_type"], o["zone"], o["capacity_type"])) not in seen
+                 and not seen.add(k)]
+    ds = {"cpu_m": draw(st.sampled_from((0, 100, 300))), "memory_mib": draw(st.sampled_from((0, 200, 500))),
+          "pods": draw(st.integers(0, 3))}
+    workloads = []
+    for i in range(draw(st.integers(1, max_workloads))):
+        w: dict[str, Any] = {"name": f"w{i}", "count": draw(st.integers(0, max_count)),
+                             "cpu_m": draw(st.sampled_from((50, 250, 500, 900, 1500))),
+                             "memory_mib": draw(st.sampled_from((64, 512, 1000, 1500, 3000))),
+                             "spot_ok": draw(st.booleans())}
+        if draw(st.booleans()):
+            w["arch"] = [draw(st.sampled_from(ARCHS))]
+        fits = [o for o in offerings if o["allocatable_cpu_m"] - ds["cpu_m"] >= w["cpu_m"]
+                and o["allocatable_memory_mib"] - ds["memory_mib"] >= w["memory_mib"]
+                and o["max_pods"] - ds["pods"] >= 1 and o["arch"] in w.get("arch", ARCHS)]
+        if fits:
+            workloads.append(w)
+    constraints: dict[str, Any] = {"on_demand_base": 0.0, "max_pool_share": 1.0}
+    if constrained:
+        constraints = {"on_demand_base": draw(st.sampled_from((0.0, 0.2, 0.5))),
+                       "max_pool_share": draw(st.sampled_from((1.0, 0.5, 0.3)))}
+        if draw(st.booleans()):
+            constraints["max_interruption_rate"] = 0.1
+    return {"offerings": offerings, "workloads": workloads, "daemonset": ds, "constraints": constraints,
+            "strategy": draw(st.sampled_from(("lowest-price", "price-capacity-optimized")))}
+
+
+def naive_cost(pr: dict[str, Any]) -> Decimal | None:
+    """Each workload's on-demand share and the rest alone on the single offering type that is cheapest for it;
+    None when that plan places fewer pods than needed (so it is not a comparable plan)."""
+    ds = pr["daemonset"]
+    cons = pr["constraints"]
+    total = Decimal(0)
+    for w in pr["workloads"]:
+        od = w["count"] if not w["spot_ok"] else math.ceil(round(cons["on_demand_base"] * w["count"], 9))
+        for must_od, n in ((True, od), (False, w["count"] - od)):
+            if n == 0:
+                continue
+            best = None
+            for o in pr["offerings"]:
+                if must_od and o["capacity_type"] == "spot":
+                    continue
+                if o["capacity_type"] == "spot" and o.get("interruption_rate", 0) > cons.get("max_interruption_rate",
+                                                                                               1.0):
+                    continue
+                if o["arch"] not in w.get("arch", ARCHS):
+                    continue
+                per = min((o["allocatable_cpu_m"] - ds["cpu_m"]) // max(w["cpu_m"], 1),
+                          (o["allocatable_memory_mib"] - ds["memory_mib"]) // max(w["memory_mib"], 1),
+                          o["max_pods"] - ds["pods"])
+                if per >= 1:
+                    cost = Decimal(o["price"]) * math.ceil(n / per)
+                    best = cost if best is None else min(best, cost)
+            if best is None:
+                return None
+            total += best
+    return total
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_random_plans_are_valid(pr: dict[str, Any]) -> None:
+    result = plan(pr)
+    assert validate(pr, result) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(constrained=False))
+def test_random_plans_are_no_dearer_than_one_type_per_workload(pr: dict[str, Any]) -> None:
+    pr["strategy"] = "lowest-price"
+    result = plan(pr)
+    assert validate(pr, result) == []
+    naive = naive_cost(pr)
+    if naive is not None:
+        assert result["unplaced"] == {}
+        assert Decimal(result["hourly_cost"]) <= naive
+
+
+def integer_optimum(pr: dict[str, Any]) -> float:
+    """Exact optimum with HiGHS MILP: one binary per potential node, an integer per (workload, node).
+
+    Pool share: an integer c with x_pool <= c and c <= share * S + 1 - 1e-6, i.e. c <= ceil(share * S)."""
+    offs, wls, ds, cons = pr["offerings"], pr["workloads"], pr["daemonset"], pr["constraints"]
+    total_pods = sum(w["count"] for w in wls)
+    bins = [j for j, _ in enumerate(offs) for _ in range(total_pods)]
+    nb, nw = len(bins), len(wls)
+    nv = nb + nb * nw + 1  # open, q[b, w], c
+
+    def q(b: int, w: int) -> int:
+        return nb + b * nw + w
+
+    cost = np.zeros(nv)
+    lb, ub = np.zeros(nv), np.full(nv, np.inf)
+    ub[:nb] = 1
+    rows, lo, hi = [], [], []
+
+    def row(coefs: dict[int, float], low: float, high: float) -> None:
+        r = np.zeros(nv)
+        for k, v in coefs.items():
+            r[k] += v
+        rows.append(r)
+        lo.append(low)
+        hi.append(high)
+
+    for b, j in enumerate(bins):
+        o = offs[j]
+        cost[b] = float(o["price"])
+        spot = o["capacity_type"] == "spot"
+        max_rate = cons.get("max_interruption_rate")
+        if spot and max_rate is not None and o.get("interruption_rate", 0.0) > max_rate:
+            ub[b] = 0  # pools above the interruption limit are not used
+        for w, wl in enumerate(wls):
+            if o["arch"] not in wl.get("arch", ARCHS) or (spot and not wl["spot_ok"]):
+                ub[q(b, w)] = 0
+        for key, cap, d in (("cpu_m", "allocatable_cpu_m", "cpu_m"), ("memory_mib", "allocatable_memory_mib",
+                                                                       "memory_mib"), (None, "max_pods", "pods")):
+            coefs = {q(b, w): float(wl[key]) if key else 1.0 for w, wl in enumerate(wls)}
+            coefs[b] = -(o[cap] - ds[d])
+            row(coefs, -np.inf, 0)
+        if b + 1 < nb and bins[b + 1] == j:  # symmetry: open nodes of a type in order
+            row({b: 1, b + 1: -1}, 0, np.inf)
+    for w, wl in enumerate(wls):
+        row({q(b, w): 1 for b in range(nb)}, wl["count"], wl["count"])
+        need = wl["count"] if not wl["spot_ok"] else math.ceil(round(cons["on_demand_base"] * wl["count"], 9))
+        row({q(b, w): 1 for b, j in enumerate(bins) if offs[j]["capacity_type"] == "on-demand"}, need, np.inf)
+    share = cons["max_pool_share"]
+    spot_bins = [b for b, j in enumerate(bins) if offs[j]["capacity_type"] == "spot"]
+    for j, o in enumerate(offs):
+        if o["capacity_type"] != "spot":
+            continue
+        coefs = {b: 1.0 for b, jj in enumerate(bins) if jj == j}
+        coefs[nv - 1] = -1.0
+        row(coefs, -np.inf, 0)  # x_pool <= c
+    coefs = {b: -share for b in spot_bins}
+    coefs[nv - 1] = 1.0
+    row(coefs, -np.inf, 1 - 1e-6)  # c <= share * S + 1 - eps
+    res = milp(cost, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=np.ones(nv),
+               bounds=Bounds(lb, ub), options={"time_limit": 60})
+    assert res.status == 0, res.message
+    return float(res.fun)
+
+
+SMALL_CASES = [
+    # (offerings as (ctype, price, cpu, mem, pods, arch), workloads as (count, cpu, mem, spot_ok, arch), ds, cons)
+    ([("spot", "0.04", 2000, 8000, 20, "x86_64"), ("spot", "0.07", 4000, 16000, 40, "x86_64"),
+      ("on-demand", "0.10", 2000, 8000, 20, "x86_64"), ("on-demand", "0.19", 4000, 16000, 40, "x86_64")],
+     [(5, 700, 1000, True, None), (3, 300, 3000, True, None), (2, 500, 500, False, None)], (100, 300, 1), {}),
+    ([("spot", "0.03", 2000, 4000, 10, "arm64"), ("spot", "0.05", 2000, 8000, 10, "x86_64"),
+      ("on-demand", "0.08", 4000, 8000, 20, "arm64"), ("on-demand", "0.09", 2000, 8000, 20, "x86_64")],
+     [(6, 600, 1200, True, None), (2, 900, 900, True, ["x86_64"]), (3, 250, 2500, True, ["arm64"])], (50, 100, 2),
+     {"on_demand_base": 0.34}),
+    ([("spot", "0.02", 1000, 2000, 8, "x86_64"), ("spot", "0.025", 1000, 2000, 8, "x86_64"),
+      ("spot", "0.09", 4000, 8000, 30, "x86_64"), ("on-demand", "0.05", 1000, 2000, 8, "x86_64")],
+     [(7, 450, 700, True, None), (1, 900, 1800, True, None)], (0, 0, 0), {"max_pool_share": 0.5}),
+]
+
+
+def small_problem(case: tuple[Any, ...]) -> dict[str, Any]:
+    offs, wls, ds, cons = case
+    return {
+        "offerings": [{"instance_type": f"i{k}.large", "zone": "z", "capacity_type": c, "price": p,
+                       "allocatable_cpu_m": cpu, "allocatable_memory_mib": mem, "max_pods": pods, "arch": a}
+                      for k, (c, p, cpu, mem, pods, a) in enumerate(offs)],
+        "workloads": [{"name": f"w{k}", "count": n, "cpu_m": cpu, "memory_mib": mem, "spot_ok": ok,
+                       **({"arch": a} if a else {})} for k, (n, cpu, mem, ok, a) in enumerate(wls)],
+        "daemonset": {"cpu_m": ds[0], "memory_mib": ds[1], "pods": ds[2]},
+        "constraints": {"on_demand_base": 0.0, "max_pool_share": 1.0, **cons},
+    }
+
+
+@pytest.mark.parametrize("case", SMALL_CASES, ids=["mixed", "arch-and-base", "pool-share"])
+def test_small_problem_within_10_percent_of_integer_optimum(case: tuple[Any, ...]) -> None:
+    pr = small_problem(case)
+    result = plan(pr)
+    assert validate(pr, result) == []
+    assert result["unplaced"] == {}
+    optimum = integer_optimum(pr)
+    assert lower_bound(pr) <= optimum + 1e-6
+    assert float(result["hourly_cost"]) <= 1.10 * optimum + 1e-9
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(max_offerings=3, max_workloads=2, max_count=5))
+def test_random_small_problems_within_10_percent_of_integer_optimum(pr: dict[str, Any]) -> None:
+    pr["strategy"] = "lowest-price"
+    result = plan(pr)
+    if result["unplaced"] or not any(w["count"] for w in pr["workloads"]):
+        return  # the MILP below needs every pod placed; unplaced reporting is tested elsewhere
+    optimum = integer_optimum(pr)
+    assert lower_bound(pr) <= optimum + 1e-6
+    assert float(result["hourly_cost"]) <= 1.10 * optimum + 1e-9
+
+
+def load_bench() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_optimizer", ROOT / "bench" / "optimizer.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("shape_name", ["large", "xl-unconstrained"])
+def test_large_catalog_problem_within_3_percent_of_lp_bound(shape_name: str) -> None:
+    bench = load_bench()
+    shape = next(s for s in bench.SHAPES if s.name == shape_name)
+    pr = bench.make_problem(shape)
+    assert sum(w["count"] for w in pr["workloads"]) >= 5000 and len(pr["offerings"]) >= 1000
+    result = plan(pr)
+    assert validate(pr, result) == []
+    assert result["unplaced"] == {}
+    assert float(result["hourly_cost"]) <= 1.03 * lower_bound(pr)
