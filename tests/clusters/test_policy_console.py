@@ -70,3 +70,9 @@ def test_policy_form_shows_errors(console, user):
 
 def test_another_orgs_cluster_policy_page_is_404(console):
     assert console.get(f"/clusters/{ClusterFactory().pk}/policy/").status_code == 404
+
+
+def test_cluster_page_links_to_the_policy(console, user):
+    cluster = ClusterFactory(organization=user.organization)
+    body = console.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert f"/clusters/{cluster.pk}/policy/" in body
