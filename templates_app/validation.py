@@ -17,7 +17,8 @@ CAPACITY_TYPES = ("spot", "on-demand")
 TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # A family pattern: letters, digits and dashes with shell wildcards (m5, c7*, r6?d, c7i-flex).
 _FAMILY_PATTERN = re.compile(r"^[a-z0-9*?\-]{1,32}$")
-_ZONE = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+-?\d[a-z]?$|^[a-z]{2}(-[a-z0-9]+)+$")
+# An availability zone (us-east-1a) or a Local Zone (us-west-2-lax-1a).
+_ZONE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d([a-z]|-[a-z]+-\d[a-z])$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Labels the platform or the kubelet own; operators may not set them on nodes.

@@ -7,7 +7,7 @@ another in one step, never leaving zero or two defaults (the partial unique cons
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -71,7 +71,10 @@ def _normalize(data: dict[str, Any]) -> dict[str, Any]:
         data["name"] = data["name"].strip()
     for key in ("min_memory_gib", "max_memory_gib", "max_hourly_budget"):
         if data.get(key) is not None and not isinstance(data[key], Decimal):
-            data[key] = Decimal(str(data[key]))
+            try:
+                data[key] = Decimal(str(data[key]).strip())
+            except InvalidOperation:
+                pass  # left as given: validation reports it on the field
     return data
 
 

@@ -138,3 +138,9 @@ def test_another_orgs_template_is_404_in_the_console(console, path):
 
 def test_console_requires_login(client):
     assert client.get("/templates/").status_code == 302
+
+
+def test_form_rejects_a_malformed_budget_without_crashing(console):
+    response = console.post("/templates/new/", FORM | {"max_hourly_budget": "abc"})
+    assert response.status_code == 400
+    assert "max_hourly_budget" in response.context["form"].errors
