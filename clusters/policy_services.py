@@ -120,7 +120,12 @@ def policy_update(*, cluster: Cluster, data: dict[str, Any], actor: Any = None, 
                 policy.node_template = None
                 continue
             template_id = value.pk if isinstance(value, NodeTemplate) else value
-            template = NodeTemplate.objects.filter(pk=template_id, organization_id=cluster.organization_id).first()
+            # Locked: a concurrent delete of the template either sees this policy (409) or has already removed it.
+            template = (
+                NodeTemplate.objects.select_for_update()
+                .filter(pk=template_id, organization_id=cluster.organization_id)
+                .first()
+            )
             if template is None:
                 errors["node_template"] = ["No such template in this organization."]
             else:

@@ -210,7 +210,8 @@ def template_delete(*, template: NodeTemplate, actor: Any = None) -> None:
     from clusters.models import ClusterPolicy
 
     org = _lock_organization(template.organization_id)
-    template = NodeTemplate.objects.get(pk=template.pk)
+    # Locked so that a policy being pointed at it (``policy_update`` locks it too) waits for the outcome.
+    template = NodeTemplate.objects.select_for_update().get(pk=template.pk)
     users = list(
         ClusterPolicy.objects.filter(node_template=template).select_related("cluster").order_by("cluster__name")
     )
