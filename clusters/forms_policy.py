@@ -28,7 +28,8 @@ class _JSONListField(forms.CharField):
 
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, list):
-            return json.dumps(value, indent=1)
+            # One item per line: readable, and still JSON.
+            return "[]" if not value else "[\n  " + ",\n  ".join(json.dumps(item) for item in value) + "\n]"
         return value
 
 
