@@ -1,4 +1,4 @@
-"""Writes for organizations and users: signup, login, logout, password changes. Each is audited."""
+"""Writes for organizations, users and linked AWS accounts (signup, login, passwords, linking). All audited."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import record
+from cloud import ec2, sts
 from cloud import errors as cloud_errors
-from cloud import sts
 from spotopt.errors import AuthenticationFailed, RateLimited, ValidationFailed
 
 from . import throttling
@@ -314,12 +314,26 @@ def cloud_account_validate(*, account: CloudAccount, actor: Any = None) -> Cloud
         )
     before = cloud_account_snapshot(account)
     try:
-        identity = sts.caller_identity(session_for(account))
+        session = session_for(account)
+        identity = sts.caller_identity(session)
     except (cloud_errors.CloudError, DecryptionFailed) as exc:
         _validation_failed(account, reason=_validation_message(account, exc), before=before, actor=actor, cause=exc)
     role_account = account.role_arn.split(":")[4] if account.role_arn else ""
     if role_account and identity.account_id != role_account:
         reason = f"The role belongs to account {role_account} but AWS answered for account {identity.account_id}."
+        _validation_failed(account, reason=reason, before=before, actor=actor)
+    # The identity proves the trust policy; one read proves the permission policy is attached and the regions exist.
+    try:
+        enabled = {r.name for r in ec2.describe_regions(session) if r.enabled}
+    except cloud_errors.CloudError as exc:
+        reason = (
+            "The role can be assumed but it may not read EC2 (ec2:DescribeRegions was refused): attach the "
+            f"permission policy shown in the wizard. AWS said: {exc.message}"
+        )
+        _validation_failed(account, reason=reason, before=before, actor=actor, cause=exc)
+    unknown = [r for r in account.regions if r not in enabled]
+    if unknown:
+        reason = f"These regions are not enabled in AWS account {identity.account_id}: {', '.join(unknown)}."
         _validation_failed(account, reason=reason, before=before, actor=actor)
     with transaction.atomic():
         account.status = CloudAccount.Status.ACTIVE

@@ -154,9 +154,12 @@ class AccountSession:
         )
 
     def for_region(self, region: str) -> AccountSession:
-        """The same account in another region, reusing assumed credentials."""
+        """The same account in another region, reusing assumed credentials (the role is assumed once, here if it
+        was not yet, rather than once per region)."""
         if region == self.region:
             return self
+        if self.credentials.uses_role:
+            self.assumed_credentials()
         return AccountSession(
             credentials=self.credentials,
             region=region,

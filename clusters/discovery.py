@@ -96,6 +96,9 @@ def _facts(cluster: Cluster) -> dict[str, Any]:
 
 def _apply_region(account: CloudAccount, region: str, found: dict[str, FoundCluster], report: DiscoveryReport) -> None:
     now = timezone.now()
+    # Serialize discoveries of the same account (beat and "Sync now" may overlap): the second waits here, then sees
+    # the first one's rows instead of inserting duplicates.
+    CloudAccount.objects.select_for_update().filter(pk=account.pk).first()
     existing = {
         c.name: c
         for c in Cluster.objects.select_for_update().filter(

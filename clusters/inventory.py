@@ -57,6 +57,8 @@ class ClusterSync:
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     closed: list[str] = field(default_factory=list)
+    # Only the hourly price moved (spot prices change all the time): saved, but not worth an audit entry.
+    repriced: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -117,6 +119,9 @@ def sync_cluster_instances(
         if ended:
             row.terminated_at = now
             result.closed.append(obs.instance_id)
+            to_update.append(row)
+        elif changed == ["hourly_price"]:
+            result.repriced.append(obs.instance_id)
             to_update.append(row)
         elif changed:
             result.updated.append(obs.instance_id)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import InstanceType, OnDemandPrice, SpotPricePoint
+from .models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
 
 
 @admin.register(InstanceType)
@@ -23,3 +23,10 @@ class SpotPricePointAdmin(admin.ModelAdmin):
     list_filter = ("region", "source")
     search_fields = ("instance_type", "zone")
     date_hierarchy = "timestamp"
+
+
+@admin.register(InstanceTypeOffering)
+class InstanceTypeOfferingAdmin(admin.ModelAdmin):
+    list_display = ("region", "zone", "instance_type", "source")
+    list_filter = ("region", "source")
+    search_fields = ("instance_type", "zone")

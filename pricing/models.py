@@ -100,3 +100,24 @@ class SpotPricePoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.zone} {self.instance_type} {self.price} @ {self.timestamp:%Y-%m-%d %H:%M}"
+
+
+class InstanceTypeOffering(models.Model):
+    """An instance type offered in an availability zone (``DescribeInstanceTypeOfferings``, location type
+    availability-zone). Node templates use it to know where on-demand capacity of a type can be launched."""
+
+    region = models.CharField(max_length=32)
+    zone = models.CharField(max_length=32)
+    instance_type = models.CharField(max_length=64)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.SNAPSHOT)
+
+    class Meta:
+        db_table = "pricing_instance_type_offerings"
+        ordering = ("region", "instance_type", "zone")
+        constraints = [
+            # Also serves selectors.offered_zones: WHERE region = %s [AND instance_type IN (...)].
+            models.UniqueConstraint(fields=["region", "instance_type", "zone"], name="unique_instance_type_offering"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_type} in {self.zone}"

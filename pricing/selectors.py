@@ -8,6 +8,7 @@ Typical use (node template -> offerings)::
     types = instance_types(region="eu-west-1", arch="arm64", min_vcpu=2)        # 1 query (lazy QuerySet)
     od = on_demand_prices("eu-west-1", instance_types=[t.name for t in types])  # 1 query
     spot = latest_spot_prices("eu-west-1", instance_types=od.keys())            # 1 query
+    zones = offered_zones("eu-west-1", instance_types=od.keys())                # 1 query (on-demand pools)
     for (instance_type, zone), price in spot.items(): ...
 """
 
@@ -20,7 +21,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
-from .models import InstanceType, OnDemandPrice, SpotPricePoint
+from .models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
 
 
 def instance_types(
@@ -75,6 +76,17 @@ def instance_types(
             | Exists(SpotPricePoint.objects.filter(region=region, instance_type=OuterRef("name")))
         )
     return qs.order_by("name")
+
+
+def offered_zones(region: str, *, instance_types: Iterable[str] | None = None) -> dict[str, tuple[str, ...]]:
+    """Instance type -> the zones of ``region`` that offer it (sorted). One query."""
+    qs = InstanceTypeOffering.objects.filter(region=region)
+    if instance_types is not None:
+        qs = qs.filter(instance_type__in=list(instance_types))
+    zones: dict[str, list[str]] = {}
+    for instance_type, zone in qs.order_by("instance_type", "zone").values_list("instance_type", "zone"):
+        zones.setdefault(instance_type, []).append(zone)
+    return {t: tuple(z) for t, z in zones.items()}
 
 
 def on_demand_prices(region: str, *, instance_types: Iterable[str] | None = None) -> dict[str, Decimal]:

@@ -17,7 +17,7 @@ from cloud import pricing as cloud_pricing
 from cloud.types import InstanceTypeInfo, SpotPrice
 
 from . import snapshot
-from .models import InstanceType, OnDemandPrice, Source, SpotPricePoint
+from .models import InstanceType, InstanceTypeOffering, OnDemandPrice, Source, SpotPricePoint
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class SnapshotLoadResult:
     instance_types: int
     on_demand_prices: int
     spot_price_points: int
+    offerings: int = 0
 
 
 def _upsert_instance_types(rows: list[InstanceType]) -> int:
@@ -116,8 +117,17 @@ def catalog_load_snapshot(*, data_dir: Path = snapshot.DATA_DIR, regions: set[st
         ]
         SpotPricePoint.objects.bulk_create(points, batch_size=BATCH_SIZE, ignore_conflicts=True)
 
+        offerings = [
+            InstanceTypeOffering(region=r, zone=z, instance_type=t, source=Source.SNAPSHOT)
+            for r, z, t in snapshot.zone_offerings(data_dir, regions=regions)
+        ]
+        InstanceTypeOffering.objects.bulk_create(offerings, batch_size=BATCH_SIZE, ignore_conflicts=True)
+
         result = SnapshotLoadResult(
-            instance_types=type_count, on_demand_prices=len(prices), spot_price_points=len(points)
+            instance_types=type_count,
+            on_demand_prices=len(prices),
+            spot_price_points=len(points),
+            offerings=len(offerings),
         )
         record(
             action="pricing.snapshot_loaded",
@@ -127,6 +137,7 @@ def catalog_load_snapshot(*, data_dir: Path = snapshot.DATA_DIR, regions: set[st
                 "instance_types": result.instance_types,
                 "on_demand_prices": result.on_demand_prices,
                 "spot_price_points": result.spot_price_points,
+                "offerings": result.offerings,
                 "regions": sorted(regions) if regions else "all",
             },
         )
@@ -228,3 +239,18 @@ def instance_types_refresh(*, session: AccountSession) -> int:
         for i in infos
     ]
     return _upsert_instance_types(rows)
+
+
+def offerings_refresh(*, session: AccountSession, region: str) -> int:
+    """Replace ``region``'s per-zone offerings with what AWS answers (moto answers its bundled, real data)."""
+    found = ec2.describe_instance_type_offerings(session.for_region(region), location_type="availability-zone")
+    rows = [
+        InstanceTypeOffering(region=region, zone=o.location, instance_type=o.instance_type, source=Source.AWS)
+        for o in found
+    ]
+    if not rows:
+        return 0
+    with transaction.atomic():
+        InstanceTypeOffering.objects.filter(region=region).delete()
+        InstanceTypeOffering.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    return len(rows)

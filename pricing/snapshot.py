@@ -137,3 +137,11 @@ def spot_prices(
                     quantize(Decimal(row["spot_price_usd_per_hour"])),
                     datetime.fromisoformat(row["timestamp"]),
                 )
+
+
+def zone_offerings(data_dir: Path = DATA_DIR, *, regions: set[str] | None = None) -> Iterator[tuple[str, str, str]]:
+    """(region, zone name, instance type) from moto's dump of ``DescribeInstanceTypeOfferings``."""
+    with (data_dir / "offerings" / "availability_zone.csv").open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            if regions is None or row["region"] in regions:
+                yield row["region"], row["availability_zone"], row["instance_type"]

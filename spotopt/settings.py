@@ -160,6 +160,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=10),
         "options": {"expires": 9 * 60},
     },
+    "refresh-region-catalogs": {
+        "task": "pricing.tasks.refresh_all_region_catalogs",
+        "schedule": timedelta(days=1),
+        "options": {"expires": 23 * 3600},
+    },
 }
 
 # --- Auth ------------------------------------------------------------------------------------------------------------
@@ -282,6 +287,16 @@ FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY")
 if PRODUCTION and not FIELD_ENCRYPTION_KEY:
     raise ImproperlyConfigured("production needs FIELD_ENCRYPTION_KEY set in the environment")
 AGENT_LEASE_SECONDS = env_int("AGENT_LEASE_SECONDS", 300)
+# How often agents poll (returned to them as next_poll_seconds); an agent silent for 3x this is stale.
+AGENT_POLL_SECONDS = env_int("AGENT_POLL_SECONDS", 30)
+# Agents get their own, higher request rate, counted per API key.
+AGENT_RATE_LIMIT = env_rate("AGENT_RATE_LIMIT", "600/min")
+# Largest agent request body (a 5,000-pod snapshot is about 1.5 MiB); bigger is a 413.
+AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 8 * 1024 * 1024)
+AGENT_ACTION_DEADLINE_SECONDS = env_int("AGENT_ACTION_DEADLINE_SECONDS", 3600)
+AGENT_IMAGE = env_str("AGENT_IMAGE", "ghcr.io/spot-optimizer/agent:0.1.0")
+# The URL agents reach the platform at, for the install manifest; defaults to the URL the console is served from.
+AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")
 
 # --- Logging: JSON lines with the request id ----------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

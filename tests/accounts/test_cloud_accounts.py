@@ -262,3 +262,33 @@ def test_other_org_user_with_same_account_name_is_fine(user) -> None:
     assert CloudAccount.objects.filter(name="prod").count() == 2
     assert reverse("cloud-account-list") == LIST_URL
     assert client_for(other).get(LIST_URL).json()["count"] == 1
+
+
+def test_validate_rejects_regions_the_account_does_not_have(auth_client, user, aws) -> None:
+    account = services.cloud_account_create(
+        organization=user.organization,
+        name="prod",
+        role_arn=ROLE_ARN,
+        regions=["us-east-1", "xx-nowhere-9"],
+        actor=user,
+    )
+    response = auth_client.post(_url(account, "/validate"))
+    assert response.status_code == 400
+    assert "xx-nowhere-9" in response.json()["error"]["message"]
+    account.refresh_from_db()
+    assert account.status == CloudAccount.Status.ERROR
+
+
+def test_validate_explains_a_missing_permission_policy(auth_client, user, aws, monkeypatch) -> None:
+    from cloud import ec2 as cloud_ec2
+    from cloud import errors as cloud_errors
+
+    def refused(session, **kwargs):
+        raise cloud_errors.AccessDenied("not authorized to perform ec2:DescribeRegions", code="UnauthorizedOperation")
+
+    monkeypatch.setattr(cloud_ec2, "describe_regions", refused)
+    account = services.cloud_account_create(organization=user.organization, name="prod", role_arn=ROLE_ARN, actor=user)
+    response = auth_client.post(_url(account, "/validate"))
+    assert response.status_code == 400
+    assert "permission policy" in response.json()["error"]["message"]
+    assert CloudAccount.objects.get(pk=account.pk).status == CloudAccount.Status.ERROR

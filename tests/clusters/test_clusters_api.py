@@ -124,3 +124,10 @@ def test_client_cannot_read_other_orgs_cluster(auth_client, cluster) -> None:
     assert [c["id"] for c in auth_client.get(LIST_URL).json()["results"]] == [cluster.pk]
     assert auth_client.get(f"{LIST_URL}/{theirs.pk}").status_code == 404
     assert auth_client.get(f"{LIST_URL}/{theirs.pk}/instances").status_code == 404
+
+
+def test_detail_query_count(auth_client, cluster, django_assert_num_queries) -> None:
+    # 1: the user (JWT); 2: the cluster with its account and stats; 3: its running instances;
+    # 4: on-demand prices of their types (for the all-on-demand comparison)
+    with django_assert_num_queries(4):
+        assert auth_client.get(f"{LIST_URL}/{cluster.pk}").status_code == 200

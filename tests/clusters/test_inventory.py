@@ -153,3 +153,20 @@ def test_throttled_describe_is_retried(setup) -> None:
         stub.assert_no_pending_responses()
     assert not report.errors
     assert _rows(cluster)["i-0123456789abcdef0"].lifecycle == "spot"
+
+
+def test_spot_price_moves_are_saved_without_audit_noise(setup) -> None:
+    account, cluster, spot, _ = setup
+    session = role_session(account.external_id)
+    sync_account_inventory(account=account, session=session)
+    SpotPricePoint.objects.create(
+        region="us-east-1",
+        zone="us-east-1b",
+        instance_type="m5.large",
+        price=Decimal("0.031"),
+        timestamp=datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    audit_count = AuditLog.objects.count()
+    sync_account_inventory(account=account, session=session)
+    assert _rows(cluster)[spot[0]].hourly_price == Decimal("0.031")
+    assert AuditLog.objects.count() == audit_count

@@ -185,3 +185,20 @@ def test_placeholder_detection() -> None:
     real = SpotPrice("m5.large", "us-east-1a", Decimal("0.0381"), T0)
     assert services.is_placeholder_spot_price(moto)
     assert not services.is_placeholder_spot_price(real)
+
+
+def test_offered_zones_from_snapshot(catalog, django_assert_num_queries) -> None:
+    with django_assert_num_queries(1):
+        zones = selectors.offered_zones("us-east-1", instance_types=["m5.large", "nope.large"])
+    assert set(zones) == {"m5.large"}
+    assert "us-east-1a" in zones["m5.large"] and list(zones["m5.large"]) == sorted(zones["m5.large"])
+
+
+def test_offerings_refresh_from_aws_replaces_region(aws) -> None:
+    from pricing.models import InstanceTypeOffering
+
+    InstanceTypeOffering.objects.create(region="eu-west-1", zone="eu-west-1a", instance_type="zz.gone")
+    session = AccountSession.open(AwsCredentials(), region="eu-west-1", endpoint_url="", retry=NO_SLEEP)
+    assert services.offerings_refresh(session=session, region="eu-west-1") > 100
+    zones = selectors.offered_zones("eu-west-1")
+    assert "zz.gone" not in zones and "eu-west-1a" in zones["m5.large"]

@@ -23,6 +23,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Loaded {result.instance_types} instance types, {result.on_demand_prices} on-demand prices, "
-                f"{result.spot_price_points} spot price records."
+                f"{result.spot_price_points} spot price records, {result.offerings} zone offerings."
             )
         )
