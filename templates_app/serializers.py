@@ -123,7 +123,8 @@ class _PreviewRowSerializer(serializers.Serializer):
     spot = _SpotZonePriceSerializer(many=True)
     min_spot_price = serializers.CharField(allow_null=True)
     max_savings_pct = serializers.FloatField(allow_null=True)
-    interruption_rate = serializers.FloatField(allow_null=True, help_text="Spot Advisor bucket, upper bound (0-1)")
+    interruption_rate = serializers.FloatField(allow_null=True, help_text="Spot Advisor bucket midpoint (0-1)")
+    interruption_bucket = serializers.CharField(allow_null=True, help_text='Spot Advisor bucket, such as "15-20%"')
 
 
 class InstanceTypesPreviewSerializer(serializers.Serializer):

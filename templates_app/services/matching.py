@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import fnmatch
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
@@ -21,21 +20,38 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from optimizer.catalog import (
+    INTERRUPTION_MIDPOINTS,
+    allocatable_cpu_m,
+    allocatable_memory_mib,
+    eni_max_pods,
+    kube_reserved_cpu_m,
+)
+
+__all__ = [
+    "Offering",
+    "allocatable_cpu_m",
+    "allocatable_memory_mib",
+    "build_offerings",
+    "build_preview",
+    "eligible_offerings",
+    "kube_reserved_cpu_m",
+    "max_pods_for",
+    "preview",
+    "spot_interruption_rates",
+]
+
 # The kubelet's default when a type's ENI limits are unknown.
 DEFAULT_MAX_PODS = 110
-# EKS AMI bootstrap: kube-reserved memory is 255 MiB + 11 MiB per pod; the hard eviction threshold adds 100 MiB.
-KUBE_RESERVED_MEMORY_BASE_MIB = 255
-KUBE_RESERVED_MEMORY_PER_POD_MIB = 11
-EVICTION_THRESHOLD_MIB = 100
 SPOT = "spot"
 ON_DEMAND = "on-demand"
 _DATA = Path(__file__).resolve().parents[2] / "pricing" / "data" / "aws"
 _BUNDLED_TYPES = _DATA / "instance_types.json"
 _SPOT_ADVISOR = _DATA / "spot_advisor.csv"
-# Spot Instance Advisor's frequency-of-interruption buckets (<5%, 5-10%, 10-15%, 15-20%, >20%) as rates: the upper
-# bound of each bucket, so that a policy's ``max_interruption_rate`` never lets a riskier pool through; ">20%" is
-# taken as 25%.
-ADVISOR_BUCKET_RATES = (0.05, 0.10, 0.15, 0.20, 0.25)
+# Spot Instance Advisor's frequency-of-interruption buckets as rates and labels: the optimizer's midpoints, so that
+# planning, back-tests and ``ClusterPolicy.max_interruption_rate`` all read a bucket the same way.
+ADVISOR_BUCKET_RATES = INTERRUPTION_MIDPOINTS
+ADVISOR_BUCKET_LABELS = ("<5%", "5-10%", "10-15%", "15-20%", ">20%")
 
 
 class InstanceTypeRow(Protocol):
@@ -83,38 +99,14 @@ class Offering:
 
 
 def max_pods_for(row: Any) -> int:
-    """The EKS VPC CNI limit: ENIs × (IPv4 addresses per ENI − 1) + 2; the catalog's value when it has one."""
-    if getattr(row, "max_pods", 0):
-        return int(row.max_pods)
+    """Pods a node of this type can run: the EKS VPC CNI limit, ENIs × (IPv4 per ENI − 1) + 2, capped at 110 up to
+    30 vCPUs and 250 above (``optimizer.catalog.eni_max_pods``, so that sizing is the same everywhere); the catalog's
+    ``max_pods`` when ENI limits are unknown, else the kubelet's default 110."""
     enis = getattr(row, "max_network_interfaces", 0) or 0
     ips = getattr(row, "ipv4_addresses_per_interface", 0) or 0
     if enis and ips:
-        return enis * (ips - 1) + 2
-    return DEFAULT_MAX_PODS
-
-
-def kube_reserved_cpu_m(vcpu: int) -> float:
-    """EKS kube-reserved CPU: 6% of the first core, 1% of the second, 0.5% of the next two, 0.25% of the rest."""
-    reserved = 0.0
-    for core in range(1, vcpu + 1):
-        if core == 1:
-            reserved += 60
-        elif core == 2:
-            reserved += 10
-        elif core <= 4:
-            reserved += 5
-        else:
-            reserved += 2.5
-    return reserved
-
-
-def allocatable_cpu_m(vcpu: int) -> int:
-    return math.floor(vcpu * 1000 - kube_reserved_cpu_m(vcpu))
-
-
-def allocatable_memory_mib(memory_mib: int, max_pods: int) -> int:
-    reserved = KUBE_RESERVED_MEMORY_BASE_MIB + KUBE_RESERVED_MEMORY_PER_POD_MIB * max_pods + EVICTION_THRESHOLD_MIB
-    return max(memory_mib - reserved, 0)
+        return eni_max_pods(enis, ips, row.vcpu)
+    return int(getattr(row, "max_pods", 0) or DEFAULT_MAX_PODS)
 
 
 # --- Type filters -------------------------------------------------------------------------------------------------
@@ -281,7 +273,8 @@ def build_preview(
                 ],
                 "min_spot_price": str(cheapest_spot) if cheapest_spot is not None else None,
                 "max_savings_pct": savings_pct(od, cheapest_spot),
-                "interruption_rate": (interruption_rates or {}).get(name),
+                "interruption_rate": (rate := (interruption_rates or {}).get(name)),
+                "interruption_bucket": interruption_bucket(rate),
                 "_min_price": min(o.price for o in items),
             }
         )
@@ -382,6 +375,13 @@ def _advisor_buckets() -> dict[str, dict[str, int]]:
     except (OSError, KeyError, ValueError):
         return {}
     return buckets
+
+
+def interruption_bucket(rate: float | None) -> str | None:
+    """The Spot Advisor label ("15-20%") of a rate from :func:`spot_interruption_rates`."""
+    if rate is None or rate not in ADVISOR_BUCKET_RATES:
+        return None
+    return ADVISOR_BUCKET_LABELS[ADVISOR_BUCKET_RATES.index(rate)]
 
 
 def spot_interruption_rates(region: str) -> dict[str, float]:

@@ -83,13 +83,30 @@ def test_vcpu_and_memory_ranges(catalog):
 # --- Node sizing ----------------------------------------------------------------------------------------------
 
 
-def test_max_pods_from_enis():
+def test_max_pods_from_enis_capped_as_eks():
     class Row:
         max_pods = 0
+        vcpu = 2
         max_network_interfaces = 3
         ipv4_addresses_per_interface = 10
 
     assert matching.max_pods_for(Row()) == 29  # m5.large: 3 * (10 - 1) + 2
+    Row.vcpu, Row.max_network_interfaces, Row.ipv4_addresses_per_interface = 96, 15, 50
+    assert matching.max_pods_for(Row()) == 250  # 737 by ENIs, capped at 250 above 30 vCPUs
+    Row.vcpu = 16
+    assert matching.max_pods_for(Row()) == 110
+
+
+def test_max_pods_without_eni_limits():
+    class Row:
+        max_pods = 58
+        vcpu = 4
+        max_network_interfaces = 0
+        ipv4_addresses_per_interface = 0
+
+    assert matching.max_pods_for(Row()) == 58
+    Row.max_pods = 0
+    assert matching.max_pods_for(Row()) == 110
 
 
 @pytest.mark.parametrize(
@@ -150,7 +167,7 @@ def test_offering_as_problem_matches_the_optimizer_contract(catalog):
         "allocatable_memory_mib": 7518,
         "max_pods": 29,
         "arch": "x86_64",
-        "interruption_rate": 0.20,  # Spot Advisor: m5.large in us-east-1 is in the 15-20% bucket
+        "interruption_rate": 0.175,  # Spot Advisor: m5.large in us-east-1 is in the 15-20% bucket (midpoint)
     }
     on_demand = next(o for o in offerings if o.capacity_type == "on-demand").as_problem()
     assert "interruption_rate" not in on_demand
@@ -158,7 +175,8 @@ def test_offering_as_problem_matches_the_optimizer_contract(catalog):
 
 def test_spot_interruption_rates_from_the_advisor_buckets():
     rates = matching.spot_interruption_rates("us-east-1")
-    assert rates["m5.large"] == 0.20
+    assert rates["m5.large"] == 0.175
+    assert matching.interruption_bucket(rates["m5.large"]) == "15-20%"
     assert set(rates.values()) <= set(matching.ADVISOR_BUCKET_RATES)
     assert matching.spot_interruption_rates("nowhere-1") == {}
 
