@@ -4,8 +4,8 @@ template allows in a region, at what price, and what a node of that type can hol
 Used by the template preview (API and console), by the optimizer's problem builder (DESIGN.md §6 ``offerings``) and by
 the tests. The core is pure: :func:`build_offerings` and :func:`build_preview` take instance-type rows (anything with
 the attributes of ``pricing.InstanceType``) and the price dicts of ``pricing.selectors``. :func:`eligible_offerings`
-and :func:`preview` read the catalog in three queries (types, on-demand prices, latest spot prices) whatever the
-template.
+and :func:`preview` read the catalog in four queries (types, on-demand prices, latest spot prices, zone offerings)
+whatever the template.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -177,11 +177,13 @@ def build_offerings(
     *,
     interruption_rates: Mapping[str, float] | None = None,
     include_fallback: bool = False,
+    offered_zones: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Offering]:
     """The template's offerings from catalog rows and prices (pure; no queries).
 
-    Spot: each (type, zone) with a spot price. On-demand: each zone the type is known in (from the spot records; all
-    the region's known zones when the type has none, or ``""`` when nothing is known), at the region's price.
+    Spot: each (type, zone) with a spot price. On-demand: each zone that offers the type (``offered_zones``, from
+    ``DescribeInstanceTypeOfferings``); failing that, the zones with spot records of the type, then all the region's
+    known zones, or ``""`` when nothing is known; at the region's price.
     ``include_fallback`` adds on-demand offerings for a spot-only template whose ``spot_fallback`` is on.
     ``zones`` of the template restricts both. Sorted by price, then type and zone.
     """
@@ -203,7 +205,7 @@ def build_offerings(
             "max_pods": pods,
             "arch": row.arch,
         }
-        type_zones = zones_of.get(row.name) or region_zones or [""]
+        type_zones = (offered_zones or {}).get(row.name) or zones_of.get(row.name) or region_zones or [""]
         if SPOT in capacity and row.spot_supported:
             for zone in zones_of.get(row.name, []):
                 if allowed_zones and zone not in allowed_zones:
@@ -240,10 +242,13 @@ def build_preview(
     spot: Mapping[tuple[str, str], Decimal],
     *,
     interruption_rates: Mapping[str, float] | None = None,
+    offered_zones: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per matching instance type that has at least one offering: size, on-demand price, spot price and
     savings per zone. Sorted by the cheapest eligible price."""
-    offerings = build_offerings(template, rows, on_demand, spot, interruption_rates=interruption_rates)
+    offerings = build_offerings(
+        template, rows, on_demand, spot, interruption_rates=interruption_rates, offered_zones=offered_zones
+    )
     by_type: dict[str, list[Offering]] = {}
     for offering in offerings:
         by_type.setdefault(offering.instance_type, []).append(offering)
@@ -321,38 +326,59 @@ def _narrowed_types(template: Any, region: str | None):
     )
 
 
-def catalog_for(template: Any, region: str) -> tuple[list[InstanceTypeRow], dict[str, Decimal], dict]:
-    """(matching types, on-demand prices, latest spot prices) of ``region``. Three queries."""
+@dataclass(frozen=True)
+class CatalogSlice:
+    """What matching needs of the catalog for one template in one region."""
+
+    rows: list[InstanceTypeRow]
+    on_demand: dict[str, Decimal]
+    spot: dict[tuple[str, str], Decimal]
+    offered_zones: dict[str, tuple[str, ...]]
+
+
+def catalog_for(template: Any, region: str) -> CatalogSlice:
+    """The matching types of ``region`` with their on-demand prices, latest spot prices and offering zones. Four
+    queries (none after the first when nothing matches)."""
     selectors = _selectors()
+    empty = CatalogSlice([], {}, {}, {})
     if selectors is None:
-        return [], {}, {}
+        return empty
     rows = matching_types(template, _narrowed_types(template, region))
     names = [row.name for row in rows]
     if not names:
-        return [], {}, {}
+        return empty
     on_demand = selectors.on_demand_prices(region, instance_types=names)
     spot = selectors.latest_spot_prices(region, instance_types=names, zones=template.zones or None)
-    return rows, on_demand, spot
+    offered = selectors.offered_zones(region, instance_types=names) if hasattr(selectors, "offered_zones") else {}
+    return CatalogSlice(rows, on_demand, spot, offered)
 
 
 def eligible_offerings(template: Any, region: str, *, include_fallback: bool = False) -> list[Offering]:
     """The offerings a template allows in ``region``, cheapest first, spot ones with the Spot Advisor's interruption
-    rate of their type. Three queries."""
-    rows, on_demand, spot = catalog_for(template, region)
+    rate of their type. Four queries."""
+    c = catalog_for(template, region)
     return build_offerings(
         template,
-        rows,
-        on_demand,
-        spot,
+        c.rows,
+        c.on_demand,
+        c.spot,
         include_fallback=include_fallback,
         interruption_rates=spot_interruption_rates(region),
+        offered_zones=c.offered_zones,
     )
 
 
 def preview(template: Any, region: str) -> dict[str, Any]:
-    """The preview of a template in a region: matching instance types with prices and savings. Three queries."""
-    rows, on_demand, spot = catalog_for(template, region)
-    items = build_preview(template, rows, on_demand, spot, interruption_rates=spot_interruption_rates(region))
+    """The preview of a template in a region: matching instance types with prices and savings. Four queries."""
+    c = catalog_for(template, region)
+    items = build_preview(
+        template,
+        c.rows,
+        c.on_demand,
+        c.spot,
+        interruption_rates=spot_interruption_rates(region),
+        offered_zones=c.offered_zones,
+    )
     return {"region": region, "count": len(items), "instance_types": items}
 
 

@@ -128,8 +128,9 @@ def test_allocatable_memory_reserves_kubelet_and_eviction():
 
 def test_eligible_offerings_prices_zones_and_capacity(catalog, django_assert_num_queries):
     template = NodeTemplateFactory(instance_families={"include": ["m5"], "exclude": []})
-    # 1. instance types narrowed in SQL, 2. on-demand prices, 3. latest spot price per (type, zone)
-    with django_assert_num_queries(3):
+    # 1. instance types narrowed in SQL, 2. on-demand prices, 3. latest spot price per (type, zone),
+    # 4. zones offering the types
+    with django_assert_num_queries(4):
         offerings = matching.eligible_offerings(template, REGION)
     by_key = {(o.instance_type, o.zone, o.capacity_type): o for o in offerings}
     assert by_key[("m5.large", "us-east-1a", "spot")].price == Decimal("0.040000")  # latest, not the older 9.999
@@ -152,6 +153,24 @@ def test_offerings_respect_capacity_types_zones_and_fallback(catalog):
     assert {"on-demand"} < {o.capacity_type for o in with_fallback}
     on_demand_only = NodeTemplateFactory(instance_families={"include": ["m5"]}, capacity_types=["on-demand"])
     assert {o.capacity_type for o in matching.eligible_offerings(on_demand_only, REGION)} == {"on-demand"}
+
+
+def test_on_demand_offerings_in_the_zones_that_offer_the_type(catalog):
+    from pricing.models import InstanceTypeOffering
+
+    InstanceTypeOffering.objects.bulk_create(
+        InstanceTypeOffering(region=REGION, zone=zone, instance_type="m5.large")
+        for zone in ("us-east-1a", "us-east-1c", "us-east-1d")
+    )
+    template = NodeTemplateFactory(instance_families={"include": ["m5"]}, capacity_types=["on-demand"])
+    zones = {(o.instance_type, o.zone) for o in matching.eligible_offerings(template, REGION)}
+    # m5.large: where it is offered (not only where it has spot prices); m5.xlarge has no offering rows: its spot zones.
+    assert zones == {
+        ("m5.large", "us-east-1a"),
+        ("m5.large", "us-east-1c"),
+        ("m5.large", "us-east-1d"),
+        ("m5.xlarge", "us-east-1a"),
+    }
 
 
 def test_offering_as_problem_matches_the_optimizer_contract(catalog):

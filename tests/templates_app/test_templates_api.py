@@ -272,8 +272,8 @@ def test_preview_from_the_loaded_snapshot(auth_client, user, snapshot_catalog):
 def test_preview_query_count_is_constant(auth_client, user, snapshot_catalog, django_assert_num_queries):
     wide = NodeTemplateFactory(organization=user.organization, architectures=["x86_64", "arm64"], gpu="allow")
     # 1. the JWT's user, 2. the template (tenancy-scoped, with clusters_count), 3. matching instance types,
-    # 4. on-demand prices, 5. latest spot price per (type, zone)
-    with django_assert_num_queries(5):
+    # 4. on-demand prices, 5. latest spot price per (type, zone), 6. zones offering the types
+    with django_assert_num_queries(6):
         response = auth_client.get(f"{URL}/{wide.pk}/instance-types", {"region": "us-east-1"})
     assert response.json()["count"] > 100
 
