@@ -22,6 +22,7 @@ migrate: venv
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
+	$(BIN)/python manage.py load_pricing_snapshot
 	$(BIN)/python manage.py seed_demo
 
 # The embedded default: SQLite, a file broker, moto's server for AWS, a simulated agent. Ctrl-C stops everything.

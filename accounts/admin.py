@@ -22,8 +22,9 @@ class UserAdmin(BaseUserAdmin):
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser")}),
         ("Dates", {"fields": ("last_login", "date_joined", "password_changed_at")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "role", "organization", "password1",
-                                                              "password2")}),)
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "role", "organization", "password1", "password2")}),
+    )
     readonly_fields = ("last_login", "date_joined", "password_changed_at")
 
 
@@ -31,4 +32,7 @@ class UserAdmin(BaseUserAdmin):
 class CloudAccountAdmin(admin.ModelAdmin):
     list_display = ("name", "organization", "aws_account_id", "status", "last_validated_at")
     list_filter = ("status",)
-    readonly_fields = ("external_id",)
+    search_fields = ("name", "aws_account_id", "role_arn")
+    readonly_fields = ("external_id", "has_access_keys", "last_error", "last_validated_at", "last_synced_at")
+    # The ciphertext is useless to show and must not be edited by hand; keys are set through the console or API.
+    exclude = ("encrypted_access_keys",)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import django_filters
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status
+from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from spotopt.errors import AuthenticationFailed
+from spotopt.errors import AuthenticationFailed, ValidationFailed
 from spotopt.middleware import client_ip
 
-from . import serializers, services
-from .models import User
+from . import aws_policies, selectors, serializers, services
+from .models import CloudAccount, Organization, User
 
 
 def _user_query():
@@ -92,3 +94,130 @@ class MeView(APIView):
         return Response(serializers.UserSerializer(user).data)
 
 
+# --- Cloud accounts ----------------------------------------------------------------------------------------------
+
+
+class CloudAccountFilter(django_filters.FilterSet):
+    """Shared by the API list and the console list."""
+
+    status = django_filters.ChoiceFilter(choices=CloudAccount.Status.choices)
+    name = django_filters.CharFilter(lookup_expr="icontains")
+
+    class Meta:
+        model = CloudAccount
+        fields = ("status", "name")
+
+
+def _owning_organization(request, organization_id: int | None) -> Organization:
+    user = request.user
+    if not user.is_super_admin:
+        return user.organization
+    if organization_id is None:
+        raise ValidationFailed(
+            "Super admins must say which organization owns the account.",
+            fields={"organization_id": ["Required for super admins."]},
+        )
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        raise ValidationFailed("No such organization.", fields={"organization_id": ["Not found."]})
+    return organization
+
+
+class CloudAccountListView(generics.ListAPIView):
+    """GET: the caller's linked accounts. POST: start linking one (returns its ExternalId and trust policy)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+    serializer_class = serializers.CloudAccountSerializer
+    filterset_class = CloudAccountFilter
+
+    def get_queryset(self):
+        return selectors.cloud_accounts_for_user(self.request.user)
+
+    @extend_schema(
+        request=serializers.CloudAccountCreateSerializer, responses={201: serializers.CloudAccountDetailSerializer}
+    )
+    def post(self, request):
+        data = serializers.CloudAccountCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        organization = _owning_organization(request, values.pop("organization_id", None))
+        account = services.cloud_account_create(organization=organization, actor=request.user, **values)
+        return Response(serializers.CloudAccountDetailSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+class CloudAccountDetailView(APIView):
+    """GET, PATCH (name, role_arn, regions, access keys), DELETE (unlink)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: serializers.CloudAccountDetailSerializer})
+    def get(self, request, pk: int):
+        account = selectors.get_cloud_account(request.user, pk)
+        return Response(serializers.CloudAccountDetailSerializer(account).data)
+
+    @extend_schema(
+        request=serializers.CloudAccountUpdateSerializer, responses={200: serializers.CloudAccountDetailSerializer}
+    )
+    def patch(self, request, pk: int):
+        account = selectors.get_cloud_account(request.user, pk)
+        data = serializers.CloudAccountUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        account = services.cloud_account_update(account=account, actor=request.user, **data.validated_data)
+        return Response(serializers.CloudAccountDetailSerializer(account).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        account = selectors.get_cloud_account(request.user, pk)
+        services.cloud_account_delete(account=account, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CloudAccountValidateView(APIView):
+    """Assume the role and read the caller identity: 200 with status ``active``, or 400 saying why."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: serializers.CloudAccountDetailSerializer})
+    def post(self, request, pk: int):
+        account = selectors.get_cloud_account(request.user, pk)
+        account = services.cloud_account_validate(account=account, actor=request.user)
+        return Response(serializers.CloudAccountDetailSerializer(account).data)
+
+
+class CloudAccountDisableView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: serializers.CloudAccountDetailSerializer})
+    def post(self, request, pk: int):
+        account = selectors.get_cloud_account(request.user, pk)
+        account = services.cloud_account_disable(account=account, actor=request.user)
+        return Response(serializers.CloudAccountDetailSerializer(account).data)
+
+
+class CloudAccountSyncView(APIView):
+    """Queue discovery and inventory now (202)."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={202: None})
+    def post(self, request, pk: int):
+        from clusters.services import cloud_account_request_sync
+
+        account = selectors.get_cloud_account(request.user, pk)
+        cloud_account_request_sync(account=account, actor=request.user)
+        return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
+
+
+class CloudAccountTemplateView(APIView):
+    """The CloudFormation template that creates the role, as a download."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: None})
+    def get(self, request, pk: int):
+        account = selectors.get_cloud_account(request.user, pk)
+        response = HttpResponse(
+            aws_policies.cloudformation_template(account.external_id), content_type="application/json"
+        )
+        response["Content-Disposition"] = f'attachment; filename="spot-optimizer-role-{account.pk}.json"'
+        return response

@@ -16,3 +16,36 @@ class SignupForm(forms.Form):
 class ChangePasswordForm(forms.Form):
     old_password = forms.CharField(label="Current password", strip=False, widget=forms.PasswordInput)
     new_password = forms.CharField(label="New password", strip=False, widget=forms.PasswordInput)
+
+
+def _split_regions(value: str) -> list[str]:
+    return [r.strip() for r in value.replace("\n", ",").split(",") if r.strip()]
+
+
+class CloudAccountForm(forms.Form):
+    """Link (or edit) an AWS account. Access keys are a fallback; blank keys on edit keep the stored ones."""
+
+    name = forms.CharField(max_length=200)
+    role_arn = forms.CharField(
+        label="Role ARN",
+        max_length=2048,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "arn:aws:iam::123456789012:role/SpotOptimizer"}),
+    )
+    regions = forms.CharField(
+        label="Regions (comma-separated)",
+        max_length=1000,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "us-east-1, eu-west-1"}),
+    )
+    access_key_id = forms.CharField(label="Access key id (fallback)", max_length=128, required=False)
+    secret_access_key = forms.CharField(
+        label="Secret access key (fallback)",
+        max_length=256,
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_regions(self) -> list[str]:
+        return _split_regions(self.cleaned_data.get("regions", ""))

@@ -115,6 +115,9 @@ class CloudAccount(models.Model):
     role_arn = models.CharField(max_length=2048, blank=True)
     external_id = models.CharField(max_length=64, default=_external_id, editable=False)
     regions = models.JSONField(default=list)
+    # Fallback credentials: a Fernet token of {"access_key_id", "secret_access_key"} (see accounts.crypto). Never
+    # returned by the API; audit entries only say whether keys are set.
+    encrypted_access_keys = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     last_error = models.TextField(blank=True)
     last_validated_at = models.DateTimeField(null=True, blank=True)
@@ -133,3 +136,12 @@ class CloudAccount(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_access_keys(self) -> bool:
+        return bool(self.encrypted_access_keys)
+
+    @property
+    def is_enabled(self) -> bool:
+        """Discovery and sync run only for accounts that validated and were not disabled."""
+        return self.status == self.Status.ACTIVE

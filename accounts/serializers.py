@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
-from .models import Organization, User
+from . import aws_policies
+from .models import CloudAccount, Organization, User
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -42,3 +43,68 @@ class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
     user = UserSerializer()
+
+
+class CloudAccountSerializer(serializers.ModelSerializer):
+    """Output: never the access keys, only whether the account has some."""
+
+    has_access_keys = serializers.BooleanField(read_only=True)
+    cluster_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = CloudAccount
+        fields = (
+            "id",
+            "name",
+            "aws_account_id",
+            "role_arn",
+            "external_id",
+            "regions",
+            "status",
+            "last_error",
+            "last_validated_at",
+            "last_synced_at",
+            "has_access_keys",
+            "cluster_count",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class CloudAccountDetailSerializer(CloudAccountSerializer):
+    """Detail and create responses add the documents to paste into IAM."""
+
+    trust_policy = serializers.SerializerMethodField()
+    permission_policy = serializers.SerializerMethodField()
+
+    class Meta(CloudAccountSerializer.Meta):
+        fields = (*CloudAccountSerializer.Meta.fields, "trust_policy", "permission_policy")
+        read_only_fields = fields
+
+    def get_trust_policy(self, account: CloudAccount) -> dict:
+        return aws_policies.trust_policy(account.external_id)
+
+    def get_permission_policy(self, account: CloudAccount) -> dict:
+        return aws_policies.permission_policy()
+
+
+class CloudAccountCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    role_arn = serializers.CharField(max_length=2048, required=False, allow_blank=True, default="")
+    regions = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=40)
+    access_key_id = serializers.CharField(max_length=128, required=False, allow_blank=True, write_only=True)
+    secret_access_key = serializers.CharField(
+        max_length=256, required=False, allow_blank=True, write_only=True, trim_whitespace=False
+    )
+    organization_id = serializers.IntegerField(required=False, help_text="Super admins only: the owning organization.")
+
+
+class CloudAccountUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    role_arn = serializers.CharField(max_length=2048, required=False, allow_blank=True)
+    regions = serializers.ListField(child=serializers.CharField(max_length=32), required=False, max_length=40)
+    access_key_id = serializers.CharField(max_length=128, required=False, allow_blank=True, write_only=True)
+    secret_access_key = serializers.CharField(
+        max_length=256, required=False, allow_blank=True, write_only=True, trim_whitespace=False
+    )

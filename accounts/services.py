@@ -1,8 +1,9 @@
-"""Writes for organizations and users: signup, login, logout, password changes. Each is audited."""
+"""Writes for organizations, users and linked AWS accounts (signup, login, passwords, linking). All audited."""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.contrib.auth import password_validation
@@ -15,10 +16,14 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from audit.services import record
+from cloud import ec2, sts
+from cloud import errors as cloud_errors
 from spotopt.errors import AuthenticationFailed, RateLimited, ValidationFailed
 
 from . import throttling
-from .models import Organization, User
+from .aws import session_for
+from .crypto import DecryptionFailed, encrypt_json
+from .models import CloudAccount, Organization, User
 
 LOGIN_FAILED_MESSAGE = "Invalid email or password."
 
@@ -144,3 +149,276 @@ def set_password(*, user: User, password: str, action: str = "auth.password_set"
             resource=user,
             after={"revoked_refresh_tokens": revoked},
         )
+
+
+# --- Cloud accounts ----------------------------------------------------------------------------------------------
+
+ROLE_ARN_RE = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$")
+ACCESS_KEY_ID_RE = re.compile(r"^[A-Z0-9]{16,128}$")
+
+
+def cloud_account_snapshot(account: CloudAccount) -> dict[str, Any]:
+    """What the audit log keeps of an account: never the keys, only whether there are some."""
+    return {
+        "id": account.pk,
+        "name": account.name,
+        "aws_account_id": account.aws_account_id,
+        "role_arn": account.role_arn,
+        "regions": list(account.regions),
+        "status": account.status,
+        "has_access_keys": account.has_access_keys,
+    }
+
+
+def _clean_regions(regions: Any) -> list[str]:
+    if not isinstance(regions, list | tuple) or not all(isinstance(r, str) for r in regions):
+        raise ValidationFailed("Regions must be a list of AWS region codes.", fields={"regions": ["Not a list."]})
+    cleaned = sorted({r.strip().lower() for r in regions if r.strip()})
+    bad = [r for r in cleaned if not REGION_RE.match(r)]
+    if bad:
+        raise ValidationFailed(
+            f"Unknown region code: {', '.join(bad)}.", fields={"regions": [f"Not an AWS region code: {r}" for r in bad]}
+        )
+    return cleaned or [settings.AWS_DEFAULT_REGION]
+
+
+def _clean_role_arn(role_arn: str) -> str:
+    role_arn = (role_arn or "").strip()
+    if role_arn and not ROLE_ARN_RE.match(role_arn):
+        raise ValidationFailed(
+            "The role ARN must look like arn:aws:iam::123456789012:role/SpotOptimizer.",
+            fields={"role_arn": ["Not an IAM role ARN."]},
+        )
+    return role_arn
+
+
+def _encrypt_keys(access_key_id: str, secret_access_key: str) -> str:
+    access_key_id = (access_key_id or "").strip()
+    secret_access_key = (secret_access_key or "").strip()
+    if not access_key_id and not secret_access_key:
+        return ""
+    if not access_key_id or not secret_access_key:
+        raise ValidationFailed(
+            "Give both the access key id and the secret access key.",
+            fields={"access_key_id" if not access_key_id else "secret_access_key": ["Required with the other key."]},
+        )
+    if not ACCESS_KEY_ID_RE.match(access_key_id):
+        raise ValidationFailed("The access key id is malformed.", fields={"access_key_id": ["Malformed."]})
+    return encrypt_json({"access_key_id": access_key_id, "secret_access_key": secret_access_key})
+
+
+def cloud_account_create(
+    *,
+    organization: Organization,
+    name: str,
+    regions: list[str] | None = None,
+    role_arn: str = "",
+    access_key_id: str = "",
+    secret_access_key: str = "",
+    actor: Any = None,
+) -> CloudAccount:
+    """Start linking an AWS account: the platform generates its ExternalId; the account stays ``pending`` until
+    :func:`cloud_account_validate` succeeds."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed("A name is required.", fields={"name": ["Required."]})
+    if CloudAccount.objects.filter(organization=organization, name__iexact=name).exists():
+        raise ValidationFailed("An account with this name already exists.", fields={"name": ["Already used."]})
+    account = CloudAccount(
+        organization=organization,
+        name=name,
+        role_arn=_clean_role_arn(role_arn),
+        regions=_clean_regions(regions or []),
+        encrypted_access_keys=_encrypt_keys(access_key_id, secret_access_key),
+        status=CloudAccount.Status.PENDING,
+    )
+    with transaction.atomic():
+        account.save()
+        record(
+            action="cloud_account.created",
+            organization=organization,
+            actor=actor,
+            resource=account,
+            after=cloud_account_snapshot(account),
+        )
+    return account
+
+
+_UNSET: Any = object()
+
+
+def cloud_account_update(
+    *,
+    account: CloudAccount,
+    name: str = _UNSET,
+    role_arn: str = _UNSET,
+    regions: list[str] = _UNSET,
+    access_key_id: str = _UNSET,
+    secret_access_key: str = _UNSET,
+    actor: Any = None,
+) -> CloudAccount:
+    """Change an account. New credentials (role or keys) put it back to ``pending`` until validated again.
+
+    Access keys are replaced together; both empty removes them.
+    """
+    before = cloud_account_snapshot(account)
+    credentials_changed = False
+    if name is not _UNSET:
+        name = (name or "").strip()
+        if not name:
+            raise ValidationFailed("A name is required.", fields={"name": ["Required."]})
+        clash = CloudAccount.objects.filter(organization_id=account.organization_id, name__iexact=name)
+        if clash.exclude(pk=account.pk).exists():
+            raise ValidationFailed("An account with this name already exists.", fields={"name": ["Already used."]})
+        account.name = name
+    if role_arn is not _UNSET:
+        cleaned = _clean_role_arn(role_arn)
+        credentials_changed |= cleaned != account.role_arn
+        account.role_arn = cleaned
+    if regions is not _UNSET:
+        account.regions = _clean_regions(regions)
+    if access_key_id is not _UNSET or secret_access_key is not _UNSET:
+        account.encrypted_access_keys = _encrypt_keys(
+            "" if access_key_id is _UNSET else access_key_id,
+            "" if secret_access_key is _UNSET else secret_access_key,
+        )
+        credentials_changed = True
+    if credentials_changed and account.status != CloudAccount.Status.DISABLED:
+        account.status = CloudAccount.Status.PENDING
+    with transaction.atomic():
+        account.save()
+        after = cloud_account_snapshot(account)
+        if credentials_changed:
+            after["credentials_changed"] = True
+        record(
+            action="cloud_account.updated",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+            before=before,
+            after=after,
+        )
+    return account
+
+
+def cloud_account_validate(*, account: CloudAccount, actor: Any = None) -> CloudAccount:
+    """Assume the role (or use the keys) and read the caller identity.
+
+    Success makes the account ``active`` and stores its AWS account id. Failure stores the reason as ``last_error``
+    with status ``error`` (never ``active``) and raises :class:`ValidationFailed` with a message for the operator.
+    """
+    if not account.role_arn and not account.has_access_keys:
+        raise ValidationFailed(
+            "Set the role ARN (or access keys) before validating.", fields={"role_arn": ["Required to validate."]}
+        )
+    before = cloud_account_snapshot(account)
+    try:
+        session = session_for(account)
+        identity = sts.caller_identity(session)
+    except (cloud_errors.CloudError, DecryptionFailed) as exc:
+        _validation_failed(account, reason=_validation_message(account, exc), before=before, actor=actor, cause=exc)
+    role_account = account.role_arn.split(":")[4] if account.role_arn else ""
+    if role_account and identity.account_id != role_account:
+        reason = f"The role belongs to account {role_account} but AWS answered for account {identity.account_id}."
+        _validation_failed(account, reason=reason, before=before, actor=actor)
+    # The identity proves the trust policy; one read proves the permission policy is attached and the regions exist.
+    try:
+        enabled = {r.name for r in ec2.describe_regions(session) if r.enabled}
+    except cloud_errors.CloudError as exc:
+        reason = (
+            "The role can be assumed but it may not read EC2 (ec2:DescribeRegions was refused): attach the "
+            f"permission policy shown in the wizard. AWS said: {exc.message}"
+        )
+        _validation_failed(account, reason=reason, before=before, actor=actor, cause=exc)
+    unknown = [r for r in account.regions if r not in enabled]
+    if unknown:
+        reason = f"These regions are not enabled in AWS account {identity.account_id}: {', '.join(unknown)}."
+        _validation_failed(account, reason=reason, before=before, actor=actor)
+    with transaction.atomic():
+        account.status = CloudAccount.Status.ACTIVE
+        account.aws_account_id = identity.account_id
+        account.last_error = ""
+        account.last_validated_at = timezone.now()
+        account.save(update_fields=["status", "aws_account_id", "last_error", "last_validated_at", "updated_at"])
+        record(
+            action="cloud_account.validated",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+            before=before,
+            after=cloud_account_snapshot(account) | {"caller_arn": identity.arn},
+        )
+    return account
+
+
+def _validation_failed(
+    account: CloudAccount, *, reason: str, before: dict[str, Any], actor: Any, cause: Exception | None = None
+) -> NoReturn:
+    """Store the failure (status ``error``, ``last_error``), audit it, and raise it for the operator."""
+    with transaction.atomic():
+        CloudAccount.objects.filter(pk=account.pk).update(
+            status=CloudAccount.Status.ERROR, last_error=reason, last_validated_at=timezone.now()
+        )
+        account.refresh_from_db()
+        record(
+            action="cloud_account.validation_failed",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+            before=before,
+            after=cloud_account_snapshot(account) | {"error": reason},
+        )
+    raise ValidationFailed(reason, code="aws_validation_failed") from cause
+
+
+def _validation_message(account: CloudAccount, exc: Exception) -> str:
+    if isinstance(exc, DecryptionFailed):
+        return "The stored access keys cannot be decrypted (the encryption key changed). Enter them again."
+    if isinstance(exc, cloud_errors.AccessDenied):
+        if account.role_arn:
+            return (
+                f"AWS refused to let the platform assume {account.role_arn}: check that the role exists, that its "
+                f"trust policy names the platform's principal and the ExternalId {account.external_id}. "
+                f"AWS said: {exc.message}"
+            )
+        return f"AWS rejected the access keys: {exc.message}"
+    if isinstance(exc, cloud_errors.Unavailable | cloud_errors.Throttled):
+        return f"AWS could not be reached, try again in a minute: {exc.message}"
+    return f"AWS refused the request: {exc.message}"
+
+
+def cloud_account_disable(*, account: CloudAccount, actor: Any = None) -> CloudAccount:
+    """Stop discovery and sync for the account (validating again re-enables it)."""
+    before = cloud_account_snapshot(account)
+    with transaction.atomic():
+        account.status = CloudAccount.Status.DISABLED
+        account.save(update_fields=["status", "updated_at"])
+        record(
+            action="cloud_account.disabled",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+            before=before,
+            after=cloud_account_snapshot(account),
+        )
+    return account
+
+
+def cloud_account_delete(*, account: CloudAccount, actor: Any = None) -> None:
+    """Unlink the account. Its clusters stay (with their cost history), detached and marked missing."""
+    from clusters.models import Cluster
+
+    before = cloud_account_snapshot(account)
+    with transaction.atomic():
+        Cluster.objects.filter(
+            cloud_account=account, missing_since__isnull=True, source=Cluster.Source.DISCOVERED
+        ).update(missing_since=timezone.now())
+        record(
+            action="cloud_account.deleted",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+            before=before,
+        )
+        account.delete()

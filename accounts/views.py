@@ -74,8 +74,12 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        record(action="auth.logout", organization_id=request.user.organization_id, actor=request.user,
-               resource=request.user)
+        record(
+            action="auth.logout",
+            organization_id=request.user.organization_id,
+            actor=request.user,
+            resource=request.user,
+        )
     logout(request)
     return redirect("accounts:login")
 

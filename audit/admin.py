@@ -23,15 +23,40 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(_ReadOnlyAdmin):
-    list_display = ("created_at", "organization_id", "actor_type", "actor_label", "action", "resource_type",
-                    "resource_id", "ip")
+    list_display = (
+        "created_at",
+        "organization_id",
+        "actor_type",
+        "actor_label",
+        "action",
+        "resource_type",
+        "resource_id",
+        "ip",
+    )
     list_filter = ("actor_type",)
     search_fields = ("action", "actor_label", "resource_id", "request_id")
     date_hierarchy = "created_at"
     # The change list must not count a million rows on every page.
     show_full_result_count = False
-    fields = ("created_at", "organization_id", "chain", "seq", "actor_type", "actor_id", "actor_label", "action",
-              "resource_type", "resource_id", "before", "after", "ip", "user_agent", "request_id", "prev_hash", "hash")
+    fields = (
+        "created_at",
+        "organization_id",
+        "chain",
+        "seq",
+        "actor_type",
+        "actor_id",
+        "actor_label",
+        "action",
+        "resource_type",
+        "resource_id",
+        "before",
+        "after",
+        "ip",
+        "user_agent",
+        "request_id",
+        "prev_hash",
+        "hash",
+    )
     readonly_fields = fields
 
 

@@ -43,8 +43,9 @@ class AuditVerifyView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
-        parameters=[OpenApiParameter("org", OpenApiTypes.STR, description="super admin only: an organization id "
-                                     "or 'platform'")],
+        parameters=[
+            OpenApiParameter("org", OpenApiTypes.STR, description="super admin only: an organization id or 'platform'")
+        ],
         responses={200: VerifyResultSerializer},
     )
     def get(self, request: Request) -> Response:

@@ -17,8 +17,12 @@ from .verification import CHUNK_SIZE, Anchor, ChainVerdict, check_entries
 
 
 def entry_to_line(entry: AuditLog) -> str:
-    data: dict[str, Any] = {"id": entry.pk, **entry.canonical_content(), "prev_hash": entry.prev_hash,
-                            "hash": entry.hash}
+    data: dict[str, Any] = {
+        "id": entry.pk,
+        **entry.canonical_content(),
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
     return json.dumps(data, sort_keys=True, ensure_ascii=False)
 
 

@@ -22,11 +22,15 @@ class AuditLogFilter(django_filters.FilterSet):
     resource_id = django_filters.CharFilter(field_name="resource_id", label="Resource id")
     request_id = django_filters.CharFilter(field_name="request_id", label="Request id")
     since = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", label="Since",
+        field_name="created_at",
+        lookup_expr="gte",
+        label="Since",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
     until = django_filters.IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", label="Until",
+        field_name="created_at",
+        lookup_expr="lt",
+        label="Until",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
     org = django_filters.NumberFilter(field_name="organization_id", label="Organization id", min_value=1)

@@ -76,7 +76,11 @@ class AuditLog(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     organization = models.ForeignKey(
-        "accounts.Organization", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        "accounts.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
         related_name="+",
     )
     chain = models.CharField(max_length=40)

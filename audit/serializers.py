@@ -14,8 +14,24 @@ class AuditLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditLog
         fields = (
-            "id", "created_at", "organization", "chain", "seq", "actor_type", "actor_id", "actor_label", "action",
-            "resource_type", "resource_id", "before", "after", "ip", "user_agent", "request_id", "prev_hash", "hash",
+            "id",
+            "created_at",
+            "organization",
+            "chain",
+            "seq",
+            "actor_type",
+            "actor_id",
+            "actor_label",
+            "action",
+            "resource_type",
+            "resource_id",
+            "before",
+            "after",
+            "ip",
+            "user_agent",
+            "request_id",
+            "prev_hash",
+            "hash",
         )
         read_only_fields = fields
 

@@ -130,8 +130,9 @@ def verify_chain(
         return verdict
     if head is None:
         if verdict.entries:
-            return verdict.fail(Problem.HEAD_MISSING, "entries exist but the chain head row is missing",
-                                seq=verdict.last_seq)
+            return verdict.fail(
+                Problem.HEAD_MISSING, "entries exist but the chain head row is missing", seq=verdict.last_seq
+            )
         return verdict
     start_seq = anchor.seq if anchor else 0
     last_seq = verdict.last_seq or start_seq
@@ -164,7 +165,5 @@ def _chain_order(chain: str) -> tuple[int, int, str]:
     return (1, int(number), chain) if number.isdigit() else (2, 0, chain)
 
 
-def verify_chains(
-    chains: Iterable[str], *, should_stop: Callable[[], bool] | None = None
-) -> list[ChainVerdict]:
+def verify_chains(chains: Iterable[str], *, should_stop: Callable[[], bool] | None = None) -> list[ChainVerdict]:
     return [verify_chain(chain, should_stop=should_stop) for chain in chains]

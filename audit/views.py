@@ -26,8 +26,24 @@ PAGE_SIZE = 50
 # export holds only this many model instances at a time (a server-side cursor on PostgreSQL).
 EXPORT_CHUNK_SIZE = 2000
 CSV_COLUMNS = (
-    "id", "created_at", "organization_id", "chain", "seq", "actor_type", "actor_id", "actor_label", "action",
-    "resource_type", "resource_id", "before", "after", "ip", "user_agent", "request_id", "prev_hash", "hash",
+    "id",
+    "created_at",
+    "organization_id",
+    "chain",
+    "seq",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "resource_type",
+    "resource_id",
+    "before",
+    "after",
+    "ip",
+    "user_agent",
+    "request_id",
+    "prev_hash",
+    "hash",
 )
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -86,13 +102,17 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One entry: who, what, from where, the before/after diff and its place in the chain."""
     entry = selectors.audit_entry_for(request.user, pk)
-    return render(request, "audit/detail.html", {
-        "nav": "audit",
-        "entry": entry,
-        "diff": diff(entry.before, entry.after),
-        "before_json": json.dumps(entry.before, indent=2, ensure_ascii=False, sort_keys=True),
-        "after_json": json.dumps(entry.after, indent=2, ensure_ascii=False, sort_keys=True),
-    })
+    return render(
+        request,
+        "audit/detail.html",
+        {
+            "nav": "audit",
+            "entry": entry,
+            "diff": diff(entry.before, entry.after),
+            "before_json": json.dumps(entry.before, indent=2, ensure_ascii=False, sort_keys=True),
+            "after_json": json.dumps(entry.after, indent=2, ensure_ascii=False, sort_keys=True),
+        },
+    )
 
 
 class _Echo:
@@ -127,8 +147,13 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
         return HttpResponse(f"Invalid filter: {filterset.errors.as_text()}", status=400, content_type="text/plain")
     filters = {k: v for k, v in filterset.form.cleaned_data.items() if v not in (None, "")}
     # Who took a copy of the log, and of which part, is itself worth knowing.
-    record(action="audit.export", organization_id=request.user.organization_id, actor=request.user,
-           resource_type="audit_log", after={"format": "csv", "filters": filters})
+    record(
+        action="audit.export",
+        organization_id=request.user.organization_id,
+        actor=request.user,
+        resource_type="audit_log",
+        after={"format": "csv", "filters": filters},
+    )
     response = StreamingHttpResponse(_csv_lines(filterset.qs), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'

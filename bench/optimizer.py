@@ -61,9 +61,16 @@ def catalog() -> list[dict[str, Any]]:
         # general-purpose Kubernetes nodes: no GPUs/accelerators, no bare metal, no Mac hosts
         # current-generation, non-burstable, 2+ vCPU: what a production node template would allow
         return bool(
-            s and not s["gpus"] and not s["accelerators"] and not s["bare_metal"] and "mac" not in s["family"]
-            and s["current_generation"] and not s["burstable"] and s["vcpu"] >= 2
-            and s["max_network_interfaces"] and s["ipv4_addresses_per_interface"]
+            s
+            and not s["gpus"]
+            and not s["accelerators"]
+            and not s["bare_metal"]
+            and "mac" not in s["family"]
+            and s["current_generation"]
+            and not s["burstable"]
+            and s["vcpu"] >= 2
+            and s["max_network_interfaces"]
+            and s["ipv4_addresses_per_interface"]
         )
 
     out = []
@@ -104,10 +111,26 @@ SHAPES = [
     Shape("large", 5_000, 100, 1_000, seed=4, on_demand_base=0.2, max_pool_share=0.3),
     Shape("xl", 20_000, 200, 2_000, seed=5, on_demand_base=0.2, max_pool_share=0.3),
     Shape("xl-unconstrained", 20_000, 200, 2_000, seed=6, spot_ok_share=1.0, arm_only_share=0.0),
-    Shape("xl-interruption", 20_000, 200, 2_000, seed=7, on_demand_base=0.2, max_pool_share=0.3,
-          max_interruption_rate=0.15),
-    Shape("xl-pco", 20_000, 200, 2_000, seed=8, on_demand_base=0.2, max_pool_share=0.3,
-          strategy="price-capacity-optimized"),
+    Shape(
+        "xl-interruption",
+        20_000,
+        200,
+        2_000,
+        seed=7,
+        on_demand_base=0.2,
+        max_pool_share=0.3,
+        max_interruption_rate=0.15,
+    ),
+    Shape(
+        "xl-pco",
+        20_000,
+        200,
+        2_000,
+        seed=8,
+        on_demand_base=0.2,
+        max_pool_share=0.3,
+        strategy="price-capacity-optimized",
+    ),
 ]
 
 
@@ -189,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(rows, sys.stdout, indent=1)
         print()
     else:
-        head = f"{'shape':<18}{'pods':>7}{'wl':>5}{'offers':>7}{'nodes':>7}{'time ms':>9}{'cost $/h':>12}" \
-               f"{'LP bound':>12}{'ratio':>8}  valid"
+        head = (
+            f"{'shape':<18}{'pods':>7}{'wl':>5}{'offers':>7}{'nodes':>7}{'time ms':>9}{'cost $/h':>12}"
+            f"{'LP bound':>12}{'ratio':>8}  valid"
+        )
         print(head)
         print("-" * len(head))
         for r in rows:

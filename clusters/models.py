@@ -32,6 +32,11 @@ class Cluster(models.Model):
     status = models.CharField(max_length=32, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC")
     missing_since = models.DateTimeField(null=True, blank=True, help_text="Set when discovery no longer finds it.")
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last time discovery found it.")
+    inventory_synced_at = models.DateTimeField(null=True, blank=True)
+    # EKS managed node groups as discovery last saw them: name, capacity_type, instance_types, min/max/desired size
+    # and Auto Scaling group names (hibernation restores the sizes from here).
+    node_groups = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -48,6 +53,10 @@ class Cluster(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_missing(self) -> bool:
+        return self.missing_since is not None
 
 
 class InstanceQuerySet(TenantQuerySet):
@@ -95,3 +104,81 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.instance_id
+
+
+# --- Cluster policy (node templates and policies) -------------------------------------------------------------------
+
+
+def default_disruption_budgets() -> list[dict]:
+    # Karpenter's default: at most 10% of the nodes disrupted at once.
+    return [{"nodes": "10%"}]
+
+
+class ClusterPolicyQuerySet(TenantQuerySet):
+    tenant_field = "cluster__organization"
+
+
+class ClusterPolicy(models.Model):
+    """How far the optimizer may go on one cluster. One per cluster, created with safe defaults by
+    ``clusters.policy_services.policy_for`` (optimization off, recommend mode)."""
+
+    class Mode(models.TextChoices):
+        RECOMMEND = "recommend", "Recommend (plans wait for approval)"
+        AUTOMATIC = "automatic", "Automatic"
+
+    class ConsolidationPolicy(models.TextChoices):
+        WHEN_EMPTY = "when-empty", "When empty"
+        WHEN_UNDERUTILIZED = "when-underutilized", "When empty or underutilized"
+
+    class OnRebalance(models.TextChoices):
+        IGNORE = "ignore", "Ignore"
+        CORDON = "cordon", "Cordon the node"
+        REPLACE = "replace", "Replace the node"
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="policy")
+    optimization_enabled = models.BooleanField(default=False)
+    mode = models.CharField(max_length=12, choices=Mode.choices, default=Mode.RECOMMEND)
+    node_template = models.ForeignKey(
+        "templates_app.NodeTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cluster_policies",
+        help_text="Empty: the organization's default template.",
+    )
+    on_demand_base = models.FloatField(default=0.0, help_text="Share of each workload's replicas kept on on-demand.")
+    max_pool_share = models.FloatField(default=0.5, help_text="Most of the spot nodes one (type, zone) pool may hold.")
+    max_interruption_rate = models.FloatField(
+        null=True, blank=True, help_text="Spot pools interrupted more often than this (0-1) are not used."
+    )
+    headroom_pct = models.PositiveIntegerField(default=10, help_text="Spare capacity kept above the pods' requests.")
+    consolidation_policy = models.CharField(
+        max_length=24, choices=ConsolidationPolicy.choices, default=ConsolidationPolicy.WHEN_UNDERUTILIZED
+    )
+    consolidate_after = models.CharField(max_length=32, default="5m", help_text='A duration ("30s", "5m") or "Never".')
+    disruption_budgets = models.JSONField(default=default_disruption_budgets, blank=True)
+    maintenance_windows = models.JSONField(default=list, blank=True)
+    on_rebalance = models.CharField(max_length=10, choices=OnRebalance.choices, default=OnRebalance.CORDON)
+    uncordon_after_minutes = models.PositiveIntegerField(
+        null=True, blank=True, default=60, help_text="Uncordon a rebalance-cordoned node if no interruption follows."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClusterPolicyQuerySet.as_manager()
+
+    class Meta:
+        db_table = "cluster_policies"
+        verbose_name_plural = "cluster policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(on_demand_base__gte=0, on_demand_base__lte=1), name="policy_on_demand_base_share"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_pool_share__gt=0, max_pool_share__lte=1), name="policy_max_pool_share"
+            ),
+            models.CheckConstraint(condition=models.Q(headroom_pct__lte=100), name="policy_headroom_pct"),
+        ]
+
+    def __str__(self) -> str:
+        return f"policy of {self.cluster_id}"

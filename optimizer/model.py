@@ -237,8 +237,10 @@ def solve_lp(
     if integral:
         res = milp(
             c,
-            constraints=[LinearConstraint(a_ub, -np.inf, np.concatenate(b_ub)),
-                         LinearConstraint(a_eq, np.concatenate(b_eq), np.concatenate(b_eq))],
+            constraints=[
+                LinearConstraint(a_ub, -np.inf, np.concatenate(b_ub)),
+                LinearConstraint(a_eq, np.concatenate(b_eq), np.concatenate(b_eq)),
+            ],
             integrality=np.ones(n_var),
             bounds=Bounds(bounds[:, 0], bounds[:, 1]),
             options={"time_limit": MILP_SECONDS},
@@ -247,7 +249,12 @@ def solve_lp(
             return None
     else:
         res = linprog(
-            c, A_ub=a_ub, b_ub=np.concatenate(b_ub), A_eq=a_eq, b_eq=np.concatenate(b_eq), bounds=bounds,
+            c,
+            A_ub=a_ub,
+            b_ub=np.concatenate(b_ub),
+            A_eq=a_eq,
+            b_eq=np.concatenate(b_eq),
+            bounds=bounds,
             method="highs",
         )
         if res.status != 0:  # pragma: no cover - the LP is always feasible (u) and bounded (c >= 0)

@@ -350,8 +350,9 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
     st = _Plan(p, cl, compat, prices)
     free = p.free_capacity()
     with np.errstate(divide="ignore"):
-        per = np.where(cl.size[:, None, :] > 0, free[None, :, :] // np.maximum(cl.size[:, None, :], 1), np.iinfo(
-            np.int64).max).min(axis=2)
+        per = np.where(
+            cl.size[:, None, :] > 0, free[None, :, :] // np.maximum(cl.size[:, None, :], 1), np.iinfo(np.int64).max
+        ).min(axis=2)
     per = np.where(compat & (per > 0), per, 0)
     nodes_needed = np.where(per > 0, -(-cl.count[:, None] // np.maximum(per, 1)), 0)
     cost = np.where(per > 0, nodes_needed * prices[None, :], np.inf)
@@ -371,8 +372,7 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
     return st
 
 
-def _realise(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, sel: np.ndarray,
-             sol: LPResult) -> _Plan:
+def _realise(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, sel: np.ndarray, sol: LPResult) -> _Plan:
     """Turn pods-per-(class, offering) from a solve into nodes: round, pack, repair, consolidate, spread pools."""
     st = _Plan(p, cl, compat, prices)
     placeable = compat.any(axis=1)

@@ -79,9 +79,9 @@ class Problem:
 
     def free_capacity(self) -> np.ndarray:
         """(n_offerings, 3) cpu, memory and pod slots left for workloads once the daemonset has taken its share."""
-        return np.stack(
-            [self.cpu - self.ds_cpu, self.mem - self.ds_mem, self.max_pods - self.ds_pods], axis=1
-        ).astype(np.int64)
+        return np.stack([self.cpu - self.ds_cpu, self.mem - self.ds_mem, self.max_pods - self.ds_pods], axis=1).astype(
+            np.int64
+        )
 
     def arch_ok(self) -> np.ndarray:
         """(n_workloads, n_offerings) bool: the workload's arch list admits the offering's arch."""

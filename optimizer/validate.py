@@ -41,9 +41,7 @@ def validate(problem: dict[str, Any], plan: dict[str, Any]) -> list[str]:
     if not isinstance(unplaced, dict):
         return ["plan.unplaced: must be an object"]
 
-    offering = {
-        (p.instance_type[i], p.zone[i], "spot" if p.spot[i] else "on-demand"): i for i in range(p.n_offerings)
-    }
+    offering = {(p.instance_type[i], p.zone[i], "spot" if p.spot[i] else "on-demand"): i for i in range(p.n_offerings)}
     workload = {name: i for i, name in enumerate(p.names)}
     placed: Counter[str] = Counter()
     on_demand: Counter[str] = Counter()

@@ -11,6 +11,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.factories import DEFAULT_PASSWORD, OrganizationFactory, SuperAdminFactory, UserFactory
 
+# moto fixtures (``aws``) for the tests that talk to AWS.
+pytest_plugins = ["tests.aws_fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():

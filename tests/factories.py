@@ -77,3 +77,17 @@ class InstanceFactory(factory.django.DjangoModelFactory):
     state = "running"
     launch_time = factory.LazyFunction(timezone.now)
     private_dns = factory.Sequence(lambda n: f"ip-10-0-{n // 250}-{n % 250}.ec2.internal")
+
+
+# --- Node templates and cluster policies ----------------------------------------------------------------------------
+
+
+class NodeTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "templates_app.NodeTemplate"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"template-{n}")
+    architectures = factory.LazyFunction(lambda: ["x86_64"])
+    capacity_types = factory.LazyFunction(lambda: ["spot", "on-demand"])
+    instance_families = factory.LazyFunction(lambda: {"include": [], "exclude": []})

@@ -6,52 +6,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditChainHead',
+            name="AuditChainHead",
             fields=[
-                ('chain', models.CharField(max_length=40, primary_key=True, serialize=False)),
-                ('seq', models.BigIntegerField(default=0)),
-                ('last_hash', models.CharField(default='', max_length=64)),
+                ("chain", models.CharField(max_length=40, primary_key=True, serialize=False)),
+                ("seq", models.BigIntegerField(default=0)),
+                ("last_hash", models.CharField(default="", max_length=64)),
             ],
             options={
-                'db_table': 'audit_chain_heads',
+                "db_table": "audit_chain_heads",
             },
         ),
         migrations.CreateModel(
-            name='AuditLog',
+            name="AuditLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('chain', models.CharField(max_length=40)),
-                ('seq', models.BigIntegerField()),
-                ('actor_type', models.CharField(choices=[('user', 'User'), ('api_key', 'API key'), ('system', 'System')], max_length=10)),
-                ('actor_id', models.CharField(blank=True, max_length=64)),
-                ('actor_label', models.CharField(blank=True, max_length=255)),
-                ('action', models.CharField(db_index=True, max_length=100)),
-                ('resource_type', models.CharField(blank=True, max_length=50)),
-                ('resource_id', models.CharField(blank=True, max_length=64)),
-                ('before', models.JSONField(blank=True, null=True)),
-                ('after', models.JSONField(blank=True, null=True)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=512)),
-                ('request_id', models.CharField(blank=True, max_length=128)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64)),
-                ('organization', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='accounts.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("chain", models.CharField(max_length=40)),
+                ("seq", models.BigIntegerField()),
+                (
+                    "actor_type",
+                    models.CharField(
+                        choices=[("user", "User"), ("api_key", "API key"), ("system", "System")], max_length=10
+                    ),
+                ),
+                ("actor_id", models.CharField(blank=True, max_length=64)),
+                ("actor_label", models.CharField(blank=True, max_length=255)),
+                ("action", models.CharField(db_index=True, max_length=100)),
+                ("resource_type", models.CharField(blank=True, max_length=50)),
+                ("resource_id", models.CharField(blank=True, max_length=64)),
+                ("before", models.JSONField(blank=True, null=True)),
+                ("after", models.JSONField(blank=True, null=True)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=512)),
+                ("request_id", models.CharField(blank=True, max_length=128)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'audit_logs',
-                'ordering': ('-created_at', '-id'),
-                'indexes': [models.Index(fields=['organization', '-created_at', '-id'], name='audit_org_created_idx'), models.Index(fields=['resource_type', 'resource_id'], name='audit_resource_idx')],
-                'constraints': [models.UniqueConstraint(fields=('chain', 'seq'), name='audit_chain_seq_unique')],
+                "db_table": "audit_logs",
+                "ordering": ("-created_at", "-id"),
+                "indexes": [
+                    models.Index(fields=["organization", "-created_at", "-id"], name="audit_org_created_idx"),
+                    models.Index(fields=["resource_type", "resource_id"], name="audit_resource_idx"),
+                ],
+                "constraints": [models.UniqueConstraint(fields=("chain", "seq"), name="audit_chain_seq_unique")],
             },
         ),
     ]

@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_default_super_admin'),
-        ('audit', '0001_initial'),
+        ("accounts", "0002_default_super_admin"),
+        ("audit", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditlog',
-            name='action',
+            model_name="auditlog",
+            name="action",
             field=models.CharField(max_length=100),
         ),
         migrations.AlterField(
-            model_name='auditlog',
-            name='prev_hash',
+            model_name="auditlog",
+            name="prev_hash",
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AddIndex(
-            model_name='auditlog',
-            index=models.Index(fields=['action'], name='audit_action_prefix_idx', opclasses=['varchar_pattern_ops']),
+            model_name="auditlog",
+            index=models.Index(fields=["action"], name="audit_action_prefix_idx", opclasses=["varchar_pattern_ops"]),
         ),
     ]

@@ -37,9 +37,8 @@ def _run_on_postgresql(sql):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0002_action_prefix_index'),
+        ("audit", "0002_action_prefix_index"),
     ]
 
     operations = [

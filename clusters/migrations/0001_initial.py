@@ -6,71 +6,108 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ("accounts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Cluster',
+            name="Cluster",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('region', models.CharField(max_length=32)),
-                ('kind', models.CharField(choices=[('eks', 'EKS'), ('self-managed', 'Self-managed')], default='eks', max_length=20)),
-                ('source', models.CharField(choices=[('discovered', 'Discovered'), ('manual', 'Registered by hand')], default='manual', max_length=20)),
-                ('arn', models.CharField(blank=True, max_length=2048)),
-                ('kubernetes_version', models.CharField(blank=True, max_length=32)),
-                ('status', models.CharField(blank=True, max_length=32)),
-                ('time_zone', models.CharField(default='UTC', max_length=64)),
-                ('missing_since', models.DateTimeField(blank=True, help_text='Set when discovery no longer finds it.', null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('cloud_account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='clusters', to='accounts.cloudaccount')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='clusters', to='accounts.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("region", models.CharField(max_length=32)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("eks", "EKS"), ("self-managed", "Self-managed")], default="eks", max_length=20
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("discovered", "Discovered"), ("manual", "Registered by hand")],
+                        default="manual",
+                        max_length=20,
+                    ),
+                ),
+                ("arn", models.CharField(blank=True, max_length=2048)),
+                ("kubernetes_version", models.CharField(blank=True, max_length=32)),
+                ("status", models.CharField(blank=True, max_length=32)),
+                ("time_zone", models.CharField(default="UTC", max_length=64)),
+                (
+                    "missing_since",
+                    models.DateTimeField(blank=True, help_text="Set when discovery no longer finds it.", null=True),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "cloud_account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="clusters",
+                        to="accounts.cloudaccount",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="clusters", to="accounts.organization"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'clusters',
-                'ordering': ('name', 'id'),
+                "db_table": "clusters",
+                "ordering": ("name", "id"),
             },
         ),
         migrations.CreateModel(
-            name='Instance',
+            name="Instance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('instance_id', models.CharField(max_length=32)),
-                ('instance_type', models.CharField(max_length=64)),
-                ('zone', models.CharField(max_length=32)),
-                ('lifecycle', models.CharField(choices=[('spot', 'Spot'), ('on-demand', 'On-demand')], max_length=10)),
-                ('state', models.CharField(max_length=20)),
-                ('launch_time', models.DateTimeField(blank=True, null=True)),
-                ('terminated_at', models.DateTimeField(blank=True, null=True)),
-                ('node_group', models.CharField(blank=True, max_length=255)),
-                ('asg_name', models.CharField(blank=True, max_length=255)),
-                ('private_dns', models.CharField(blank=True, max_length=255)),
-                ('hourly_price', models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances', to='clusters.cluster')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("instance_id", models.CharField(max_length=32)),
+                ("instance_type", models.CharField(max_length=64)),
+                ("zone", models.CharField(max_length=32)),
+                ("lifecycle", models.CharField(choices=[("spot", "Spot"), ("on-demand", "On-demand")], max_length=10)),
+                ("state", models.CharField(max_length=20)),
+                ("launch_time", models.DateTimeField(blank=True, null=True)),
+                ("terminated_at", models.DateTimeField(blank=True, null=True)),
+                ("node_group", models.CharField(blank=True, max_length=255)),
+                ("asg_name", models.CharField(blank=True, max_length=255)),
+                ("private_dns", models.CharField(blank=True, max_length=255)),
+                ("hourly_price", models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="instances", to="clusters.cluster"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'instances',
-                'ordering': ('id',),
+                "db_table": "instances",
+                "ordering": ("id",),
             },
         ),
         migrations.AddConstraint(
-            model_name='cluster',
-            constraint=models.UniqueConstraint(fields=('organization', 'cloud_account', 'region', 'name'), name='unique_cluster_per_account_region'),
+            model_name="cluster",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "cloud_account", "region", "name"), name="unique_cluster_per_account_region"
+            ),
         ),
         migrations.AddIndex(
-            model_name='instance',
-            index=models.Index(condition=models.Q(('terminated_at__isnull', True)), fields=['cluster'], name='instance_running_idx'),
+            model_name="instance",
+            index=models.Index(
+                condition=models.Q(("terminated_at__isnull", True)), fields=["cluster"], name="instance_running_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='instance',
-            constraint=models.UniqueConstraint(fields=('cluster', 'instance_id'), name='unique_instance_per_cluster'),
+            model_name="instance",
+            constraint=models.UniqueConstraint(fields=("cluster", "instance_id"), name="unique_instance_per_cluster"),
         ),
     ]

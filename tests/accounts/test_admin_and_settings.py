@@ -55,8 +55,9 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def test_production_refuses_to_start_without_secrets(tmp_path):
-    result = _run({"ENVIRONMENT": "production", "SECRET_KEY": "", "JWT_SECRET_KEY": "", "VAR_DIR": str(tmp_path)},
-                  "check")
+    result = _run(
+        {"ENVIRONMENT": "production", "SECRET_KEY": "", "JWT_SECRET_KEY": "", "VAR_DIR": str(tmp_path)}, "check"
+    )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
@@ -67,6 +68,7 @@ def test_check_deploy_reports_only_operator_settings(tmp_path):
         "ENVIRONMENT": "production",
         "SECRET_KEY": "x" * 60 + "-A1b2C3d4",
         "JWT_SECRET_KEY": "y" * 60,
+        "FIELD_ENCRYPTION_KEY": "aDB0ZXN0LWtleS1mb3ItZmllbGQtZW5jcnlwdGlvbjA=",
         "ALLOWED_HOSTS": "spot.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "VAR_DIR": str(tmp_path),

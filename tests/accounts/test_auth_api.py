@@ -169,9 +169,7 @@ def test_change_password_revokes_other_tokens(api_client, user, password):
     session_a = _login(api_client, user.email, password).json()
     session_b = _login(api_client, user.email, password).json()
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {session_a['access']}")
-    response = api_client.post(
-        CHANGE, {"old_password": password, "new_password": "An0ther-Long-Secret"}, format="json"
-    )
+    response = api_client.post(CHANGE, {"old_password": password, "new_password": "An0ther-Long-Secret"}, format="json")
     assert response.status_code == 200, response.content
     fresh = response.json()
     api_client.credentials()
@@ -184,8 +182,7 @@ def test_change_password_revokes_other_tokens(api_client, user, password):
 
 
 def test_change_password_wrong_old_password_is_400(auth_client, password):
-    response = auth_client.post(CHANGE, {"old_password": "nope", "new_password": "An0ther-Long-Secret"},
-                                format="json")
+    response = auth_client.post(CHANGE, {"old_password": "nope", "new_password": "An0ther-Long-Secret"}, format="json")
     assert response.status_code == 400
     assert "old_password" in response.json()["error"]["fields"]
 

@@ -10,8 +10,15 @@ from audit.services import record
 
 def append(n: int, *, organization=None, action: str = "thing.update", **kwargs) -> list[AuditLog]:
     return [
-        record(action=action, organization=organization, resource_type="thing", resource_id=i,
-               before={"n": i}, after={"n": i + 1}, **kwargs)
+        record(
+            action=action,
+            organization=organization,
+            resource_type="thing",
+            resource_id=i,
+            before={"n": i},
+            after={"n": i + 1},
+            **kwargs,
+        )
         for i in range(n)
     ]
 

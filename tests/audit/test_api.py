@@ -77,10 +77,10 @@ def test_writing_verbs_are_405(auth_client, org):
 def test_filters(auth_client, org, user):
     teammate = UserFactory(organization=org, email="teammate@example.com")
     by_user = record(action="cluster.update", organization=org, actor=user, resource_type="cluster", resource_id=7)
-    by_mate = record(action="cluster.delete", organization=org, actor=teammate, resource_type="cluster",
-                     resource_id=8)
-    by_system = record(action="template.update", organization=org, actor="scheduler", resource_type="template",
-                       resource_id=7)
+    by_mate = record(action="cluster.delete", organization=org, actor=teammate, resource_type="cluster", resource_id=8)
+    by_system = record(
+        action="template.update", organization=org, actor="scheduler", resource_type="template", resource_id=7
+    )
 
     def ids(**params):
         return set(_ids(auth_client.get(URL, params)))
@@ -157,7 +157,11 @@ def test_verify_returns_the_callers_verdict(auth_client, org, other_user):
     assert body["ok"] is False
     [chain] = body["chains"]  # still only the caller's own chain, whatever ?org says
     assert (chain["chain"], chain["problem"], chain["entry_id"], chain["entry_seq"]) == (
-        f"org:{org.pk}", "hash_mismatch", entries[1].pk, 2)
+        f"org:{org.pk}",
+        "hash_mismatch",
+        entries[1].pk,
+        2,
+    )
 
 
 def test_verify_for_super_admin_covers_all_chains_or_one(admin_client_api, org, other_user):
@@ -179,11 +183,13 @@ def test_api_calls_are_recorded_with_actor_ip_user_agent_and_request_id(auth_cli
     response = auth_client.post(
         "/api/v1/auth/change-password",
         {"old_password": "Sp0t-Optimizer-Pass!", "new_password": "An0ther-Secret-Pass!"},
-        format="json", HTTP_USER_AGENT="spotctl/1.0", HTTP_X_REQUEST_ID="req-123", REMOTE_ADDR="10.1.2.3",
+        format="json",
+        HTTP_USER_AGENT="spotctl/1.0",
+        HTTP_X_REQUEST_ID="req-123",
+        REMOTE_ADDR="10.1.2.3",
     )
     assert response.status_code == 200
     entry = AuditLog.objects.get(action="auth.password_change")
     assert (entry.actor_type, entry.actor_id, entry.actor_label) == ("user", str(user.pk), user.email)
     assert (entry.ip, entry.user_agent, entry.request_id) == ("10.1.2.3", "spotctl/1.0", "req-123")
     assert entry.organization_id == org.pk
-

@@ -31,11 +31,11 @@ def test_archive_round_trip_and_anchor(tmp_path, org):
     out = StringIO()
     call_command("verify_audit", "--archive", first, stdout=out)
     assert "4 entries" in out.getvalue()
-    call_command("verify_audit", "--archive", second, "--anchor-seq", "4", "--anchor-hash", entries[3].hash,
-                 stdout=out)
+    call_command("verify_audit", "--archive", second, "--anchor-seq", "4", "--anchor-hash", entries[3].hash, stdout=out)
     # The live table verifies from the same anchor (nothing was removed from it).
-    call_command("verify_audit", "--org", str(org.pk), "--anchor-seq", "4", "--anchor-hash", entries[3].hash,
-                 stdout=out)
+    call_command(
+        "verify_audit", "--org", str(org.pk), "--anchor-seq", "4", "--anchor-hash", entries[3].hash, stdout=out
+    )
     assert AuditLog.objects.filter(chain=chain_key(org.pk)).count() == 6
 
 

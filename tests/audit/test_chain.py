@@ -46,8 +46,12 @@ def test_hash_survives_the_database_round_trip(org):
     from django.test import RequestFactory
 
     request = RequestFactory().get("/", REMOTE_ADDR="2001:0db8:0000::0001", HTTP_USER_AGENT="curl/8")
-    entry = record(action="thing.update", organization=org, request=request,
-                   after={"price": 0.1, "big": 2**53, "nested": {"b": [1, "x"], "a": None}, "text": "née"})
+    entry = record(
+        action="thing.update",
+        organization=org,
+        request=request,
+        after={"price": 0.1, "big": 2**53, "nested": {"b": [1, "x"], "a": None}, "text": "née"},
+    )
     stored = AuditLog.objects.get(pk=entry.pk)
     assert stored.ip == "2001:db8::1"
     assert stored.compute_hash() == stored.hash
@@ -109,8 +113,9 @@ def test_verify_tells_a_broken_link_from_a_hash_mismatch(org):
     entries = append(4, organization=org)
     forged = AuditLog.objects.get(pk=entries[1].pk)
     forged.after = {"n": 999}
-    tamper("UPDATE audit_logs SET after = %s, hash = %s WHERE id = %s",
-           ['{"n": 999}', forged.compute_hash(), forged.pk])
+    tamper(
+        "UPDATE audit_logs SET after = %s, hash = %s WHERE id = %s", ['{"n": 999}', forged.compute_hash(), forged.pk]
+    )
 
     verdict = verify_chain(chain_key(org.pk))
     assert (verdict.problem, verdict.entry_id, verdict.entry_seq) == (Problem.LINK_BROKEN, entries[2].pk, 3)

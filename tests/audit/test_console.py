@@ -109,9 +109,14 @@ def test_admin_page_query_count_is_constant(admin_console, org, django_assert_nu
 
 
 def test_detail_shows_the_diff(console, org):
-    entry = record(action="template.update", organization=org, resource_type="template", resource_id=3,
-                   before={"name": "general", "spot": True, "types": ["m5.large"]},
-                   after={"name": "general", "spot": False, "zones": ["us-east-1a"]})
+    entry = record(
+        action="template.update",
+        organization=org,
+        resource_type="template",
+        resource_id=3,
+        before={"name": "general", "spot": True, "types": ["m5.large"]},
+        after={"name": "general", "spot": False, "zones": ["us-east-1a"]},
+    )
     html = console.get(f"/audit/{entry.pk}/").content.decode()
     assert 'class="diff-changed"' in html and "<code>spot</code>" in html
     assert 'class="diff-added"' in html and "<code>zones</code>" in html
@@ -130,7 +135,7 @@ def test_csv_export_streams_the_filtered_entries(console, org, other_user):
     wanted = append(3, organization=org, action="cluster.update")
     append(2, organization=org, action="template.update")
     append(2, organization=other_user.organization, action="cluster.update")
-    record(action="cluster.update", organization=org, after={"label": "=HYPERLINK(\"http://evil\")"})
+    record(action="cluster.update", organization=org, after={"label": '=HYPERLINK("http://evil")'})
 
     response = console.get("/audit/export.csv", {"action": "cluster.", "resource_type": "thing"})
     assert isinstance(response, StreamingHttpResponse)

@@ -16,6 +16,8 @@ def test_nested_changes_are_dotted_paths_changed_rows_first():
 
 def test_creation_and_deletion():
     assert [(r.path, r.change) for r in diff(None, {"name": "x", "zones": ["a", "b"]})] == [
-        ("name", "added"), ("zones", "added")]
+        ("name", "added"),
+        ("zones", "added"),
+    ]
     assert [(r.path, r.before, r.change) for r in diff({"enabled": True}, None)] == [("enabled", "true", "removed")]
     assert diff(None, None) == []

@@ -43,8 +43,7 @@ def test_secrets_are_masked_at_any_depth_and_in_any_spelling(org):
         "env": [{"name": "DB_PASSWORD", "value": "env-secret-value"}, {"name": "REGION", "value": "us-east-1"}],
         "taints": [{"key": "spot", "value": "true", "effect": "NoSchedule"}],  # a taint key is not a secret
     }
-    entry = record(action="account.update", organization=org, before={"password": "old-password-value"},
-                   after=after)
+    entry = record(action="account.update", organization=org, before={"password": "old-password-value"}, after=after)
     stored = AuditLog.objects.get(pk=entry.pk)
     text = json.dumps([stored.before, stored.after])
     for secret in [*_secret_values(), "nested-api-key", "old-password-value"]:
@@ -58,30 +57,48 @@ def test_secrets_are_masked_at_any_depth_and_in_any_spelling(org):
 
 
 def test_unchanged_secret_stays_a_plain_mask():
-    entry = record(action="account.update", before={"token": "same-value", "n": 1},
-                   after={"token": "same-value", "n": 2})
+    entry = record(
+        action="account.update", before={"token": "same-value", "n": 1}, after={"token": "same-value", "n": 2}
+    )
     assert entry.after["token"] == MASK
 
 
 def test_empty_values_and_counts_stay_visible():
     assert mask_secrets({"password": "", "token": None, "revoked_refresh_tokens": 3, "password_set": True}) == {
-        "password": "", "token": None, "revoked_refresh_tokens": 3, "password_set": True,
+        "password": "",
+        "token": None,
+        "revoked_refresh_tokens": 3,
+        "password_set": True,
     }
 
 
 def test_auth_flows_never_store_a_password_or_token(api_client, auth_client, password):
-    api_client.post("/api/v1/auth/signup", {"email": "new@example.com", "password": "Very-Secret-Pass-1",
-                                            "organization_name": "New"}, format="json")
-    api_client.post("/api/v1/auth/login", {"email": "new@example.com", "password": "Wrong-Secret-Pass-2"},
-                    format="json")
-    tokens = api_client.post("/api/v1/auth/login", {"email": "new@example.com", "password": "Very-Secret-Pass-1"},
-                             format="json").json()
-    auth_client.post("/api/v1/auth/change-password",
-                     {"old_password": password, "new_password": "Changed-Secret-Pass-3"}, format="json")
+    api_client.post(
+        "/api/v1/auth/signup",
+        {"email": "new@example.com", "password": "Very-Secret-Pass-1", "organization_name": "New"},
+        format="json",
+    )
+    api_client.post(
+        "/api/v1/auth/login", {"email": "new@example.com", "password": "Wrong-Secret-Pass-2"}, format="json"
+    )
+    tokens = api_client.post(
+        "/api/v1/auth/login", {"email": "new@example.com", "password": "Very-Secret-Pass-1"}, format="json"
+    ).json()
+    auth_client.post(
+        "/api/v1/auth/change-password",
+        {"old_password": password, "new_password": "Changed-Secret-Pass-3"},
+        format="json",
+    )
 
     entries = list(AuditLog.objects.values_list("action", "before", "after"))
     assert {"auth.signup", "auth.login_failed", "auth.login", "auth.password_change"} <= {a for a, *_ in entries}
     text = json.dumps(entries)
-    for secret in ("Very-Secret-Pass-1", "Wrong-Secret-Pass-2", "Changed-Secret-Pass-3", password,
-                   tokens["access"], tokens["refresh"]):
+    for secret in (
+        "Very-Secret-Pass-1",
+        "Wrong-Secret-Pass-2",
+        "Changed-Secret-Pass-3",
+        password,
+        tokens["access"],
+        tokens["refresh"],
+    ):
         assert secret not in text

@@ -31,9 +31,23 @@ def test_m5_large_allocatable() -> None:
     assert kube_reserved_memory_mib(29) == 574
     assert allocatable_cpu_m(2) == 1930
     assert allocatable_memory_mib(8192, 29) == 8192 - 574 - 100
-    spec = {"instance_type": "m5.large", "vcpu": 2, "memory_mib": 8192, "arch": "x86_64",
-            "max_network_interfaces": 3, "ipv4_addresses_per_interface": 10}
+    spec = {
+        "instance_type": "m5.large",
+        "vcpu": 2,
+        "memory_mib": 8192,
+        "arch": "x86_64",
+        "max_network_interfaces": 3,
+        "ipv4_addresses_per_interface": 10,
+    }
     o = offering(spec, zone="us-east-1a", capacity_type="spot", price="0.035", interruption_rate=0.025)
-    assert o == {"instance_type": "m5.large", "zone": "us-east-1a", "capacity_type": "spot", "price": "0.035",
-                 "allocatable_cpu_m": 1930, "allocatable_memory_mib": 7518, "max_pods": 29, "arch": "x86_64",
-                 "interruption_rate": 0.025}
+    assert o == {
+        "instance_type": "m5.large",
+        "zone": "us-east-1a",
+        "capacity_type": "spot",
+        "price": "0.035",
+        "allocatable_cpu_m": 1930,
+        "allocatable_memory_mib": 7518,
+        "max_pods": 29,
+        "arch": "x86_64",
+        "interruption_rate": 0.025,
+    }

@@ -18,11 +18,27 @@ ROOT = Path(__file__).resolve().parents[2]
 def good() -> dict[str, Any]:
     return {
         "offerings": [
-            {"instance_type": "m5.large", "zone": "us-east-1a", "capacity_type": "spot", "price": "0.035",
-             "allocatable_cpu_m": 1930, "allocatable_memory_mib": 7000, "max_pods": 29, "arch": "x86_64",
-             "interruption_rate": 0.05},
-            {"instance_type": "m5.large", "zone": "us-east-1a", "capacity_type": "on-demand", "price": 0.096,
-             "allocatable_cpu_m": 1930, "allocatable_memory_mib": 7000, "max_pods": 29, "arch": "x86_64"},
+            {
+                "instance_type": "m5.large",
+                "zone": "us-east-1a",
+                "capacity_type": "spot",
+                "price": "0.035",
+                "allocatable_cpu_m": 1930,
+                "allocatable_memory_mib": 7000,
+                "max_pods": 29,
+                "arch": "x86_64",
+                "interruption_rate": 0.05,
+            },
+            {
+                "instance_type": "m5.large",
+                "zone": "us-east-1a",
+                "capacity_type": "on-demand",
+                "price": 0.096,
+                "allocatable_cpu_m": 1930,
+                "allocatable_memory_mib": 7000,
+                "max_pods": 29,
+                "arch": "x86_64",
+            },
         ],
         "workloads": [
             {"name": "web", "count": 4, "cpu_m": 250, "memory_mib": 512, "spot_ok": True},
@@ -109,8 +125,15 @@ def test_missing_daemonset_and_constraints_default_to_nothing() -> None:
 
 
 def run_cli(stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "optimizer", "plan"], input=stdin, capture_output=True, text=True,
-                          cwd=ROOT, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "optimizer", "plan"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_cli_writes_the_plan_as_json() -> None:

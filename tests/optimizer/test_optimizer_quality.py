@@ -24,48 +24,74 @@ ARCHS = ("x86_64", "arm64")
 
 
 @st.composite
-def problems(draw: st.DrawFn, max_offerings: int = 6, max_workloads: int = 4, max_count: int = 12,
-             constrained: bool = True) -> dict[str, Any]:
+def problems(
+    draw: st.DrawFn, max_offerings: int = 6, max_workloads: int = 4, max_count: int = 12, constrained: bool = True
+) -> dict[str, Any]:
     """Random well-formed problems; every workload fits at least one offering of its arch."""
     n_off = draw(st.integers(1, max_offerings))
     offerings = []
     for i in range(n_off):
-        offerings.append({
-            "instance_type": f"t{i % 3}.s{i}", "zone": draw(st.sampled_from("abc")),
-            "capacity_type": draw(st.sampled_from(("spot", "on-demand"))),
-            "price": str(Decimal(draw(st.integers(5, 400))) / 1000),
-            "allocatable_cpu_m": draw(st.sampled_from((1000, 2000, 4000, 8000))),
-            "allocatable_memory_mib": draw(st.sampled_from((2000, 4000, 8000, 16000))),
-            "max_pods": draw(st.integers(4, 30)), "arch": draw(st.sampled_from(ARCHS)),
-            "interruption_rate": draw(st.sampled_from((0.025, 0.075, 0.125, 0.225))),
-        })
+        offerings.append(
+            {
+                "instance_type": f"t{i % 3}.s{i}",
+                "zone": draw(st.sampled_from("abc")),
+                "capacity_type": draw(st.sampled_from(("spot", "on-demand"))),
+                "price": str(Decimal(draw(st.integers(5, 400))) / 1000),
+                "allocatable_cpu_m": draw(st.sampled_from((1000, 2000, 4000, 8000))),
+                "allocatable_memory_mib": draw(st.sampled_from((2000, 4000, 8000, 16000))),
+                "max_pods": draw(st.integers(4, 30)),
+                "arch": draw(st.sampled_from(ARCHS)),
+                "interruption_rate": draw(st.sampled_from((0.025, 0.075, 0.125, 0.225))),
+            }
+        )
     # identical (type, zone, capacity) keys are malformed: make them unique
     seen = set()
-    offerings = [o for o in offerings if (k := (o["instance_type"], o["zone"], o["capacity_type"])) not in seen
-                 and not seen.add(k)]
-    ds = {"cpu_m": draw(st.sampled_from((0, 100, 300))), "memory_mib": draw(st.sampled_from((0, 200, 500))),
-          "pods": draw(st.integers(0, 3))}
+    offerings = [
+        o
+        for o in offerings
+        if (k := (o["instance_type"], o["zone"], o["capacity_type"])) not in seen and not seen.add(k)
+    ]
+    ds = {
+        "cpu_m": draw(st.sampled_from((0, 100, 300))),
+        "memory_mib": draw(st.sampled_from((0, 200, 500))),
+        "pods": draw(st.integers(0, 3)),
+    }
     workloads = []
     for i in range(draw(st.integers(1, max_workloads))):
-        w: dict[str, Any] = {"name": f"w{i}", "count": draw(st.integers(0, max_count)),
-                             "cpu_m": draw(st.sampled_from((50, 250, 500, 900, 1500))),
-                             "memory_mib": draw(st.sampled_from((64, 512, 1000, 1500, 3000))),
-                             "spot_ok": draw(st.booleans())}
+        w: dict[str, Any] = {
+            "name": f"w{i}",
+            "count": draw(st.integers(0, max_count)),
+            "cpu_m": draw(st.sampled_from((50, 250, 500, 900, 1500))),
+            "memory_mib": draw(st.sampled_from((64, 512, 1000, 1500, 3000))),
+            "spot_ok": draw(st.booleans()),
+        }
         if draw(st.booleans()):
             w["arch"] = [draw(st.sampled_from(ARCHS))]
-        fits = [o for o in offerings if o["allocatable_cpu_m"] - ds["cpu_m"] >= w["cpu_m"]
-                and o["allocatable_memory_mib"] - ds["memory_mib"] >= w["memory_mib"]
-                and o["max_pods"] - ds["pods"] >= 1 and o["arch"] in w.get("arch", ARCHS)]
+        fits = [
+            o
+            for o in offerings
+            if o["allocatable_cpu_m"] - ds["cpu_m"] >= w["cpu_m"]
+            and o["allocatable_memory_mib"] - ds["memory_mib"] >= w["memory_mib"]
+            and o["max_pods"] - ds["pods"] >= 1
+            and o["arch"] in w.get("arch", ARCHS)
+        ]
         if fits:
             workloads.append(w)
     constraints: dict[str, Any] = {"on_demand_base": 0.0, "max_pool_share": 1.0}
     if constrained:
-        constraints = {"on_demand_base": draw(st.sampled_from((0.0, 0.2, 0.5))),
-                       "max_pool_share": draw(st.sampled_from((1.0, 0.5, 0.3)))}
+        constraints = {
+            "on_demand_base": draw(st.sampled_from((0.0, 0.2, 0.5))),
+            "max_pool_share": draw(st.sampled_from((1.0, 0.5, 0.3))),
+        }
         if draw(st.booleans()):
             constraints["max_interruption_rate"] = 0.1
-    return {"offerings": offerings, "workloads": workloads, "daemonset": ds, "constraints": constraints,
-            "strategy": draw(st.sampled_from(("lowest-price", "price-capacity-optimized")))}
+    return {
+        "offerings": offerings,
+        "workloads": workloads,
+        "daemonset": ds,
+        "constraints": constraints,
+        "strategy": draw(st.sampled_from(("lowest-price", "price-capacity-optimized"))),
+    }
 
 
 def naive_cost(pr: dict[str, Any]) -> Decimal | None:
@@ -83,14 +109,17 @@ def naive_cost(pr: dict[str, Any]) -> Decimal | None:
             for o in pr["offerings"]:
                 if must_od and o["capacity_type"] == "spot":
                     continue
-                if o["capacity_type"] == "spot" and o.get("interruption_rate", 0) > cons.get("max_interruption_rate",
-                                                                                               1.0):
+                if o["capacity_type"] == "spot" and o.get("interruption_rate", 0) > cons.get(
+                    "max_interruption_rate", 1.0
+                ):
                     continue
                 if o["arch"] not in w.get("arch", ARCHS):
                     continue
-                per = min((o["allocatable_cpu_m"] - ds["cpu_m"]) // max(w["cpu_m"], 1),
-                          (o["allocatable_memory_mib"] - ds["memory_mib"]) // max(w["memory_mib"], 1),
-                          o["max_pods"] - ds["pods"])
+                per = min(
+                    (o["allocatable_cpu_m"] - ds["cpu_m"]) // max(w["cpu_m"], 1),
+                    (o["allocatable_memory_mib"] - ds["memory_mib"]) // max(w["memory_mib"], 1),
+                    o["max_pods"] - ds["pods"],
+                )
                 if per >= 1:
                     cost = Decimal(o["price"]) * math.ceil(n / per)
                     best = cost if best is None else min(best, cost)
@@ -155,8 +184,11 @@ def integer_optimum(pr: dict[str, Any]) -> float:
         for w, wl in enumerate(wls):
             if o["arch"] not in wl.get("arch", ARCHS) or (spot and not wl["spot_ok"]):
                 ub[q(b, w)] = 0
-        for key, cap, d in (("cpu_m", "allocatable_cpu_m", "cpu_m"), ("memory_mib", "allocatable_memory_mib",
-                                                                       "memory_mib"), (None, "max_pods", "pods")):
+        for key, cap, d in (
+            ("cpu_m", "allocatable_cpu_m", "cpu_m"),
+            ("memory_mib", "allocatable_memory_mib", "memory_mib"),
+            (None, "max_pods", "pods"),
+        ):
             coefs = {q(b, w): float(wl[key]) if key else 1.0 for w, wl in enumerate(wls)}
             coefs[b] = -(o[cap] - ds[d])
             row(coefs, -np.inf, 0)
@@ -177,35 +209,75 @@ def integer_optimum(pr: dict[str, Any]) -> float:
     coefs = {b: -share for b in spot_bins}
     coefs[nv - 1] = 1.0
     row(coefs, -np.inf, 1 - 1e-6)  # c <= share * S + 1 - eps
-    res = milp(cost, constraints=LinearConstraint(np.array(rows), lo, hi), integrality=np.ones(nv),
-               bounds=Bounds(lb, ub), options={"time_limit": 60})
+    res = milp(
+        cost,
+        constraints=LinearConstraint(np.array(rows), lo, hi),
+        integrality=np.ones(nv),
+        bounds=Bounds(lb, ub),
+        options={"time_limit": 60},
+    )
     assert res.status == 0, res.message
     return float(res.fun)
 
 
 SMALL_CASES = [
     # (offerings as (ctype, price, cpu, mem, pods, arch), workloads as (count, cpu, mem, spot_ok, arch), ds, cons)
-    ([("spot", "0.04", 2000, 8000, 20, "x86_64"), ("spot", "0.07", 4000, 16000, 40, "x86_64"),
-      ("on-demand", "0.10", 2000, 8000, 20, "x86_64"), ("on-demand", "0.19", 4000, 16000, 40, "x86_64")],
-     [(5, 700, 1000, True, None), (3, 300, 3000, True, None), (2, 500, 500, False, None)], (100, 300, 1), {}),
-    ([("spot", "0.03", 2000, 4000, 10, "arm64"), ("spot", "0.05", 2000, 8000, 10, "x86_64"),
-      ("on-demand", "0.08", 4000, 8000, 20, "arm64"), ("on-demand", "0.09", 2000, 8000, 20, "x86_64")],
-     [(6, 600, 1200, True, None), (2, 900, 900, True, ["x86_64"]), (3, 250, 2500, True, ["arm64"])], (50, 100, 2),
-     {"on_demand_base": 0.34}),
-    ([("spot", "0.02", 1000, 2000, 8, "x86_64"), ("spot", "0.025", 1000, 2000, 8, "x86_64"),
-      ("spot", "0.09", 4000, 8000, 30, "x86_64"), ("on-demand", "0.05", 1000, 2000, 8, "x86_64")],
-     [(7, 450, 700, True, None), (1, 900, 1800, True, None)], (0, 0, 0), {"max_pool_share": 0.5}),
+    (
+        [
+            ("spot", "0.04", 2000, 8000, 20, "x86_64"),
+            ("spot", "0.07", 4000, 16000, 40, "x86_64"),
+            ("on-demand", "0.10", 2000, 8000, 20, "x86_64"),
+            ("on-demand", "0.19", 4000, 16000, 40, "x86_64"),
+        ],
+        [(5, 700, 1000, True, None), (3, 300, 3000, True, None), (2, 500, 500, False, None)],
+        (100, 300, 1),
+        {},
+    ),
+    (
+        [
+            ("spot", "0.03", 2000, 4000, 10, "arm64"),
+            ("spot", "0.05", 2000, 8000, 10, "x86_64"),
+            ("on-demand", "0.08", 4000, 8000, 20, "arm64"),
+            ("on-demand", "0.09", 2000, 8000, 20, "x86_64"),
+        ],
+        [(6, 600, 1200, True, None), (2, 900, 900, True, ["x86_64"]), (3, 250, 2500, True, ["arm64"])],
+        (50, 100, 2),
+        {"on_demand_base": 0.34},
+    ),
+    (
+        [
+            ("spot", "0.02", 1000, 2000, 8, "x86_64"),
+            ("spot", "0.025", 1000, 2000, 8, "x86_64"),
+            ("spot", "0.09", 4000, 8000, 30, "x86_64"),
+            ("on-demand", "0.05", 1000, 2000, 8, "x86_64"),
+        ],
+        [(7, 450, 700, True, None), (1, 900, 1800, True, None)],
+        (0, 0, 0),
+        {"max_pool_share": 0.5},
+    ),
 ]
 
 
 def small_problem(case: tuple[Any, ...]) -> dict[str, Any]:
     offs, wls, ds, cons = case
     return {
-        "offerings": [{"instance_type": f"i{k}.large", "zone": "z", "capacity_type": c, "price": p,
-                       "allocatable_cpu_m": cpu, "allocatable_memory_mib": mem, "max_pods": pods, "arch": a}
-                      for k, (c, p, cpu, mem, pods, a) in enumerate(offs)],
-        "workloads": [{"name": f"w{k}", "count": n, "cpu_m": cpu, "memory_mib": mem, "spot_ok": ok,
-                       **({"arch": a} if a else {})} for k, (n, cpu, mem, ok, a) in enumerate(wls)],
+        "offerings": [
+            {
+                "instance_type": f"i{k}.large",
+                "zone": "z",
+                "capacity_type": c,
+                "price": p,
+                "allocatable_cpu_m": cpu,
+                "allocatable_memory_mib": mem,
+                "max_pods": pods,
+                "arch": a,
+            }
+            for k, (c, p, cpu, mem, pods, a) in enumerate(offs)
+        ],
+        "workloads": [
+            {"name": f"w{k}", "count": n, "cpu_m": cpu, "memory_mib": mem, "spot_ok": ok, **({"arch": a} if a else {})}
+            for k, (n, cpu, mem, ok, a) in enumerate(wls)
+        ],
         "daemonset": {"cpu_m": ds[0], "memory_mib": ds[1], "pods": ds[2]},
         "constraints": {"on_demand_base": 0.0, "max_pool_share": 1.0, **cons},
     }

@@ -9,28 +9,53 @@ from typing import Any
 from optimizer import plan, validate
 
 
-def offer(itype: str, zone: str = "a", ctype: str = "spot", price: str = "0.1", cpu: int = 4000, mem: int = 16000,
-          pods: int = 30, arch: str = "x86_64", rate: float | None = None) -> dict[str, Any]:
-    o: dict[str, Any] = {"instance_type": itype, "zone": zone, "capacity_type": ctype, "price": price,
-                         "allocatable_cpu_m": cpu, "allocatable_memory_mib": mem, "max_pods": pods, "arch": arch}
+def offer(
+    itype: str,
+    zone: str = "a",
+    ctype: str = "spot",
+    price: str = "0.1",
+    cpu: int = 4000,
+    mem: int = 16000,
+    pods: int = 30,
+    arch: str = "x86_64",
+    rate: float | None = None,
+) -> dict[str, Any]:
+    o: dict[str, Any] = {
+        "instance_type": itype,
+        "zone": zone,
+        "capacity_type": ctype,
+        "price": price,
+        "allocatable_cpu_m": cpu,
+        "allocatable_memory_mib": mem,
+        "max_pods": pods,
+        "arch": arch,
+    }
     if rate is not None:
         o["interruption_rate"] = rate
     return o
 
 
-def work(name: str, count: int, cpu: int = 500, mem: int = 1000, spot_ok: bool = True,
-         arch: list[str] | None = None) -> dict[str, Any]:
+def work(
+    name: str, count: int, cpu: int = 500, mem: int = 1000, spot_ok: bool = True, arch: list[str] | None = None
+) -> dict[str, Any]:
     w: dict[str, Any] = {"name": name, "count": count, "cpu_m": cpu, "memory_mib": mem, "spot_ok": spot_ok}
     if arch is not None:
         w["arch"] = arch
     return w
 
 
-def problem(offerings: list[dict[str, Any]], workloads: list[dict[str, Any]], ds: tuple[int, int, int] = (0, 0, 0),
-            **constraints: Any) -> dict[str, Any]:
-    return {"offerings": offerings, "workloads": workloads,
-            "daemonset": {"cpu_m": ds[0], "memory_mib": ds[1], "pods": ds[2]},
-            "constraints": {"on_demand_base": 0.0, "max_pool_share": 1.0, **constraints}}
+def problem(
+    offerings: list[dict[str, Any]],
+    workloads: list[dict[str, Any]],
+    ds: tuple[int, int, int] = (0, 0, 0),
+    **constraints: Any,
+) -> dict[str, Any]:
+    return {
+        "offerings": offerings,
+        "workloads": workloads,
+        "daemonset": {"cpu_m": ds[0], "memory_mib": ds[1], "pods": ds[2]},
+        "constraints": {"on_demand_base": 0.0, "max_pool_share": 1.0, **constraints},
+    }
 
 
 def placed(result: dict[str, Any], name: str, ctype: str | None = None) -> int:
@@ -38,8 +63,10 @@ def placed(result: dict[str, Any], name: str, ctype: str | None = None) -> int:
 
 
 def test_arm_only_workload_lands_on_arm_nodes_even_when_x86_is_cheaper() -> None:
-    pr = problem([offer("m5.xlarge", price="0.05"), offer("m6g.xlarge", price="0.08", arch="arm64")],
-                 [work("api", 6, arch=["arm64"]), work("web", 6)])
+    pr = problem(
+        [offer("m5.xlarge", price="0.05"), offer("m6g.xlarge", price="0.08", arch="arm64")],
+        [work("api", 6, arch=["arm64"]), work("web", 6)],
+    )
     result = plan(pr)
     assert validate(pr, result) == []
     for node in result["nodes"]:
@@ -49,8 +76,11 @@ def test_arm_only_workload_lands_on_arm_nodes_even_when_x86_is_cheaper() -> None
 
 
 def test_on_demand_base_puts_ceil_share_on_on_demand() -> None:
-    pr = problem([offer("m5.xlarge", price="0.04"), offer("m5.xlarge", ctype="on-demand", price="0.19")],
-                 [work("web", 10)], on_demand_base=0.25)
+    pr = problem(
+        [offer("m5.xlarge", price="0.04"), offer("m5.xlarge", ctype="on-demand", price="0.19")],
+        [work("web", 10)],
+        on_demand_base=0.25,
+    )
     result = plan(pr)
     assert validate(pr, result) == []
     assert placed(result, "web", "on-demand") >= 3  # ceil(0.25 * 10)
@@ -58,8 +88,10 @@ def test_on_demand_base_puts_ceil_share_on_on_demand() -> None:
 
 
 def test_spot_ok_false_runs_only_on_on_demand() -> None:
-    pr = problem([offer("m5.xlarge", price="0.04"), offer("m5.xlarge", ctype="on-demand", price="0.19")],
-                 [work("db", 3, spot_ok=False), work("web", 3)])
+    pr = problem(
+        [offer("m5.xlarge", price="0.04"), offer("m5.xlarge", ctype="on-demand", price="0.19")],
+        [work("db", 3, spot_ok=False), work("web", 3)],
+    )
     result = plan(pr)
     assert validate(pr, result) == []
     assert placed(result, "db", "on-demand") == 3
@@ -69,8 +101,9 @@ def test_spot_ok_false_runs_only_on_on_demand() -> None:
 
 def test_pool_share_spreads_spot_nodes_over_pools() -> None:
     # each node holds exactly one pod, so 6 pods need 6 spot nodes; at most ceil(0.34 * 6) = 3 per pool
-    offs = [offer("m5.large", zone=z, price=p, cpu=1000, mem=2000) for z, p in (("a", "0.02"), ("b", "0.03"),
-                                                                                ("c", "0.04"))]
+    offs = [
+        offer("m5.large", zone=z, price=p, cpu=1000, mem=2000) for z, p in (("a", "0.02"), ("b", "0.03"), ("c", "0.04"))
+    ]
     pr = problem(offs, [work("web", 6, cpu=800)], max_pool_share=0.34)
     result = plan(pr)
     assert validate(pr, result) == []
@@ -80,9 +113,14 @@ def test_pool_share_spreads_spot_nodes_over_pools() -> None:
 
 def test_pool_share_falls_back_to_on_demand_when_pools_run_out() -> None:
     # one spot pool and a 50% cap: with S spot nodes at most ceil(S/2) in it, so the pool alone can hold only one
-    pr = problem([offer("m5.large", price="0.02", cpu=1000, mem=2000),
-                  offer("m5.large", ctype="on-demand", price="0.09", cpu=1000, mem=2000)],
-                 [work("web", 4, cpu=800)], max_pool_share=0.5)
+    pr = problem(
+        [
+            offer("m5.large", price="0.02", cpu=1000, mem=2000),
+            offer("m5.large", ctype="on-demand", price="0.09", cpu=1000, mem=2000),
+        ],
+        [work("web", 4, cpu=800)],
+        max_pool_share=0.5,
+    )
     result = plan(pr)
     assert validate(pr, result) == []
     assert placed(result, "web") == 4
@@ -90,8 +128,11 @@ def test_pool_share_falls_back_to_on_demand_when_pools_run_out() -> None:
 
 
 def test_pools_above_max_interruption_rate_are_not_used() -> None:
-    pr = problem([offer("c5.xlarge", price="0.03", rate=0.3), offer("m5.xlarge", price="0.05", rate=0.05)],
-                 [work("web", 8)], max_interruption_rate=0.1)
+    pr = problem(
+        [offer("c5.xlarge", price="0.03", rate=0.3), offer("m5.xlarge", price="0.05", rate=0.05)],
+        [work("web", 8)],
+        max_interruption_rate=0.1,
+    )
     result = plan(pr)
     assert validate(pr, result) == []
     assert {n["instance_type"] for n in result["nodes"]} == {"m5.xlarge"}
@@ -115,8 +156,10 @@ def test_max_pods_limits_pods_per_node_with_daemonset_pods() -> None:
 
 
 def test_unplaced_reports_spot_ok_false_without_on_demand_offering() -> None:
-    pr = problem([offer("m5.xlarge"), offer("m6g.xlarge", ctype="on-demand", arch="arm64")],
-                 [work("db", 2, spot_ok=False, arch=["x86_64"]), work("web", 3)])
+    pr = problem(
+        [offer("m5.xlarge"), offer("m6g.xlarge", ctype="on-demand", arch="arm64")],
+        [work("db", 2, spot_ok=False, arch=["x86_64"]), work("web", 3)],
+    )
     result = plan(pr)
     assert result["unplaced"] == {"db": 2}
     assert placed(result, "web") == 3
@@ -132,8 +175,14 @@ def test_unplaced_reports_on_demand_base_share_that_cannot_be_on_demand() -> Non
 
 
 def test_money_is_six_place_decimal_strings_summed_exactly() -> None:
-    pr = problem([offer("m5.large", price="0.1", cpu=1000, mem=1000), offer("m5.large", zone="b", price=0.2,
-                  cpu=1000, mem=1000)], [work("web", 3, cpu=900, mem=100)], max_pool_share=0.5)
+    pr = problem(
+        [
+            offer("m5.large", price="0.1", cpu=1000, mem=1000),
+            offer("m5.large", zone="b", price=0.2, cpu=1000, mem=1000),
+        ],
+        [work("web", 3, cpu=900, mem=100)],
+        max_pool_share=0.5,
+    )
     result = plan(pr)
     assert validate(pr, result) == []
     assert all(n["price"] in ("0.100000", "0.200000") for n in result["nodes"])
@@ -150,10 +199,16 @@ def test_empty_workloads_give_an_empty_plan() -> None:
 
 
 def _good() -> tuple[dict[str, Any], dict[str, Any]]:
-    pr = problem([offer("m5.xlarge", price="0.04"), offer("m5.xlarge", ctype="on-demand", price="0.19"),
-                  offer("m6g.xlarge", ctype="on-demand", price="0.15", arch="arm64")],
-                 [work("db", 2, spot_ok=False), work("web", 4), work("arm", 2, arch=["arm64"])], ds=(100, 100, 1),
-                 on_demand_base=0.5)
+    pr = problem(
+        [
+            offer("m5.xlarge", price="0.04"),
+            offer("m5.xlarge", ctype="on-demand", price="0.19"),
+            offer("m6g.xlarge", ctype="on-demand", price="0.15", arch="arm64"),
+        ],
+        [work("db", 2, spot_ok=False), work("web", 4), work("arm", 2, arch=["arm64"])],
+        ds=(100, 100, 1),
+        on_demand_base=0.5,
+    )
     result = plan(pr)
     assert validate(pr, result) == []
     return pr, result
@@ -192,11 +247,27 @@ def test_validate_flags_cost_mismatch_unknown_offering_and_lost_pods() -> None:
 
 
 def test_validate_flags_on_demand_base_and_pool_share_and_interruption() -> None:
-    pr = problem([offer("m5.xlarge", price="0.04", rate=0.5), offer("m5.xlarge", ctype="on-demand", price="0.19")],
-                 [work("web", 4)], on_demand_base=0.5, max_pool_share=0.5, max_interruption_rate=0.2)
-    everything_on_spot = {"nodes": [{"instance_type": "m5.xlarge", "zone": "a", "capacity_type": "spot",
-                                     "price": "0.040000", "pods": {"web": 2}}] * 2,
-                          "hourly_cost": "0.080000", "unplaced": {}}
+    pr = problem(
+        [offer("m5.xlarge", price="0.04", rate=0.5), offer("m5.xlarge", ctype="on-demand", price="0.19")],
+        [work("web", 4)],
+        on_demand_base=0.5,
+        max_pool_share=0.5,
+        max_interruption_rate=0.2,
+    )
+    everything_on_spot = {
+        "nodes": [
+            {
+                "instance_type": "m5.xlarge",
+                "zone": "a",
+                "capacity_type": "spot",
+                "price": "0.040000",
+                "pods": {"web": 2},
+            }
+        ]
+        * 2,
+        "hourly_cost": "0.080000",
+        "unplaced": {},
+    }
     errors = validate(pr, everything_on_spot)
     assert any("needs 2" in e for e in errors)
     assert any("above ceil(0.5 x 2)" in e for e in errors)

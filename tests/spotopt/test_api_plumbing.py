@@ -64,11 +64,13 @@ def test_openapi_schema_and_docs_are_served_locally(client):
 
 @override_settings(CORS_ALLOWED_ORIGINS=["https://console.example.com"])
 def test_cors_allows_only_whitelisted_origins(client):
-    allowed = client.options("/api/v1/auth/login", HTTP_ORIGIN="https://console.example.com",
-                             HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    allowed = client.options(
+        "/api/v1/auth/login", HTTP_ORIGIN="https://console.example.com", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
     assert allowed["access-control-allow-origin"] == "https://console.example.com"
-    denied = client.options("/api/v1/auth/login", HTTP_ORIGIN="https://evil.example.com",
-                            HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    denied = client.options(
+        "/api/v1/auth/login", HTTP_ORIGIN="https://evil.example.com", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+    )
     assert "access-control-allow-origin" not in denied
 
 
@@ -93,8 +95,9 @@ def test_logs_are_json_lines_without_secrets(api_client, user, password, capsys)
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        logger.warning("login with password=%s token: %s", "hunter2-secret", "eyJabc.def.ghi",
-                       extra={"api_key": "so_live_123"})
+        logger.warning(
+            "login with password=%s token: %s", "hunter2-secret", "eyJabc.def.ghi", extra={"api_key": "so_live_123"}
+        )
         logger.warning("header Authorization: Bearer eyJhbGciOi.payload.sig")
     finally:
         logger.removeHandler(handler)

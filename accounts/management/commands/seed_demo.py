@@ -15,8 +15,9 @@ class Command(BaseCommand):
             user = User.objects.filter(email=DEMO_EMAIL).first()
             if user is None:
                 org = Organization.objects.create(name="Demo Org")
-                user = User.objects.create_user(email=DEMO_EMAIL, password=DEMO_PASSWORD, full_name="Demo Operator",
-                                                organization=org)
+                user = User.objects.create_user(
+                    email=DEMO_EMAIL, password=DEMO_PASSWORD, full_name="Demo Operator", organization=org
+                )
                 org.owner = user
                 org.save(update_fields=["owner"])
                 self.stdout.write(f"Created {DEMO_EMAIL} in {org.name}.")

@@ -25,8 +25,16 @@ class Command(BaseCommand):
         parser.add_argument("--until-seq", type=int, default=None, help="stop at this seq (inclusive)")
         parser.add_argument("--output", default="-", help="file to write (default: standard output)")
 
-    def handle(self, *args: Any, org: int | None, platform: bool, after_seq: int, until_seq: int | None,
-               output: str, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        org: int | None,
+        platform: bool,
+        after_seq: int,
+        until_seq: int | None,
+        output: str,
+        **options: Any,
+    ) -> None:
         chain = PLATFORM_CHAIN if platform else chain_key(org)
         if output == "-":
             verdict = export_chain(chain, sys.stdout, after_seq=after_seq, until_seq=until_seq)

@@ -24,17 +24,29 @@ class Command(BaseCommand):
         target.add_argument("--org", type=int, metavar="ID", help="verify only this organization's chain")
         target.add_argument("--platform", action="store_true", help="verify only the platform chain")
         parser.add_argument(
-            "--anchor-seq", type=int, default=None,
+            "--anchor-seq",
+            type=int,
+            default=None,
             help="start after this seq (the last entry of an archive) instead of the genesis; needs --anchor-hash",
         )
         parser.add_argument("--anchor-hash", default="", help="the hash of the entry at --anchor-seq")
         parser.add_argument(
-            "--archive", default="", metavar="FILE",
+            "--archive",
+            default="",
+            metavar="FILE",
             help="verify a JSON-lines archive written by export_audit instead of the database",
         )
 
-    def handle(self, *args: Any, org: int | None, platform: bool, anchor_seq: int | None, anchor_hash: str,
-               archive: str, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        org: int | None,
+        platform: bool,
+        anchor_seq: int | None,
+        anchor_hash: str,
+        archive: str,
+        **options: Any,
+    ) -> None:
         self._stopping = False
         if archive:
             self._verify_archive(archive, anchor_seq=anchor_seq, anchor_hash=anchor_hash)
@@ -56,11 +68,15 @@ class Command(BaseCommand):
             verdict = verify_archive(lines, anchor=anchor)
         if not verdict.ok:
             self.stderr.write(verdict.describe())
-            raise CommandError(f"archive {path} is broken at entry id={verdict.entry_id} seq={verdict.entry_seq} "
-                               f"({verdict.problem})")
+            raise CommandError(
+                f"archive {path} is broken at entry id={verdict.entry_id} seq={verdict.entry_seq} ({verdict.problem})"
+            )
         self.stdout.write(verdict.describe())
-        self.stdout.write(self.style.SUCCESS(f"archive verified; anchor: --anchor-seq {verdict.last_seq} "
-                                             f"--anchor-hash {verdict.last_hash}"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"archive verified; anchor: --anchor-seq {verdict.last_seq} --anchor-hash {verdict.last_hash}"
+            )
+        )
 
     def _verify(self, *, org: int | None, platform: bool, anchor_seq: int | None, anchor_hash: str) -> None:
         anchor = None

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import api, api_policy
+
+urlpatterns = [
+    path("clusters", api.ClusterListView.as_view(), name="cluster-list"),
+    path("clusters/<int:pk>", api.ClusterDetailView.as_view(), name="cluster-detail"),
+    path("clusters/<int:pk>/instances", api.ClusterInstancesView.as_view(), name="cluster-instances"),
+]
+
+# --- Cluster policy (node templates and policies) -------------------------------------------------------------------
+urlpatterns += [
+    path("clusters/<int:pk>/policy", api_policy.ClusterPolicyView.as_view(), name="cluster-policy"),
+]

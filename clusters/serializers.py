@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from . import selectors
+from .models import Cluster, Instance
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    cloud_account_name = serializers.CharField(source="cloud_account.name", read_only=True, default=None)
+    node_count = serializers.IntegerField(read_only=True)
+    spot_count = serializers.IntegerField(read_only=True)
+    spot_share = serializers.SerializerMethodField()
+    hourly_cost = serializers.DecimalField(max_digits=14, decimal_places=6, read_only=True)
+    missing = serializers.BooleanField(source="is_missing", read_only=True)
+
+    class Meta:
+        model = Cluster
+        fields = (
+            "id",
+            "name",
+            "region",
+            "kind",
+            "source",
+            "cloud_account",
+            "cloud_account_name",
+            "arn",
+            "kubernetes_version",
+            "status",
+            "time_zone",
+            "missing",
+            "missing_since",
+            "last_seen_at",
+            "inventory_synced_at",
+            "node_count",
+            "spot_count",
+            "spot_share",
+            "hourly_cost",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    def get_spot_share(self, cluster: Cluster) -> float:
+        return selectors.spot_share(cluster)
+
+
+class ClusterDetailSerializer(ClusterSerializer):
+    node_groups = serializers.JSONField(read_only=True)
+    cost = serializers.SerializerMethodField()
+
+    class Meta(ClusterSerializer.Meta):
+        fields = (*ClusterSerializer.Meta.fields, "node_groups", "cost")
+        read_only_fields = fields
+
+    def get_cost(self, cluster: Cluster) -> dict:
+        breakdown = selectors.cost_breakdown(cluster, list(selectors.cluster_instances(cluster)))
+        return {k: (f"{v:.6f}" if not isinstance(v, int) else v) for k, v in breakdown.items()}
+
+
+class ClusterCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    region = serializers.CharField(max_length=32)
+    kind = serializers.ChoiceField(choices=Cluster.Kind.choices, default=Cluster.Kind.SELF_MANAGED)
+    cloud_account = serializers.IntegerField(required=False, allow_null=True)
+    organization_id = serializers.IntegerField(required=False, help_text="Super admins only: the owning organization.")
+
+
+class InstanceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Instance
+        fields = (
+            "id",
+            "instance_id",
+            "instance_type",
+            "zone",
+            "lifecycle",
+            "state",
+            "launch_time",
+            "terminated_at",
+            "node_group",
+            "asg_name",
+            "private_dns",
+            "hourly_price",
+        )
+        read_only_fields = fields

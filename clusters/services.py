@@ -1,0 +1,129 @@
+"""Writes for clusters: registration by hand, and the account sync that runs discovery then inventory."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.aws import session_for
+from accounts.models import CloudAccount, Organization
+from audit.services import record
+from spotopt.errors import ValidationFailed
+
+from .discovery import DiscoveryReport, discover_account
+from .inventory import InventoryReport, sync_account_inventory
+from .models import Cluster
+
+logger = logging.getLogger(__name__)
+
+CLUSTER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$")
+
+
+def cluster_snapshot(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "id": cluster.pk,
+        "name": cluster.name,
+        "region": cluster.region,
+        "kind": cluster.kind,
+        "source": cluster.source,
+        "cloud_account_id": cluster.cloud_account_id,
+    }
+
+
+def cluster_register(
+    *,
+    organization: Organization,
+    name: str,
+    region: str,
+    kind: str = Cluster.Kind.SELF_MANAGED,
+    cloud_account: CloudAccount | None = None,
+    actor: Any = None,
+) -> Cluster:
+    """Register a cluster by hand (on-premises, or before its account is linked) so that an agent can connect."""
+    name = (name or "").strip()
+    region = (region or "").strip().lower()
+    problems: dict[str, list[str]] = {}
+    if not CLUSTER_NAME_RE.match(name):
+        problems["name"] = ["1-100 letters, digits, '.', '_' or '-', starting with a letter or digit."]
+    if not REGION_RE.match(region):
+        problems["region"] = ["Not an AWS region code."]
+    if kind not in Cluster.Kind.values:
+        problems["kind"] = [f"One of: {', '.join(Cluster.Kind.values)}."]
+    if cloud_account is not None and cloud_account.organization_id != organization.pk:
+        problems["cloud_account"] = ["Not found."]
+    if problems:
+        field, messages = next(iter(problems.items()))
+        raise ValidationFailed(f"{field}: {messages[0]}", fields=problems)
+    duplicate = Cluster.objects.filter(
+        organization=organization, cloud_account=cloud_account, region=region, name=name
+    ).exists()
+    if duplicate:
+        raise ValidationFailed(
+            "A cluster with this name is already registered in this region.", fields={"name": ["Already registered."]}
+        )
+    with transaction.atomic():
+        cluster = Cluster.objects.create(
+            organization=organization,
+            cloud_account=cloud_account,
+            name=name,
+            region=region,
+            kind=kind,
+            source=Cluster.Source.MANUAL,
+        )
+        record(
+            action="cluster.registered",
+            organization=organization,
+            actor=actor,
+            resource=cluster,
+            after=cluster_snapshot(cluster),
+        )
+    return cluster
+
+
+@dataclass
+class SyncReport:
+    discovery: DiscoveryReport | None
+    inventory: InventoryReport | None
+
+    @property
+    def errors(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for part in (self.discovery, self.inventory):
+            if part is not None:
+                found.update(part.errors)
+        return found
+
+
+def account_sync(*, account: CloudAccount, discovery: bool = True, inventory: bool = True) -> SyncReport:
+    """Discovery then inventory for one account. Errors of one region are stored on the account, not raised."""
+    session = session_for(account)
+    discovered = discover_account(account=account, session=session) if discovery else None
+    synced = sync_account_inventory(account=account, session=session) if inventory else None
+    report = SyncReport(discovery=discovered, inventory=synced)
+    last_error = "; ".join(f"{region}: {message}" for region, message in sorted(report.errors.items()))
+    CloudAccount.objects.filter(pk=account.pk).update(last_synced_at=timezone.now(), last_error=last_error)
+    return report
+
+
+def cloud_account_request_sync(*, account: CloudAccount, actor: Any = None) -> None:
+    """ "Sync now": queue discovery and inventory for the account (after the current transaction commits)."""
+    from .tasks import sync_account
+
+    if account.status != CloudAccount.Status.ACTIVE:
+        raise ValidationFailed(
+            "Only active accounts can be synced: validate the account first.", code="account_not_active"
+        )
+    with transaction.atomic():
+        record(
+            action="cloud_account.sync_requested",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+        )
+        transaction.on_commit(lambda: sync_account.delay(account.pk))
