@@ -82,3 +82,18 @@ def test_cluster_pages(browser, user, django_assert_num_queries) -> None:
     assert "50% spot" in detail
     partial = browser.get("/clusters/", {"name": "prod"}, HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in partial and "prod" in partial
+
+
+def test_cluster_page_shows_agent_connection(browser, user) -> None:
+    from django.utils import timezone
+
+    from agentapi.models import AgentStatus
+
+    cluster = ClusterFactory(organization=user.organization, name="prod")
+    page = browser.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert 'data-testid="agent-connection">Never connected' in page
+    AgentStatus.objects.create(cluster=cluster, last_seen_at=timezone.now(), agent_version="1.2.3", poll_seconds=30,
+                               node_count=4, pod_count=17)
+    page = browser.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert 'data-testid="agent-connection">Connected' in page
+    assert "agent 1.2.3" in page and "4 nodes, 17 pods" in page
