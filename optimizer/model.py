@@ -31,6 +31,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from .problem import Problem
 
 __all__ = [
+    "MILP_NODES",
     "MILP_SECONDS",
     "PCO_K",
     "Classes",
@@ -45,8 +46,11 @@ __all__ = [
 
 #: price-capacity-optimized weight: effective_price = price * (1 + PCO_K * interruption_rate) for spot offerings.
 PCO_K = 2.0
-#: Wall-clock cap for the exact MILP used on small problems.
-MILP_SECONDS = 0.3
+#: The exact MILP used on small problems stops after this many branch-and-bound nodes: a deterministic limit, so the
+#: same problem always gets the same plan whatever the machine's load.
+MILP_NODES = 1000
+#: A wall-clock safety net behind the node limit (only a pathological problem reaches it).
+MILP_SECONDS = 2.0
 
 
 @dataclass
@@ -243,7 +247,7 @@ def solve_lp(
             ],
             integrality=np.ones(n_var),
             bounds=Bounds(bounds[:, 0], bounds[:, 1]),
-            options={"time_limit": MILP_SECONDS},
+            options={"node_limit": MILP_NODES, "time_limit": MILP_SECONDS},
         )
         if res.x is None:  # no incumbent within the time limit: the caller falls back to the LP
             return None

@@ -14,7 +14,7 @@ from .problem import Problem, _ceil_share, money, parse_problem
 __all__ = ["lower_bound", "plan"]
 
 _EPS = 1e-7
-#: Problems up to this size get the node-type counts from an exact MILP (HiGHS, time-capped) instead of the LP.
+#: Problems up to this size get the node-type counts from an exact MILP (HiGHS, node-limited) instead of the LP.
 SMALL_PODS = 200
 SMALL_OFFERINGS = 60
 
@@ -328,7 +328,7 @@ def plan(problem: dict[str, Any]) -> dict[str, Any]:
     best = _realise(p, cl, compat, prices, sel, second)
 
     if int(cl.count.sum()) <= SMALL_PODS and len(cols) <= SMALL_OFFERINGS:
-        # few pods: whole-pod effects dominate, so an exact (time-capped) MILP over every offering picks the
+        # few pods: whole-pod effects dominate, so an exact (node-limited) MILP over every offering picks the
         # counts; its plan replaces the LP's only if it comes out better, since a capped MILP may stop early
         exact = solve_lp(p, cl, cols, np.arange(len(cols)), compat[:, cols].T, prices, integral=True)
         if exact is not None:
