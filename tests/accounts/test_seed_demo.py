@@ -5,12 +5,12 @@ from django.core.management import call_command
 
 from accounts.models import User
 from templates_app.models import NodeTemplate
-from tests.templates_app.conftest import catalog  # noqa: F401 - the small exact-price catalog fixture
+from tests.templates_app.conftest import snapshot_catalog  # noqa: F401 - the bundled real catalog
 
 pytestmark = pytest.mark.django_db
 
 
-def test_seed_demo_is_idempotent_and_gives_a_default_template(catalog):  # noqa: F811
+def test_seed_demo_is_idempotent_and_gives_a_default_template(snapshot_catalog):  # noqa: F811
     call_command("seed_demo", stdout=io.StringIO())
     call_command("seed_demo", stdout=io.StringIO())
     user = User.objects.get(email="demo@spotoptimizer.com")
