@@ -78,3 +78,14 @@ class ClusterInstancesView(generics.ListAPIView):
         cluster = selectors.get_cluster(self.request.user, self.kwargs["pk"])
         include_closed = self.request.query_params.get("include_closed", "").lower() in ("1", "true", "yes")
         return selectors.cluster_instances(cluster, include_closed=include_closed)
+
+
+class MetricsSummaryView(APIView):
+    """The caller's estate at a glance: cost now, what it would cost all on-demand, the saving, spot share and each
+    cluster's cost and agent connection."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: serializers.MetricsSummarySerializer})
+    def get(self, request):
+        return Response(serializers.MetricsSummarySerializer(selectors.organization_summary(request.user)).data)

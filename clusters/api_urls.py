@@ -6,6 +6,7 @@ urlpatterns = [
     path("clusters", api.ClusterListView.as_view(), name="cluster-list"),
     path("clusters/<int:pk>", api.ClusterDetailView.as_view(), name="cluster-detail"),
     path("clusters/<int:pk>/instances", api.ClusterInstancesView.as_view(), name="cluster-instances"),
+    path("metrics/summary", api.MetricsSummaryView.as_view(), name="metrics-summary"),
 ]
 
 # --- Cluster policy (node templates and policies) -------------------------------------------------------------------

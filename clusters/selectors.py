@@ -65,3 +65,51 @@ def cost_breakdown(cluster: Cluster, instances: list[Instance]) -> dict[str, obj
         "hourly_savings": all_on_demand - current,
         "unpriced": sum(1 for i in running if i.hourly_price is None),
     }
+
+
+def organization_summary(user) -> dict[str, object]:
+    """The dashboard's figures for the caller's clusters: hourly cost, what the same instances would cost all
+    on-demand, the saving, the spot share, and the clusters by cost with their agent's connection. Three queries
+    whatever the number of clusters and instances (clusters with stats, running instances' types, on-demand prices).
+    """
+    from agentapi.models import connection_state  # the agent status is shown beside each cluster
+
+    clusters = list(clusters_for_user(user).select_related("agent_status"))
+    running = list(
+        Instance.objects.for_user(user)
+        .filter(terminated_at__isnull=True, state__in=ACTIVE_STATES)
+        .values_list("cluster__region", "instance_type", "hourly_price")
+    )
+    regions = {region for region, _, _ in running}
+    types = {itype for _, itype, _ in running}
+    on_demand = prices.on_demand_prices_by_region(regions, instance_types=types) if running else {}
+    hourly = sum((price or Decimal(0) for _, _, price in running), Decimal(0))
+    all_on_demand = sum(
+        (on_demand.get((region, itype)) or price or Decimal(0) for region, itype, price in running), Decimal(0)
+    )
+    nodes = sum(c.node_count for c in clusters)
+    spot = sum(c.spot_count for c in clusters)
+    rows = []
+    for c in sorted(clusters, key=lambda c: (-c.hourly_cost, c.name)):
+        status = getattr(c, "agent_status", None)
+        rows.append(
+            {
+                "cluster": c,
+                "spot_share": spot_share(c),
+                "agent": connection_state(status.last_seen_at, status.poll_seconds) if status else "never",
+            }
+        )
+    saving = all_on_demand - hourly
+    return {
+        "clusters": rows,
+        "cluster_count": len(clusters),
+        "agents_connected": sum(1 for r in rows if r["agent"] == "connected"),
+        "nodes": nodes,
+        "spot_nodes": spot,
+        "spot_share": round(spot / nodes, 4) if nodes else 0.0,
+        "hourly_cost": hourly,
+        "all_on_demand_hourly_cost": all_on_demand,
+        "hourly_savings": saving,
+        "monthly_savings": (saving * 730).quantize(Decimal("0.01")),
+        "savings_pct": round(float(saving / all_on_demand) * 100, 1) if all_on_demand else 0.0,
+    }

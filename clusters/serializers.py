@@ -83,3 +83,29 @@ class InstanceSerializer(serializers.ModelSerializer):
             "hourly_price",
         )
         read_only_fields = fields
+
+
+class SummaryClusterSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="cluster.pk")
+    name = serializers.CharField(source="cluster.name")
+    region = serializers.CharField(source="cluster.region")
+    node_count = serializers.IntegerField(source="cluster.node_count")
+    hourly_cost = serializers.DecimalField(source="cluster.hourly_cost", max_digits=14, decimal_places=6)
+    spot_share = serializers.FloatField()
+    agent = serializers.CharField()
+
+
+class MetricsSummarySerializer(serializers.Serializer):
+    """Money as decimal strings (USD per hour unless named monthly)."""
+
+    cluster_count = serializers.IntegerField()
+    agents_connected = serializers.IntegerField()
+    nodes = serializers.IntegerField()
+    spot_nodes = serializers.IntegerField()
+    spot_share = serializers.FloatField()
+    hourly_cost = serializers.DecimalField(max_digits=14, decimal_places=6)
+    all_on_demand_hourly_cost = serializers.DecimalField(max_digits=14, decimal_places=6)
+    hourly_savings = serializers.DecimalField(max_digits=14, decimal_places=6)
+    monthly_savings = serializers.DecimalField(max_digits=16, decimal_places=2)
+    savings_pct = serializers.FloatField()
+    clusters = SummaryClusterSerializer(many=True)

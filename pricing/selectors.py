@@ -97,6 +97,16 @@ def on_demand_prices(region: str, *, instance_types: Iterable[str] | None = None
     return dict(qs.values_list("instance_type", "price"))
 
 
+def on_demand_prices_by_region(
+    regions: Iterable[str], *, instance_types: Iterable[str] | None = None
+) -> dict[tuple[str, str], Decimal]:
+    """(region, instance type) -> on-demand USD/hour for several regions at once. One query."""
+    qs = OnDemandPrice.objects.filter(region__in=list(regions))
+    if instance_types is not None:
+        qs = qs.filter(instance_type__in=list(instance_types))
+    return {(region, itype): price for region, itype, price in qs.values_list("region", "instance_type", "price")}
+
+
 def on_demand_price(region: str, instance_type: str) -> Decimal | None:
     """One on-demand price, or None. One query."""
     return (

@@ -2,10 +2,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from clusters.selectors import organization_summary
+
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/dashboard.html", {"nav": "dashboard"})
+    context = {"nav": "dashboard", "summary": organization_summary(request.user)}
+    return render(request, "console/dashboard.html", context)
 
 
 @login_required
