@@ -167,14 +167,18 @@ def hourly_price(
     on_demand: dict[str, Decimal] | None = None,
     spot: dict[tuple[str, str], Decimal] | None = None,
 ) -> Decimal | None:
-    """The current price of one instance: spot price of its pool, else on-demand. Pass the dicts from
-    :func:`on_demand_prices` / :func:`latest_spot_prices` to price many instances without more queries."""
+    """The current price of one instance: the spot price of its pool; for a spot instance whose zone has no recorded
+    price, the dearest spot price of its type in the region's other zones (an estimate that never overstates the
+    saving); else on-demand. Pass the dicts from :func:`on_demand_prices` / :func:`latest_spot_prices` (for the whole
+    region) to price many instances without more queries."""
     if on_demand is None:
         on_demand = on_demand_prices(region, instance_types=[instance_type])
     if lifecycle == "spot":
         if spot is None:
-            spot = latest_spot_prices(region, instance_types=[instance_type], zones=[zone])
+            spot = latest_spot_prices(region, instance_types=[instance_type])
         price = spot.get((instance_type, zone))
+        if price is None:
+            price = max((p for (t, _), p in spot.items() if t == instance_type), default=None)
         if price is not None:
             return price
     return on_demand.get(instance_type)

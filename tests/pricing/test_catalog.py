@@ -123,15 +123,20 @@ def test_on_demand_prices_dict(catalog, django_assert_num_queries) -> None:
     assert set(prices) == {"m5.large", "c5.large"}
 
 
-def test_hourly_price_prefers_spot_pool_then_on_demand() -> None:
-    on_demand = {"m5.large": Decimal("0.096")}
-    spot = {("m5.large", "us-east-1a"): Decimal("0.04")}
+def test_hourly_price_prefers_spot_pool_then_dearest_zone_then_on_demand() -> None:
+    on_demand = {"m5.large": Decimal("0.096"), "c5.large": Decimal("0.085")}
+    spot = {("m5.large", "us-east-1a"): Decimal("0.04"), ("m5.large", "us-east-1b"): Decimal("0.045")}
     assert selectors.hourly_price(
         "us-east-1", "m5.large", lifecycle="spot", zone="us-east-1a", on_demand=on_demand, spot=spot
     ) == Decimal("0.04")
+    # no price in its zone: the dearest pool of the type in the region, never the cheapest
     assert selectors.hourly_price(
         "us-east-1", "m5.large", lifecycle="spot", zone="us-east-1c", on_demand=on_demand, spot=spot
-    ) == Decimal("0.096")
+    ) == Decimal("0.045")
+    # no spot price for the type anywhere in the region: on-demand
+    assert selectors.hourly_price(
+        "us-east-1", "c5.large", lifecycle="spot", zone="us-east-1c", on_demand=on_demand, spot=spot
+    ) == Decimal("0.085")
     assert selectors.hourly_price(
         "us-east-1", "m5.large", lifecycle="on-demand", on_demand=on_demand, spot=spot
     ) == Decimal("0.096")
