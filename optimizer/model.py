@@ -33,14 +33,18 @@ from .problem import Problem
 __all__ = [
     "MILP_NODES",
     "MILP_SECONDS",
+    "PACK_NODES",
+    "PACK_VARS",
     "PCO_K",
     "Classes",
     "LPResult",
+    "NodeResult",
     "build_classes",
     "compatibility",
     "effective_prices",
     "fit_groups",
     "solve_lp",
+    "solve_nodes",
     "usable_offerings",
 ]
 
@@ -51,6 +55,10 @@ PCO_K = 2.0
 MILP_NODES = 1000
 #: A wall-clock safety net behind the node limit (only a pathological problem reaches it).
 MILP_SECONDS = 2.0
+#: The per-node packing MILP (`solve_nodes`) runs only up to this many variables and stops after PACK_NODES
+#: branch-and-bound nodes; both keep it well inside its wall-clock safety net, so the node limit decides.
+PACK_VARS = 400
+PACK_NODES = 200
 
 
 @dataclass
@@ -278,3 +286,118 @@ def fit_groups(compat: np.ndarray, offerings: np.ndarray) -> tuple[np.ndarray, n
     packed = np.packbits(cols, axis=1)
     _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
     return inverse.reshape(-1).astype(np.int64), cols[first]
+
+
+@dataclass
+class NodeResult:
+    """Solution of `solve_nodes`: the offering of every open node, its pods per class, and unplaced pods per class."""
+
+    cost: float
+    off: np.ndarray  # (N,) offering index of every open node
+    load: np.ndarray  # (N, D) pods per class on it
+    unplaced: np.ndarray  # (D,)
+
+
+def solve_nodes(
+    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, copies: np.ndarray
+) -> NodeResult | None:
+    """Exact per-node packing as a MILP (small problems only): ``copies[j]`` candidate nodes of offering j.
+
+    One binary ``o_b`` per candidate node and an integer ``q_bd`` per compatible (node, class) pair::
+
+        min  sum_b p_b o_b + M sum_d u_d
+        s.t. sum_d size_dr q_bd <= cap_br o_b          every node b and resource r (cpu, memory, pod slots)
+             q_bd <= floor(cap_b / size_d) o_b          (implied; tightens the relaxation)
+             sum_b q_bd + u_d = n_d                      every class d
+             sum_{b in pool j} o_b <= c <= share * S + 1 - 1e-6   (S = open spot nodes: c = ceil(share * S))
+             o_b >= o_{b+1}                              for copies of one offering (symmetry)
+
+    Returns None when it would have more than `PACK_VARS` variables; stopped after `PACK_NODES` branch-and-bound
+    nodes (deterministic); returns None without an incumbent.
+    """
+    free = p.free_capacity()
+    cand = np.repeat(np.arange(p.n_offerings), np.maximum(copies, 0))
+    n_b, n_d = len(cand), len(cl)
+    if n_b == 0 or n_d == 0:
+        return None
+    bi, di = np.nonzero(compat[:, cand].T)  # q columns (node-major)
+    n_q = len(bi)
+    size = cl.size.astype(float)
+    cap = free[cand].astype(float)
+    share = p.max_pool_share
+    spot_b = np.flatnonzero(p.spot[cand])
+    pool_rows = share < 1.0 and len(spot_b) > 0
+    n_c = 1 if pool_rows else 0
+    n_var = n_b + n_q + n_d + n_c
+    if n_var > PACK_VARS:
+        return None
+    o0, q0, u0, c0 = 0, n_b, n_b + n_q, n_b + n_q + n_d
+
+    rows, cols, vals = [], [], []
+    for r in range(3):
+        rows += [3 * bi + r, 3 * np.arange(n_b) + r]
+        cols += [q0 + np.arange(n_q), o0 + np.arange(n_b)]
+        vals += [size[di, r], -cap[:, r]]
+    n_ub = 3 * n_b
+    k_q = np.floor(cap[bi] / np.maximum(size[di], 1.0)).min(axis=1)
+    rr = n_ub + np.arange(n_q)
+    rows += [rr, rr]
+    cols += [q0 + np.arange(n_q), o0 + bi]
+    vals += [np.ones(n_q), -k_q]
+    n_ub += n_q
+    hi = [np.zeros(n_ub)]
+    same = np.flatnonzero(cand[1:] == cand[:-1])  # o_{b+1} - o_b <= 0
+    rr = n_ub + np.arange(len(same))
+    rows += [rr, rr]
+    cols += [o0 + same + 1, o0 + same]
+    vals += [np.ones(len(same)), -np.ones(len(same))]
+    n_ub += len(same)
+    hi.append(np.zeros(len(same)))
+    if pool_rows:
+        pools, pool_of = np.unique(cand[spot_b], return_inverse=True)
+        rr = n_ub + pool_of.reshape(-1)
+        k = len(pools)
+        rows += [rr, n_ub + np.arange(k)]
+        cols += [o0 + spot_b, np.full(k, c0)]
+        vals += [np.ones(len(spot_b)), -np.ones(k)]
+        rows += [np.full(len(spot_b) + 1, n_ub + k)]
+        cols += [np.concatenate([o0 + spot_b, [c0]])]
+        vals += [np.concatenate([np.full(len(spot_b), -share), [1.0]])]
+        n_ub += k + 1
+        hi += [np.zeros(k), np.array([1.0 - 1e-6])]
+    a_ub = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_ub, n_var))
+    a_eq = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(n_q), np.ones(n_d)]),
+            (np.concatenate([di, np.arange(n_d)]), np.concatenate([q0 + np.arange(n_q), u0 + np.arange(n_d)])),
+        ),
+        shape=(n_d, n_var),
+    )
+    price = prices[cand]
+    penalty = 10.0 * float(price.max()) + 1.0
+    c = np.concatenate([price, np.zeros(n_q), np.full(n_d, penalty), np.zeros(n_c)])
+    ub = np.full(n_var, np.inf)
+    ub[o0 : o0 + n_b] = 1
+    ub[u0 : u0 + n_d] = cl.count
+    ub[q0 : q0 + n_q] = np.minimum(k_q, cl.count[di])
+    count = cl.count.astype(float)
+    res = milp(
+        c,
+        constraints=[LinearConstraint(a_ub, -np.inf, np.concatenate(hi)), LinearConstraint(a_eq, count, count)],
+        integrality=np.ones(n_var),
+        bounds=Bounds(np.zeros(n_var), ub),
+        options={"node_limit": PACK_NODES, "time_limit": MILP_SECONDS},
+    )
+    if res.x is None:
+        return None
+    sol = np.round(res.x).astype(np.int64)
+    open_b = sol[o0 : o0 + n_b] > 0
+    load = np.zeros((n_b, n_d), dtype=np.int64)
+    load[bi, di] = sol[q0 : q0 + n_q]
+    # an open empty spot node may be what lets the pool cap admit the others: open nodes stay
+    return NodeResult(
+        cost=float(price[open_b].sum()),
+        off=cand[open_b],
+        load=load[open_b],
+        unplaced=np.maximum(sol[u0 : u0 + n_d], 0),
+    )

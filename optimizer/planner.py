@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from .model import Classes, LPResult, build_classes, compatibility, effective_prices, fit_groups, solve_lp
+from .model import (
+    Classes,
+    LPResult,
+    build_classes,
+    compatibility,
+    effective_prices,
+    fit_groups,
+    solve_lp,
+    solve_nodes,
+)
 from .problem import Problem, _ceil_share, money, parse_problem
 
 __all__ = ["lower_bound", "plan"]
@@ -331,10 +340,21 @@ def plan(problem: dict[str, Any]) -> dict[str, Any]:
         # few pods: whole-pod effects dominate, so an exact (node-limited) MILP over every offering picks the
         # counts; its plan replaces the LP's only if it comes out better, since a capped MILP may stop early
         exact = solve_lp(p, cl, cols, np.arange(len(cols)), compat[:, cols].T, prices, integral=True)
+        copies = np.bincount(best.off, minlength=p.n_offerings)
         if exact is not None:
             alt = _realise(p, cl, compat, prices, cols, exact)
             if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost()):
                 best = alt
+            # the MILP's node counts assume pooled capacity: pack them exactly, node by node, with a spare node of
+            # every chosen offering and every class's cheapest per-pod offering
+            used = np.zeros(p.n_offerings, dtype=np.int64)
+            used[cols] = np.round(exact.x).astype(np.int64)
+            copies = np.maximum(copies, used + (used > 0))
+        cheapest = np.argmin(per_pod[placeable], axis=1) if placeable.any() else np.zeros(0, dtype=np.int64)
+        copies[cheapest] = np.maximum(copies[cheapest], 1)
+        alt = _exact_plan(p, cl, compat, prices, copies)
+        if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+            best = alt
     # a safeguard against packing losses: every class alone on its own best single offering type
     alt = _single_type_plan(p, cl, compat, prices)
     if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
@@ -368,6 +388,21 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
         loads[:, d] = k
         loads[-1, d] = cl.count[d] - k * (n - 1)
         st.add_nodes(j, loads)
+    st.spread_pools()
+    return st
+
+
+def _exact_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, copies: np.ndarray) -> _Plan | None:
+    """The per-node MILP over `copies` candidate nodes per offering, then downsized and pool-spread like any plan."""
+    sol = solve_nodes(p, cl, compat, prices, copies)
+    if sol is None:
+        return None
+    st = _Plan(p, cl, compat, prices)
+    st.off = sol.off.copy()
+    st.load = sol.load.copy()
+    left = st.fill_existing(sol.unplaced)
+    st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    st.downsize()
     st.spread_pools()
     return st
 
