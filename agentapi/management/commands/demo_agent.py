@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Count, Q
 
-from accounts.models import User
+from accounts.models import CloudAccount, User
 from agent.executor import Executor
 from agent.platform import PlatformClient
 from agent.runner import Agent
@@ -61,7 +61,10 @@ class Command(BaseCommand):
                 .order_by("-running", "id")
                 .first()
             )
-            if (cluster is not None and cluster.running > 0) or time.monotonic() >= deadline:
+            syncing = CloudAccount.objects.filter(
+                organization=user.organization, status=CloudAccount.Status.ACTIVE, last_synced_at__isnull=True
+            ).exists()
+            if (cluster is not None and cluster.running > 0 and not syncing) or time.monotonic() >= deadline:
                 break
             time.sleep(2)
         if cluster is None:
