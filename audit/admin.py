@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import AuditChainHead, AuditLog
+from .models import ENTRY_FIELDS, AuditChainHead, AuditLog
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,25 +38,7 @@ class AuditLogAdmin(_ReadOnlyAdmin):
     date_hierarchy = "created_at"
     # The change list must not count a million rows on every page.
     show_full_result_count = False
-    fields = (
-        "created_at",
-        "organization_id",
-        "chain",
-        "seq",
-        "actor_type",
-        "actor_id",
-        "actor_label",
-        "action",
-        "resource_type",
-        "resource_id",
-        "before",
-        "after",
-        "ip",
-        "user_agent",
-        "request_id",
-        "prev_hash",
-        "hash",
-    )
+    fields = ENTRY_FIELDS
     readonly_fields = fields
 
 

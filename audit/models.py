@@ -167,3 +167,25 @@ def hash_content(prev_hash: str, content: dict[str, Any]) -> str:
     """
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+#: Every stored field of an entry, in reading order: the admin's detail and the CSV export (after ``id``) use it.
+ENTRY_FIELDS = (
+    "created_at",
+    "organization_id",
+    "chain",
+    "seq",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "resource_type",
+    "resource_id",
+    "before",
+    "after",
+    "ip",
+    "user_agent",
+    "request_id",
+    "prev_hash",
+    "hash",
+)

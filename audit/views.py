@@ -18,33 +18,14 @@ from django.views.decorators.http import require_GET
 from . import selectors
 from .diff import diff
 from .filters import AuditLogFilter
-from .models import AuditLog
+from .models import ENTRY_FIELDS, AuditLog
 from .services import record
 
 PAGE_SIZE = 50
 # Rows fetched per round trip while streaming the export: big enough to be quick, small enough that a million-row
 # export holds only this many model instances at a time (a server-side cursor on PostgreSQL).
 EXPORT_CHUNK_SIZE = 2000
-CSV_COLUMNS = (
-    "id",
-    "created_at",
-    "organization_id",
-    "chain",
-    "seq",
-    "actor_type",
-    "actor_id",
-    "actor_label",
-    "action",
-    "resource_type",
-    "resource_id",
-    "before",
-    "after",
-    "ip",
-    "user_agent",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+CSV_COLUMNS = ("id", *ENTRY_FIELDS)
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 

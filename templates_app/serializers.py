@@ -7,6 +7,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from .models import NodeTemplate
+from .services import EDITABLE_FIELDS
 
 
 class MoneyField(serializers.DecimalField):
@@ -62,28 +63,7 @@ class NodeTemplateSerializer(serializers.ModelSerializer):
         model = NodeTemplate
         fields = [
             "id",
-            "name",
-            "description",
-            "architectures",
-            "instance_families",
-            "min_vcpu",
-            "max_vcpu",
-            "min_memory_gib",
-            "max_memory_gib",
-            "gpu",
-            "exclude_burstable",
-            "exclude_bare_metal",
-            "current_generation_only",
-            "capacity_types",
-            "spot_fallback",
-            "fallback_restore_minutes",
-            "spot_diversity",
-            "max_price_increase_pct",
-            "zones",
-            "strategy",
-            "labels",
-            "taints",
-            "max_hourly_budget",
+            *EDITABLE_FIELDS,
             "is_default",
             "clusters_count",
             "created_at",
