@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from .models import AuditLog
+from .models import ENTRY_FIELDS, AuditLog
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
@@ -13,26 +13,8 @@ class AuditLogSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditLog
-        fields = (
-            "id",
-            "created_at",
-            "organization",
-            "chain",
-            "seq",
-            "actor_type",
-            "actor_id",
-            "actor_label",
-            "action",
-            "resource_type",
-            "resource_id",
-            "before",
-            "after",
-            "ip",
-            "user_agent",
-            "request_id",
-            "prev_hash",
-            "hash",
-        )
+        # the entry's fields, with the organization as ``organization`` (its id)
+        fields = ("id", "created_at", "organization", *ENTRY_FIELDS[2:])
         read_only_fields = fields
 
 
