@@ -112,6 +112,11 @@ def user_logout(*, user: User, refresh: str) -> None:
     if str(token.get("user_id")) != str(user.pk):
         raise ValidationFailed("Invalid or expired refresh token.", fields={"refresh": ["Not your token."]})
     token.blacklist()
+    session_logout(user=user)
+
+
+def session_logout(*, user: User) -> None:
+    """Record a logout (the console's session ends in the view; the API's refresh token is blacklisted above)."""
     record(action="auth.logout", organization_id=user.organization_id, actor=user, resource=user)
 
 

@@ -10,7 +10,6 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audit.services import record
 from spotopt.errors import ApplicationError
 from spotopt.middleware import client_ip
 
@@ -74,12 +73,7 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        record(
-            action="auth.logout",
-            organization_id=request.user.organization_id,
-            actor=request.user,
-            resource=request.user,
-        )
+        services.session_logout(user=request.user)
     logout(request)
     return redirect("accounts:login")
 
