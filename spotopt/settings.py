@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "templates_app",
     "hibernation",
     "agentapi",
+    "optimization",
     "lab",
 ]
 
@@ -164,6 +165,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "pricing.tasks.refresh_all_region_catalogs",
         "schedule": timedelta(days=1),
         "options": {"expires": 23 * 3600},
+    },
+    "expire-agent-actions": {
+        "task": "agentapi.tasks.expire_dead_actions",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
+    "optimization-tick": {
+        "task": "optimization.tasks.tick",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
     },
 }
 
