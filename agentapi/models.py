@@ -258,7 +258,9 @@ class AgentAction(models.Model):
             models.Index(fields=["origin"], condition=~models.Q(origin=""), name="agent_action_origin_idx"),
             # The lease sweeper: WHERE state IN (pending, leased) AND deadline <= now, across clusters.
             models.Index(
-                fields=["deadline"], condition=models.Q(state__in=["pending", "leased"]), name="agent_action_deadline_idx"
+                fields=["deadline"],
+                condition=models.Q(state__in=["pending", "leased"]),
+                name="agent_action_deadline_idx",
             ),
         ]
 

@@ -313,6 +313,9 @@ AGENT_ACTION_DEADLINE_SECONDS = env_int("AGENT_ACTION_DEADLINE_SECONDS", 3600)
 AGENT_IMAGE = env_str("AGENT_IMAGE", "ghcr.io/spot-optimizer/agent:0.1.0")
 # The URL agents reach the platform at, for the install manifest; defaults to the URL the console is served from.
 AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")
+# Optimization jobs: one drain attempt lasts at most this long; a drain blocked by a PDB is retried until the policy's
+# drain timeout.
+OPTIMIZATION_DRAIN_ATTEMPT_SECONDS = env_int("OPTIMIZATION_DRAIN_ATTEMPT_SECONDS", 120)
 
 # --- Logging: JSON lines with the request id ----------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

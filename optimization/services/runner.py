@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
@@ -484,7 +485,8 @@ def _by_node(steps: list[JobStep]) -> dict[str, _NodeSteps]:
 
 
 def _enqueue_drain(job: OptimizationJob, step: JobStep, node_name: str, policy: ClusterPolicy, now: datetime) -> int:
-    timeout = policy.drain_timeout_minutes * 60
+    # One drain attempt is short; a blocked one (PDB) fails and is queued again until the policy's drain timeout.
+    timeout = min(policy.drain_timeout_minutes * 60, settings.OPTIMIZATION_DRAIN_ATTEMPT_SECONDS)
     action = enqueue_action(
         cluster=job.cluster,
         type="drain",
@@ -653,6 +655,7 @@ def _drain(job: OptimizationJob, now: datetime) -> bool:
             drain.started_at = now
             drain.result = {"action_id": _enqueue_drain(job, drain, name, policy, now), "node": name}
             drain.save()
+            in_flight.append(node_id)
             moved = True
         if not batch and not in_flight and decision.allowed == 0:
             job.next_check_at = now + timedelta(seconds=30)
