@@ -941,8 +941,9 @@ def tick(*, now: datetime | None = None, limit: int = 500) -> TickReport:
     nothing to do (one for the automatic candidates, one for restores, one for the due jobs)."""
     now = now or timezone.now()
     report = TickReport()
-    report.started = start_due_jobs(now=now)
+    # Restores first: moving fallback nodes back to spot goes before a new consolidation of the same cluster.
     report.restores = start_fallback_restores(now=now)
+    report.started = start_due_jobs(now=now)
     due = list(
         OptimizationJob.objects.filter(state__in=RUNNABLE, next_check_at__lte=now)
         .order_by("next_check_at", "id")
