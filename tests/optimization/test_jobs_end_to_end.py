@@ -12,8 +12,7 @@ from django.utils import timezone
 from agent.simulated import PodDisruptionBudget
 from agentapi.models import AgentAction
 from audit.models import AuditLog
-from clusters.models import Instance
-from clusters.models import ClusterPolicy
+from clusters.models import ClusterPolicy, Instance
 from optimization.models import JobStep, OptimizationJob, UnavailableOffering
 from optimization.services.jobs import job_approve, job_cancel, job_create
 from optimization.services.runner import start_due_jobs, tick
