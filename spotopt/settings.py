@@ -326,6 +326,7 @@ AUDIT_SIGNING_KEY = AUDIT_SIGNING_KEY or _DEV_AUDIT_SIGNING_KEY
 # carrying this token (``Authorization: Bearer <token>`` or ``X-Health-Token``); everyone else in production sees only
 # each dependency's status. Empty: no token grants details.
 HEALTH_TOKEN = env_str("HEALTH_TOKEN")
+HEALTH_DETAILS_PUBLIC = env_bool("HEALTH_DETAILS_PUBLIC", not PRODUCTION)
 
 # --- Logging: JSON lines with the request id ----------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
