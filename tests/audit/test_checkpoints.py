@@ -263,3 +263,24 @@ def test_pg_triggers_fire_even_for_a_replica_role_session(org, table):
             cursor.execute(sql)
     assert AuditLog.objects.filter(chain=chain_key(org.pk), seq=1).exists()
     assert AuditCheckpoint.objects.filter(chain=chain_key(org.pk), seq=1).exists()
+
+
+def test_a_celery_worker_keeps_logging_checkpoints_as_json_lines():
+    """Celery replaces the root log handler with its plain-text one unless told not to; the checkpoint copy that
+    verify_audit --checkpoints reads back must stay a JSON line in the worker's log."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import django, logging; django.setup()\n"
+        "from spotopt.celery import app\n"
+        "app.log.setup_logging_subsystem(loglevel='INFO')\n"
+        "logging.getLogger('audit.checkpoint').info('audit checkpoint', extra={'audit_checkpoint': {'seq': 7}})\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "spotopt.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (line["logger"], line["audit_checkpoint"]) == ("audit.checkpoint", {"seq": 7})
