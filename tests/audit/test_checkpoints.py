@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -284,3 +285,41 @@ def test_a_celery_worker_keeps_logging_checkpoints_as_json_lines():
     )
     line = json.loads(result.stderr.strip().splitlines()[-1])
     assert (line["logger"], line["audit_checkpoint"]) == ("audit.checkpoint", {"seq": 7})
+
+
+@pytest.mark.parametrize(
+    "key, starts",
+    [
+        ("", False),
+        ("too-short-for-a-signing-key", False),
+        ("dev-insecure-secret-key-change-me-0123456789-abcdefghijklmnopqrstuvwxyz-audit", False),
+        ("k" * 48, True),
+    ],
+)
+def test_production_needs_its_own_strong_audit_signing_key(tmp_path, key, starts):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL")},
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "s" * 60 + "-A1b2C3d4",
+        "JWT_SECRET_KEY": "j" * 60 + "-E5f6G7h8",
+        "FIELD_ENCRYPTION_KEY": "aDB0ZXN0LWtleS1mb3ItZmllbGQtZW5jcnlwdGlvbjA=",
+        "AUDIT_SIGNING_KEY": key,
+        "ALLOWED_HOSTS": "spot.example.com",
+        "VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (result.returncode == 0) is starts, result.stderr[-2000:]
+    if not starts:
+        assert "AUDIT_SIGNING_KEY" in result.stderr
