@@ -323,3 +323,16 @@ def test_production_needs_its_own_strong_audit_signing_key(tmp_path, key, starts
     assert (result.returncode == 0) is starts, result.stderr[-2000:]
     if not starts:
         assert "AUDIT_SIGNING_KEY" in result.stderr
+
+
+def test_checking_stored_checkpoints_is_one_query_whatever_their_number(django_assert_num_queries):
+    from tests.factories import OrganizationFactory
+
+    for _ in range(4):
+        append(2, organization=OrganizationFactory())
+    checkpoint_create_all()
+    assert AuditCheckpoint.objects.count() == 4
+    # 1. the checkpoints, each with the hash of the entry at its (chain, seq), streamed
+    with django_assert_num_queries(1):
+        report = verify_stored_checkpoints(key=settings.AUDIT_SIGNING_KEY)
+    assert (report.checked, report.ok) == (4, True)
