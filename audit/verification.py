@@ -230,14 +230,17 @@ def _entry_finding(chain: str, seq: int, signed_hash: str, entry_hash: str | Non
     return None
 
 
-def verify_stored_checkpoints(*, key: str, chains: Iterable[str] | None = None) -> CheckpointReport:
-    """Every stored checkpoint (of ``chains``, or all): signature valid, and the entry at its seq has its hash.
+def verify_stored_checkpoints(*, key: str, chains: Iterable[str] | None = None, after_seq: int = 0) -> CheckpointReport:
+    """Every stored checkpoint (of ``chains``, or all; past ``after_seq``, an archive's anchor): signature valid, and
+    the entry at its seq has its hash.
 
     One streamed query: each checkpoint with the hash of the entry at its position (the (chain, seq) unique index)."""
     entry_hash = AuditLog.objects.filter(chain=OuterRef("chain"), seq=OuterRef("seq")).values("hash")[:1]
     checkpoints = AuditCheckpoint.objects.annotate(entry_hash=Subquery(entry_hash)).order_by("chain", "seq")
     if chains is not None:
         checkpoints = checkpoints.filter(chain__in=list(chains))
+    if after_seq:
+        checkpoints = checkpoints.filter(seq__gt=after_seq)
     report = CheckpointReport()
     for checkpoint in checkpoints.iterator(chunk_size=CHUNK_SIZE):
         report.checked += 1
@@ -295,10 +298,11 @@ def read_checkpoint_lines(lines: Iterable[str], *, source: str) -> Iterator[tupl
 
 
 def verify_exported_checkpoints(
-    lines: Iterable[str], *, key: str, source: str, chains: Iterable[str] | None = None
+    lines: Iterable[str], *, key: str, source: str, chains: Iterable[str] | None = None, after_seq: int = 0
 ) -> CheckpointReport:
     """Checkpoints from the log (``read_checkpoint_lines``): each must be validly signed, still match its chain, and
-    still be in the table. Read in batches, two queries per batch."""
+    still be in the table. Those of other chains than ``chains``, or at or before ``after_seq``, are left out. Read in
+    batches, two queries per batch."""
     wanted = set(chains) if chains is not None else None
     report = CheckpointReport()
     batch: list[tuple[str, dict]] = []
@@ -311,7 +315,7 @@ def verify_exported_checkpoints(
         if isinstance(item, CheckpointFinding):
             report.findings.append(item)
             continue
-        if wanted is not None and item["chain"] not in wanted:
+        if (wanted is not None and item["chain"] not in wanted) or item["seq"] <= after_seq:
             continue
         batch.append((where, item))
         if len(batch) >= CHUNK_SIZE:

@@ -336,3 +336,19 @@ def test_checking_stored_checkpoints_is_one_query_whatever_their_number(django_a
     with django_assert_num_queries(1):
         report = verify_stored_checkpoints(key=settings.AUDIT_SIGNING_KEY)
     assert (report.checked, report.ok) == (4, True)
+
+
+def test_verify_from_an_archive_anchor_leaves_the_archived_checkpoints_to_the_archive(org):
+    """After archived rows were removed (README, Retention), verify_audit --anchor-seq checks the checkpoints past
+    the anchor only; without the anchor the removed entries are reported, as they should be."""
+    entries = append(3, organization=org)
+    checkpoint_create_all()
+    append(2, organization=org)
+    checkpoint_create_all()
+    tamper("DELETE FROM audit_logs WHERE chain = %s AND seq <= %s", [chain_key(org.pk), 3])
+
+    anchor = ["--org", str(org.pk), "--anchor-seq", "3", "--anchor-hash", entries[-1].hash]
+    out, _ = _verify(*anchor)
+    assert "checkpoints: 1 stored checked" in out
+    _, err = _verify_fails("--org", str(org.pk))
+    assert f"checkpoint org:{org.pk}#3 (database): {CheckpointProblem.ENTRY_MISSING}" in err

@@ -133,13 +133,20 @@ class Command(BaseCommand):
         selected = chains if (org is not None or platform) else None
         reports: list[CheckpointReport] = []
         if not self._stopping:
-            stored = verify_stored_checkpoints(key=settings.AUDIT_SIGNING_KEY, chains=selected)
+            # With an anchor, the entries up to it may have been archived and removed: their checkpoints are the
+            # archive's business.
+            after_seq = anchor.seq if anchor else 0
+            stored = verify_stored_checkpoints(key=settings.AUDIT_SIGNING_KEY, chains=selected, after_seq=after_seq)
             self.stdout.write(f"checkpoints: {stored.checked} stored checked")
             reports.append(stored)
             if checkpoints:
                 with open(checkpoints, encoding="utf-8", errors="replace") as checkpoint_file:
                     exported = verify_exported_checkpoints(
-                        checkpoint_file, key=settings.AUDIT_SIGNING_KEY, source=checkpoints, chains=selected
+                        checkpoint_file,
+                        key=settings.AUDIT_SIGNING_KEY,
+                        source=checkpoints,
+                        chains=selected,
+                        after_seq=after_seq,
                     )
                 self.stdout.write(f"checkpoints: {exported.checked} exported checked ({checkpoints})")
                 reports.append(exported)
