@@ -81,7 +81,7 @@ def _assign(
             for entry in queues[d]:
                 w, n = entry
                 want = pref.get(w, 0) - node_pods[k].get(p.names[w], 0)
-                take = min(n, need[k, d], want)
+                take = int(min(n, need[k, d], want))
                 if take > 0:
                     entry[1] -= take
                     need[k, d] -= take
@@ -265,9 +265,13 @@ class _Incremental:
         worth = {
             int(st.kept[i]): self.cur_eff[int(st.kept[i])] - float(st.load[i] @ st.value) for i in range(len(st.off))
         }
-        # nodes in pools above the pool cap come first among equals
+        # nodes in spot pools above the pool cap first, then those the plan from scratch drops
+        over = set(self._over_pools(st).tolist())
         dropped = set(scratch.removed)
-        return sorted(self.removable, key=lambda k: (k not in dropped, -worth.get(k, self.cur_eff[k]), k))
+        return sorted(
+            self.removable,
+            key=lambda k: (self.cur[k].offering not in over, k not in dropped, -worth.get(k, self.cur_eff[k]), k),
+        )
 
     def run(self) -> dict[str, Any]:
         p = self.p
@@ -291,9 +295,9 @@ class _Incremental:
         )
         for r in steps:
             keep = [k for k in range(len(self.cur)) if not self.drift[k] and k not in set(order[:r])]
-            cands.append(self._complete(keep, small, f"remove {r}"))
+            cands.append(self._complete(keep, False, f"remove {r}"))
         ok = [c for c in cands if (self.cap is None or len(c.removed) + len(self.drift_removed) <= self.cap)]
-        ok = [c for c in ok if self._pools_ok(c.st)] or ok
+        ok = [c for c in ok if self._pools_ok(c.st, len(c.removed))] or ok
         fewest = min(c.unplaced for c in ok)
         ok = [c for c in ok if c.unplaced == fewest]
         low = min(c.st.cost() for c in ok)
@@ -301,6 +305,7 @@ class _Incremental:
             (c for c in ok if c.st.cost() <= low * (1 + NEAR_CHEAPEST) + 1e-9),
             key=lambda c: (len(c.removed), c.st.cost()),
         )
+        repair = min(ok, key=lambda c: (len(c.removed), c.st.cost()))  # the least change that makes a valid plan
         current = sum((c.price for c in self.cur), Decimal(0))
         need = Decimal(str(p.min_saving_pct)) / 100
         if quo_ok:
@@ -314,7 +319,6 @@ class _Incremental:
                 best = quo
         else:
             self.notes += self._why_repair(quo_left, missing, quo)
-            repair = cands[1]  # removes drift only
             if best is not repair and best.list_cost > repair.list_cost * (1 - need):
                 best = repair
         if best is not quo and self.cap is not None and len(best.removed) + len(self.drift_removed) >= self.cap:
@@ -322,16 +326,24 @@ class _Incremental:
                 self.notes.append(f"max_nodes_replaced {self.cap} limits the plan")
         return self._render(best, current)
 
-    def _pools_ok(self, st: _Plan) -> bool:
+    def _over_pools(self, st: _Plan, removed: int | None = None) -> np.ndarray:
+        """Spot pools above ``ceil(max_pool_share x spot nodes)`` that the plan could have avoided: they hold a new
+        node, or a kept unprotected one while the removal cap left room (`removed`: the plan's removals; None for
+        the current nodes as they are)."""
         p = self.p
-        if p.max_pool_share >= 1.0:
-            return True
         spot = p.spot[st.off]
         n = int(spot.sum())
-        if n == 0:
-            return True
+        if p.max_pool_share >= 1.0 or n == 0:
+            return np.zeros(0, dtype=np.int64)
         cap = int(np.ceil(round(p.max_pool_share * n, 9)))
-        return bool(np.bincount(st.off[spot], minlength=p.n_offerings).max() <= cap)
+        over = np.bincount(st.off[spot], minlength=p.n_offerings) > cap
+        room = self.cap is None or (removed or 0) + len(self.drift_removed) < self.cap
+        movable = np.array([k < 0 or (room and not self.cur[k].protected) for k in st.kept.tolist()], dtype=bool)
+        fixable = np.bincount(st.off[spot & movable], minlength=p.n_offerings) > 0
+        return np.flatnonzero(over & fixable)
+
+    def _pools_ok(self, st: _Plan, removed: int | None = None) -> bool:
+        return len(self._over_pools(st, removed)) == 0
 
     def _why_repair(self, left: np.ndarray, missing: np.ndarray, quo: _Candidate) -> list[str]:
         cl = self.cl

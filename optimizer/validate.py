@@ -45,11 +45,16 @@ def validate(problem: dict[str, Any], plan: dict[str, Any]) -> list[str]:
     workload = {name: i for i, name in enumerate(p.names)}
     current = {c.id: c for c in p.current or []}
     held: set[int] = set()  # nodes kept as they are although their offering drifted: checked against their pods
+    # Version 2: a pool above the cap is the plan's fault only if it could have avoided it: a new node in it, or a kept
+    # unprotected node while the removal cap left room to remove it.
+    removals = plan.get("remove") if isinstance(plan.get("remove"), list) else []
+    room_to_remove = p.max_nodes_replaced is None or len(removals) < p.max_nodes_replaced
     if p.version == 2:
         errors += _check_version_2(p, plan, nodes, current, offering, held)
     placed: Counter[str] = Counter()
     on_demand: Counter[str] = Counter()
     pools: Counter[tuple[str, str]] = Counter()
+    movable: Counter[tuple[str, str]] = Counter()  # spot nodes per pool other than protected kept ones
     total = Decimal(0)
     n_spot = 0
     for k, node in enumerate(nodes):
@@ -92,6 +97,8 @@ def validate(problem: dict[str, Any], plan: dict[str, Any]) -> list[str]:
         if is_spot:
             n_spot += 1
             pools[(key[0], key[1])] += 1
+            if p.version != 2 or kept is None or (not kept.protected and room_to_remove):
+                movable[(key[0], key[1])] += 1
             if p.max_interruption_rate is not None and p.interruption_rate[j] > p.max_interruption_rate:
                 errors.append(
                     f"{where}: spot pool {key[0]}/{key[1]} interruption rate {p.interruption_rate[j]} is above "
@@ -136,7 +143,7 @@ def validate(problem: dict[str, Any], plan: dict[str, Any]) -> list[str]:
     if p.max_pool_share < 1.0 and n_spot:
         cap = math.ceil(round(p.max_pool_share * n_spot, 9))
         for (itype, zone), n in sorted(pools.items()):
-            if n > cap:
+            if n > cap and movable[(itype, zone)]:
                 errors.append(
                     f"spot pool {itype}/{zone}: {n} of {n_spot} spot nodes, above ceil({p.max_pool_share} x {n_spot})"
                     f" = {cap}"
