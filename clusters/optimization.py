@@ -97,8 +97,8 @@ def _workloads(cluster: Cluster, headroom_pct: int) -> tuple[list[dict[str, Any]
 
 
 def current_cost(cluster: Cluster) -> tuple[Decimal, int]:
-    """What the cluster's nodes cost now (USD/h) and how many there are: running instances at their recorded price
-    (catalog price when missing), plus snapshot nodes with no instance row, priced from the catalog."""
+    """What the cluster's nodes cost now (USD/h) and how many there are: running instances and snapshot nodes with
+    no instance row, each priced by the one cost rule (``pricing.selectors.PriceBook.price``)."""
     instances = list(Instance.objects.running().filter(cluster=cluster).values_list(
         "instance_id", "instance_type", "zone", "lifecycle", "hourly_price"))
     known = {row[0] for row in instances}
@@ -109,19 +109,14 @@ def current_cost(cluster: Cluster) -> tuple[Decimal, int]:
         if n.instance_type and not any(n.provider_id.endswith(i) for i in known)
     ]
     types = {row[1] for row in instances} | {t for t, _, _ in agent_only}
-    on_demand = pricing.on_demand_prices(cluster.region, instance_types=types) if types else {}
-    spot = pricing.latest_spot_prices(cluster.region, instance_types=types) if types else {}
-
-    def price(itype: str, zone: str, capacity: str) -> Decimal:
-        if capacity == "spot" and (itype, zone) in spot:
-            return spot[(itype, zone)]
-        return on_demand.get(itype, Decimal(0))
+    book = pricing.price_book((cluster.region, t) for t in types)
 
     total = Decimal(0)
-    for _, itype, zone, lifecycle, hourly in instances:
-        total += hourly if hourly is not None else price(itype, zone, lifecycle)
+    for _, itype, zone, lifecycle, recorded in instances:
+        total += book.price(itype, zone, lifecycle, cluster.region, recorded=recorded) or Decimal(0)
     for itype, zone, capacity in agent_only:
-        total += price(itype, zone, "spot" if capacity == "spot" else "on-demand")
+        capacity = "spot" if capacity == "spot" else "on-demand"
+        total += book.price(itype, zone, capacity, cluster.region) or Decimal(0)
     return total.quantize(SIX_PLACES), len(instances) + len(agent_only)
 
 

@@ -16,7 +16,7 @@ from .filters import ClusterFilter
 @login_required
 def cluster_list(request: HttpRequest) -> HttpResponse:
     filterset = ClusterFilter(request.GET, queryset=selectors.clusters_for_user(request.user))
-    clusters = list(filterset.qs)
+    clusters = selectors.attach_costs(filterset.qs)
     for cluster in clusters:
         cluster.spot_share_pct = round(selectors.spot_share(cluster) * 100)
     template = "clusters/_cluster_rows.html" if request.htmx else "clusters/cluster_list.html"
