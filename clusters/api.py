@@ -57,7 +57,7 @@ class ClusterListView(generics.ListAPIView):
             cloud_account=account,
             actor=user,
         )
-        cluster = selectors.with_cost(selectors.get_cluster(user, cluster.pk))
+        cluster = selectors.with_cost(selectors.cluster_for_user(user, cluster.pk))
         return Response(serializers.ClusterDetailSerializer(cluster).data, status=status.HTTP_201_CREATED)
 
 
@@ -66,7 +66,7 @@ class ClusterDetailView(APIView):
 
     @extend_schema(responses={200: serializers.ClusterDetailSerializer})
     def get(self, request, pk: int):
-        cluster = selectors.with_cost(selectors.get_cluster(request.user, pk))
+        cluster = selectors.with_cost(selectors.cluster_for_user(request.user, pk))
         return Response(serializers.ClusterDetailSerializer(cluster).data)
 
 
@@ -79,7 +79,7 @@ class ClusterInstancesView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Instance.objects.none()
-        cluster = selectors.get_cluster(self.request.user, self.kwargs["pk"])
+        cluster = selectors.cluster_for_user(self.request.user, self.kwargs["pk"])
         include_closed = self.request.query_params.get("include_closed", "").lower() in ("1", "true", "yes")
         return selectors.cluster_instances(cluster, include_closed=include_closed)
 

@@ -33,9 +33,14 @@ def clusters_for_user(user) -> QuerySet[Cluster]:
     return clusters_with_stats(Cluster.objects.for_user(user)).order_by("name", "id")
 
 
-def get_cluster(user, pk) -> Cluster:
-    """One of the caller's clusters (with stats), or 404."""
-    return get_for_user(clusters_with_stats(Cluster.objects.all()), user, pk=pk)
+def cluster_for_user(user, cluster_id, *, for_update: bool = False) -> Cluster:
+    """The one way to fetch a tenant's cluster for a view, an API or a console page: one of the caller's clusters
+    with its organization and cloud account, or 404 (another organization's cluster, a missing or malformed id).
+    ``for_update`` locks the cluster's row (only), inside the caller's transaction. One query."""
+    qs = Cluster.objects.select_related("organization", "cloud_account")
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    return get_for_user(qs, user, pk=cluster_id)
 
 
 def cluster_instances(cluster: Cluster, *, include_closed: bool = False) -> QuerySet[Instance]:
@@ -99,9 +104,10 @@ def attach_costs(clusters: Iterable[Cluster], *, at: datetime | None = None) -> 
 
 
 def with_cost(cluster: Cluster, *, at: datetime | None = None) -> Cluster:
-    """Set ``cost`` (:func:`cost_breakdown` of its running instances) and ``hourly_cost`` on one cluster. Three
-    queries (instances, on-demand and spot prices)."""
+    """Set ``cost`` (:func:`cost_breakdown` of its running instances), ``node_count``, ``spot_count`` and
+    ``hourly_cost`` on one cluster. Three queries (instances, on-demand and spot prices)."""
     cluster.cost = cost_breakdown(cluster, list(cluster_instances(cluster)), at=at)
+    cluster.node_count, cluster.spot_count = cluster.cost["nodes"], cluster.cost["spot"]
     cluster.hourly_cost = cluster.cost["hourly_cost"]
     cluster.all_on_demand_hourly_cost = cluster.cost["all_on_demand_hourly_cost"]
     return cluster

@@ -25,7 +25,7 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = selectors.get_cluster(request.user, pk)
+    cluster = selectors.cluster_for_user(request.user, pk)
     instances = list(selectors.cluster_instances(cluster, include_closed=request.GET.get("closed") == "1"))
     cost = selectors.cost_breakdown(cluster, instances)
     agent = AgentStatus.objects.filter(cluster=cluster).first()
