@@ -11,6 +11,7 @@ from django.db.models import Count, F, Q, QuerySet
 from pricing import selectors as prices
 from spotopt.tenancy import get_for_user
 
+from . import hooks
 from .models import Cluster, Instance
 
 #: Instances that run (and cost) right now.
@@ -139,32 +140,29 @@ def cost_breakdown(cluster: Cluster, instances: list[Instance], *, at: datetime 
 
 def organization_summary(user) -> dict[str, object]:
     """The dashboard's figures for the caller's clusters: hourly cost, what the same instances would cost all
-    on-demand, the saving, the spot share, and the clusters by cost with their agent's connection. Four queries
-    whatever the number of clusters and instances (clusters with stats, running instances, on-demand and spot
-    prices).
+    on-demand, the saving, the spot share, and the clusters by cost, with the columns that higher apps register in
+    :mod:`clusters.hooks` (the agent's connection). Four queries whatever the number of clusters and instances
+    (clusters with stats, running instances, on-demand and spot prices), plus the registered columns' own.
     """
-    from agentapi.models import connection_state  # the agent status is shown beside each cluster
-
-    clusters = attach_costs(clusters_for_user(user).select_related("agent_status"))
+    clusters = attach_costs(clusters_for_user(user))
     hourly = sum((c.hourly_cost for c in clusters), ZERO)
     all_on_demand = sum((c.all_on_demand_hourly_cost for c in clusters), ZERO)
     nodes = sum(c.node_count for c in clusters)
     spot = sum(c.spot_count for c in clusters)
-    rows = []
-    for c in sorted(clusters, key=lambda c: (-c.hourly_cost, c.name)):
-        status = getattr(c, "agent_status", None)
-        rows.append(
-            {
-                "cluster": c,
-                "spot_share": spot_share(c),
-                "agent": connection_state(status.last_seen_at, status.poll_seconds) if status else "never",
-            }
-        )
+    rows = [
+        {"cluster": c, "spot_share": spot_share(c)} for c in sorted(clusters, key=lambda c: (-c.hourly_cost, c.name))
+    ]
+    totals: dict[str, object] = {}
+    for name, fetch in hooks.summary_columns().items():
+        per_cluster, extra = fetch(clusters)
+        for row in rows:
+            row[name] = per_cluster.get(row["cluster"].pk)
+        totals.update(extra)
     saving = all_on_demand - hourly
     return {
+        **totals,
         "clusters": rows,
         "cluster_count": len(clusters),
-        "agents_connected": sum(1 for r in rows if r["agent"] == "connected"),
         "nodes": nodes,
         "spot_nodes": spot,
         "spot_share": round(spot / nodes, 4) if nodes else 0.0,
