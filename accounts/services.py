@@ -20,7 +20,7 @@ from cloud import ec2, sts
 from cloud import errors as cloud_errors
 from spotopt.errors import AuthenticationFailed, RateLimited, ValidationFailed
 
-from . import throttling
+from . import signals, throttling
 from .aws import session_for
 from .crypto import DecryptionFailed, encrypt_json
 from .models import CloudAccount, Organization, User
@@ -393,6 +393,33 @@ def _validation_message(account: CloudAccount, exc: Exception) -> str:
     return f"AWS refused the request: {exc.message}"
 
 
+def cloud_account_request_sync(*, account: CloudAccount, actor: Any = None) -> None:
+    """ "Sync now": audited here; discovery and inventory are queued (by the clusters app, on
+    :data:`signals.cloud_account_sync_requested`) once the current transaction commits."""
+    if account.status != CloudAccount.Status.ACTIVE:
+        raise ValidationFailed(
+            "Only active accounts can be synced: validate the account first.", code="account_not_active"
+        )
+    account_id = account.pk
+    with transaction.atomic():
+        record(
+            action="cloud_account.sync_requested",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+        )
+        transaction.on_commit(
+            lambda: signals.cloud_account_sync_requested.send(sender=CloudAccount, account_id=account_id)
+        )
+
+
+def cloud_account_record_sync(*, account: CloudAccount, errors: dict[str, str], at=None) -> None:
+    """Store the outcome of a discovery/inventory run: when, and the regions that failed (empty when none did).
+    Routine, so not audited."""
+    last_error = "; ".join(f"{region}: {message}" for region, message in sorted(errors.items()))
+    CloudAccount.objects.filter(pk=account.pk).update(last_synced_at=at or timezone.now(), last_error=last_error)
+
+
 def cloud_account_disable(*, account: CloudAccount, actor: Any = None) -> CloudAccount:
     """Stop discovery and sync for the account (validating again re-enables it)."""
     before = cloud_account_snapshot(account)
@@ -411,14 +438,11 @@ def cloud_account_disable(*, account: CloudAccount, actor: Any = None) -> CloudA
 
 
 def cloud_account_delete(*, account: CloudAccount, actor: Any = None) -> None:
-    """Unlink the account. Its clusters stay (with their cost history), detached and marked missing."""
-    from clusters.models import Cluster
-
+    """Unlink the account. Its clusters stay (with their cost history), detached and marked missing (by the
+    clusters app, on :data:`signals.cloud_account_unlinking`)."""
     before = cloud_account_snapshot(account)
     with transaction.atomic():
-        Cluster.objects.filter(
-            cloud_account=account, missing_since__isnull=True, source=Cluster.Source.DISCOVERED
-        ).update(missing_since=timezone.now())
+        signals.cloud_account_unlinking.send(sender=CloudAccount, account=account, at=timezone.now())
         record(
             action="cloud_account.deleted",
             organization_id=account.organization_id,

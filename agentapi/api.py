@@ -11,9 +11,8 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clusters.models import Cluster
+from clusters.selectors import cluster_for_user
 from spotopt.errors import ApplicationError, ValidationFailed
-from spotopt.tenancy import get_for_user
 
 from . import selectors, services
 from .authentication import AgentRateThrottle, ApiKeyAuthentication, IsAgent
@@ -116,20 +115,18 @@ class EventsView(AgentView):
 
 
 # --- Operator endpoints ----------------------------------------------------------------------------------------------
-def _cluster(request, cluster_id: int) -> Cluster:
-    return get_for_user(Cluster.objects.select_related("organization"), request.user, pk=cluster_id)
 
 
 class ApiKeyListCreateView(APIView):
     @extend_schema(responses={200: ApiKeySerializer(many=True)})
     def get(self, request, cluster_id: int):
-        cluster = _cluster(request, cluster_id)
+        cluster = cluster_for_user(request.user, cluster_id)
         keys = ApiKey.objects.filter(cluster=cluster).order_by("-created_at", "-id")
         return Response({"results": ApiKeySerializer(keys, many=True).data})
 
     @extend_schema(request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request, cluster_id: int):
-        cluster = _cluster(request, cluster_id)
+        cluster = cluster_for_user(request.user, cluster_id)
         data = ApiKeyCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key, raw = services.api_key_create(cluster=cluster, name=data.validated_data["name"], actor=request.user)
@@ -143,7 +140,7 @@ class ApiKeyListCreateView(APIView):
 class ApiKeyRevokeView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, cluster_id: int, key_id: int):
-        cluster = _cluster(request, cluster_id)
+        cluster = cluster_for_user(request.user, cluster_id)
         key = get_object_or_404(ApiKey.objects.select_related("cluster"), cluster=cluster, pk=key_id)
         services.api_key_revoke(api_key=key, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -158,7 +155,7 @@ class ClusterNodesView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return selectors.cluster_nodes(_cluster(self.request, self.kwargs["cluster_id"]))
+        return selectors.cluster_nodes(cluster_for_user(self.request.user, self.kwargs["cluster_id"]))
 
 
 class AgentStatusView(APIView):
@@ -182,7 +179,7 @@ class AgentStatusView(APIView):
         }
     )
     def get(self, request, cluster_id: int):
-        overview = selectors.agent_overview(_cluster(request, cluster_id))
+        overview = selectors.agent_overview(cluster_for_user(request.user, cluster_id))
         agent = overview["status"]
         return Response(
             {

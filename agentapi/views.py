@@ -5,37 +5,24 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from clusters.models import Cluster
+from clusters.selectors import cluster_for_user
 from spotopt.errors import ApplicationError
-from spotopt.tenancy import get_for_user
 
 from . import selectors, services
 from .api import platform_url
 from .manifest import render_manifest
-from .models import AgentAction, ApiKey, connection_state
-
-
-def _cluster(request: HttpRequest, cluster_id: int) -> Cluster:
-    return get_for_user(Cluster.objects.select_related("organization"), request.user, pk=cluster_id)
+from .models import ApiKey
 
 
 @login_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    clusters = list(
-        Cluster.objects.for_user(request.user)
-        .select_related("agent_status")
-        .annotate(pending=Count("agent_actions", filter=Q(agent_actions__state__in=AgentAction.OPEN_STATES)))
-        .order_by("name", "id")
-    )
-    for cluster in clusters:
-        status = getattr(cluster, "agent_status", None)
-        cluster.connection = connection_state(status.last_seen_at, status.poll_seconds) if status else "never"
+    clusters = selectors.clusters_with_agents(request.user)
     return render(request, "agentapi/index.html", {"nav": "agents", "clusters": clusters})
 
 
@@ -52,7 +39,7 @@ def _detail_context(request: HttpRequest, cluster: Cluster) -> dict:
 @login_required
 @require_GET
 def detail(request: HttpRequest, cluster_id: int) -> HttpResponse:
-    cluster = _cluster(request, cluster_id)
+    cluster = cluster_for_user(request.user, cluster_id)
     if request.htmx:
         return render(
             request, "agentapi/_status.html", {"cluster": cluster, "overview": selectors.agent_overview(cluster)}
@@ -63,7 +50,7 @@ def detail(request: HttpRequest, cluster_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def key_create(request: HttpRequest, cluster_id: int) -> HttpResponse:
-    cluster = _cluster(request, cluster_id)
+    cluster = cluster_for_user(request.user, cluster_id)
     try:
         key, raw = services.api_key_create(cluster=cluster, name=request.POST.get("name", ""), actor=request.user)
     except ApplicationError as exc:
@@ -83,7 +70,7 @@ def key_create(request: HttpRequest, cluster_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def key_revoke(request: HttpRequest, cluster_id: int, key_id: int) -> HttpResponse:
-    cluster = _cluster(request, cluster_id)
+    cluster = cluster_for_user(request.user, cluster_id)
     key = get_object_or_404(ApiKey.objects.select_related("cluster"), cluster=cluster, pk=key_id)
     services.api_key_revoke(api_key=key, actor=request.user)
     messages.success(request, f"Key {key.prefix} revoked.")

@@ -8,7 +8,7 @@ from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clusters.selectors import get_cluster
+from clusters.selectors import cluster_for_user
 
 from . import selectors
 from .filters import JobFilter
@@ -24,7 +24,7 @@ class RecommendationView(APIView):
 
     @extend_schema(responses={200: RecommendationSerializer})
     def get(self, request, pk):
-        cluster = get_cluster(request.user, pk)
+        cluster = cluster_for_user(request.user, pk)
         refresh = request.query_params.get("refresh") in ("1", "true")
         return Response(RecommendationSerializer(recommendation_for(cluster=cluster, refresh=refresh)).data)
 
@@ -36,12 +36,12 @@ class ClusterJobsView(generics.ListAPIView):
     serializer_class = JobSummarySerializer
 
     def get_queryset(self):
-        cluster = get_cluster(self.request.user, self.kwargs["pk"])
+        cluster = cluster_for_user(self.request.user, self.kwargs["pk"])
         return selectors.jobs_for_user(self.request.user).filter(cluster=cluster)
 
     @extend_schema(request=JobCreateSerializer, responses={201: JobSerializer})
     def post(self, request, pk):
-        cluster = get_cluster(request.user, pk)
+        cluster = cluster_for_user(request.user, pk)
         data = JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = jobs.job_create(

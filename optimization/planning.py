@@ -196,15 +196,11 @@ def _current_nodes(
         if instance_id:
             node_of[instance_id] = name
     types = {row[1] for row in instances} | {row[3] for row in kube if row[3]}
-    on_demand = pricing.on_demand_prices(cluster.region, instance_types=types) if types else {}
-    spot = pricing.latest_spot_prices(cluster.region, instance_types=types) if types else {}
+    book = pricing.price_book((cluster.region, t) for t in types)
 
     def price(itype: str, zone: str, capacity: str, recorded: Decimal | None) -> Decimal:
-        if recorded is not None:
-            return recorded
-        found = pricing.hourly_price(
-            cluster.region, itype, lifecycle=capacity, zone=zone, on_demand=on_demand, spot=spot
-        )
+        # The one cost rule (pricing.PriceBook.price), as every other figure of the product.
+        found = book.price(itype, zone, capacity, cluster.region, recorded=recorded)
         return found if found is not None else Decimal(0)
 
     nodes: list[CurrentNode] = []
@@ -253,6 +249,13 @@ def _current_nodes(
             )
         )
     return nodes
+
+
+def current_cost(cluster: Cluster) -> tuple[Decimal, int]:
+    """What the cluster's nodes cost now (USD/h, by the one cost rule) and how many there are: its running
+    instances and the snapshot's nodes that have no instance row."""
+    nodes = _current_nodes(cluster, per_node={}, do_not_disrupt=set(), when_empty=False)
+    return sum((n.price for n in nodes), Decimal(0)).quantize(SIX_PLACES), len(nodes)
 
 
 def has_snapshot(cluster: Cluster) -> bool:

@@ -95,10 +95,7 @@ def _sync_inventory(cluster: Cluster, session: AccountSession) -> None:
         return
     types = {i.instance_type for i in observed}
     sync_cluster_instances(
-        cluster=cluster,
-        observed=observed,
-        on_demand=pricing.on_demand_prices(cluster.region, instance_types=types),
-        spot=pricing.latest_spot_prices(cluster.region, instance_types=types),
+        cluster=cluster, observed=observed, prices=pricing.price_book((cluster.region, t) for t in types)
     )
 
 
@@ -698,19 +695,14 @@ def _realized_saving(job: OptimizationJob, steps: list[JobStep]) -> Decimal:
         ),
         Decimal(0),
     )
-    launched = Decimal(0)
+    launches = [s for s in steps if s.kind == Kind.LAUNCH]
     region = job.cluster.region
-    for step in steps:
-        if step.kind != Kind.LAUNCH:
-            continue
+    book = pricing.price_book((region, (s.params.get("offering") or {}).get("instance_type", "")) for s in launches)
+    launched = Decimal(0)
+    for step in launches:
         o = step.params.get("offering") or {}
         for _ in step.result.get("instance_ids", []):
-            price = pricing.hourly_price(
-                region,
-                o.get("instance_type", ""),
-                lifecycle=o.get("capacity_type", "on-demand"),
-                zone=o.get("zone", ""),
-            )
+            price = book.price(o.get("instance_type", ""), o.get("zone", ""), o.get("capacity_type", ""), region)
             launched += price if price is not None else Decimal(str(o.get("price") or 0))
     return (removed - launched).quantize(SIX_PLACES)
 
