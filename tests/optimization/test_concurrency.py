@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks with SKIP LOCKED need PostgreSQL")
 def test_two_ticks_racing_launch_once(world):
-    job = job_create(cluster=world.cluster, trigger="manual", actor=UserFactory(organization=world.cluster.organization))
+    job = job_create(
+        cluster=world.cluster, trigger="manual", actor=UserFactory(organization=world.cluster.organization)
+    )
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -26,7 +28,7 @@ def test_two_ticks_racing_launch_once(world):
         try:
             barrier.wait()
             tick()
-        except BaseException as exc:  # reported below
+        except BaseException as exc:  # noqa: BLE001 - any failure in the thread is reported below
             errors.append(exc)
         finally:
             connections.close_all()
