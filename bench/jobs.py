@@ -149,7 +149,7 @@ def convert_100(nodes: int, budget: str) -> dict:
             organization=org,
             name="bench",
             role_arn="arn:aws:iam::111122223333:role/SpotOptimizer",
-            external_id="x",
+            external_id="bench-external-id",
             aws_account_id="111122223333",
             regions=["us-east-1"],
             status="active",
