@@ -14,6 +14,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from .cache import failure_stats
+
 
 def _timed(check: Callable[[], str | None]) -> dict:
     started = time.monotonic()
@@ -71,7 +73,8 @@ def health(request: HttpRequest) -> JsonResponse:
 def health_detailed(request: HttpRequest) -> JsonResponse:
     checks = {
         "database": _timed(_database),
-        "cache": _timed(_cache),
+        # With the failures that failed open since this process started (the API kept answering through them).
+        "cache": _timed(_cache) | {"failed_open": failure_stats()},
         "broker": _timed(_broker),
         "migrations": _timed(_migrations),
     }
