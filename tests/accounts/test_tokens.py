@@ -55,7 +55,9 @@ def test_logout_ends_the_access_token_it_came_with(api_client, user):
 def test_logout_leaves_other_sessions_alone(api_client, user):
     first = _login(api_client, user)
     second = _login(api_client, user)
-    api_client.post(LOGOUT, {"refresh": first["refresh"]}, format="json", HTTP_AUTHORIZATION=f"Bearer {first['access']}")
+    api_client.post(
+        LOGOUT, {"refresh": first["refresh"]}, format="json", HTTP_AUTHORIZATION=f"Bearer {first['access']}"
+    )
     assert _me(api_client, second["access"]).status_code == 200
     assert api_client.post(REFRESH, {"refresh": second["refresh"]}, format="json").status_code == 200
 

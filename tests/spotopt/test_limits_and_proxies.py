@@ -233,9 +233,7 @@ def test_failed_login_limits_hold_when_redis_is_down(redis_down, api_client, use
     for _ in range(3):
         response = api_client.post("/api/v1/auth/login", {"email": user.email, "password": "bad"}, format="json")
         assert response.status_code == 401
-    response = api_client.post(
-        "/api/v1/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD}, format="json"
-    )
+    response = api_client.post("/api/v1/auth/login", {"email": user.email, "password": DEFAULT_PASSWORD}, format="json")
     assert response.status_code == 429
 
 
