@@ -254,3 +254,13 @@ def test_cache_reads_fail_open(redis_down):
     cache.set("x", 1)  # dropped, not raised
     with pytest.raises(fail_open.CacheUnavailable):
         cache.incr("x")
+
+
+@pytest.mark.django_db
+@override_settings(TRUSTED_PROXY_NETWORKS=_networks("127.0.0.1"))
+def test_audit_entries_record_the_client_behind_a_trusted_proxy(client, user):
+    from audit.models import AuditLog
+
+    client.force_login(user)
+    client.post("/logout/", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.42")
+    assert AuditLog.objects.get(action="auth.logout").ip == "198.51.100.42"
