@@ -5,9 +5,6 @@
 (the default): no proxy is trusted.
 """
 
-from spotopt.env import env_int, env_list
+from spotopt.env import env_list
 
-bind = "0.0.0.0:8000"
-workers = env_int("WEB_CONCURRENCY", 4)
-accesslog = "-"
 forwarded_allow_ips = ",".join(env_list("TRUSTED_PROXIES", []))
