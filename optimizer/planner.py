@@ -15,6 +15,7 @@ from .model import (
     fit_groups,
     solve_lp,
     solve_nodes,
+    undominated,
 )
 from .problem import Problem, _ceil_share, parse_problem
 
@@ -23,7 +24,15 @@ __all__ = ["lower_bound", "plan_fresh"]
 _EPS = 1e-7
 #: Problems up to this size get the node-type counts from an exact MILP (HiGHS, node-limited) instead of the LP.
 SMALL_PODS = 200
-SMALL_OFFERINGS = 60
+#: Offerings beyond the LP's own choice that the whole-node integer program may use.
+MIP_CANDIDATES = 24
+#: Larger problems stop the integer program within this relative gap (their rounding loss is already small).
+MIP_GAP = 0.005
+#: Above this many pods no integer program runs: the LP's node counts are rounded down and what is left over gets
+#: a plan of its own (twice), which loses little there and keeps 20,000 pods well under a second.
+MIP_PODS = 8_000
+#: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
+REPAIR_DEPTH = 2
 
 
 def lower_bound(problem: dict[str, Any]) -> float:
@@ -112,8 +121,9 @@ class _Plan:
 
     # --- packing ---------------------------------------------------------------------------------------------------
 
-    def pack_type(self, j: int, counts: np.ndarray) -> np.ndarray:
-        """Open just enough nodes of offering j for `counts` pods per class; return what did not fit.
+    def pack_type(self, j: int, counts: np.ndarray, nodes: int = 0) -> np.ndarray:
+        """Open just enough nodes of offering j for `counts` pods per class (exactly `nodes` when given); return what
+        did not fit.
 
         Two packings are tried and the one leaving less pod value over wins: an even spread (each node takes
         floor(count/n) of every class, which always fits when the total does, and the remainders go one per node
@@ -123,10 +133,12 @@ class _Plan:
         need = counts @ self.cl.size
         if ((cap <= 0) & (need > 0)).any():
             return counts.copy()
-        n = math.ceil(float((need / np.maximum(cap, 1)).max()) - 1e-9)
+        n = nodes or math.ceil(float((need / np.maximum(cap, 1)).max()) - 1e-9)
         if n <= 0:
             return counts.copy()
         base = counts // n
+        if ((base @ self.cl.size) > cap).any():  # fewer nodes than the pods need: first fit alone
+            base = np.zeros_like(base)
         loads = np.tile(base, (n, 1))
         room = np.tile(cap - base @ self.cl.size, (n, 1)).astype(np.int64)
         left = self._spread(counts - base * n, loads, room, cap)
@@ -346,6 +358,7 @@ def plan_fresh(
     prices: np.ndarray,
     new_ok: np.ndarray | None = None,
     exact: bool = True,
+    depth: int = 0,
 ) -> _Plan:
     """A node set from scratch for the pods of `cl` (its counts), new nodes only on `new_ok` offerings.
 
@@ -353,12 +366,18 @@ def plan_fresh(
     new_ok = np.ones(p.n_offerings, dtype=bool) if new_ok is None else new_ok
     cmask = compat & new_ok[None, :]
     placeable = cmask.any(axis=1) & (cl.count > 0)
+    # the solvers see only offerings no other dominates (repair and pool spreading still see them all)
+    cmask &= undominated(p, prices, cmask[cl.count > 0].any(axis=0))[None, :]
     cols = np.flatnonzero(cmask[cl.count > 0].any(axis=0)) if len(cl) else np.zeros(0, dtype=np.int64)
     if len(cl) == 0 or cols.size == 0 or not placeable.any():
         st = _Plan(p, cl, compat, prices, new_ok)
         st.unplaced += np.where(placeable, 0, cl.count)
         return st
 
+    pods = int(cl.count.sum())
+    small = exact and pods <= SMALL_PODS
+    # the integer program: small problems always; mid-sized ones at the top level (big ones round the LP well)
+    use_mip = small or (depth == 0 and pods <= MIP_PODS)
     # (b) LP over fit groups picks the node mix
     group, gcompat = fit_groups(cmask, cols)
     first = solve_lp(p, cl, cols, group, gcompat, prices)
@@ -371,29 +390,49 @@ def plan_fresh(
     sel = np.array(sorted(chosen), dtype=np.int64)
     second = solve_lp(p, cl, sel, np.arange(len(sel)), cmask[:, sel].T, prices)
     assert second is not None
-    best = _realise(p, cl, compat, prices, new_ok, sel, second)
+    best = _realise(p, cl, compat, prices, new_ok, sel, second, depth=depth, exact=small)
 
-    if exact and int(cl.count.sum()) <= SMALL_PODS and len(cols) <= SMALL_OFFERINGS:
-        # few pods: whole-pod effects dominate, so an exact (node-limited) MILP over every offering picks the
-        # counts; its plan replaces the LP's only if it comes out better, since a capped MILP may stop early
-        exact_sol = solve_lp(p, cl, cols, np.arange(len(cols)), cmask[:, cols].T, prices, integral=True)
-        copies = np.bincount(best.off, minlength=p.n_offerings)
-        if exact_sol is not None:
-            alt = _realise(p, cl, compat, prices, new_ok, cols, exact_sol)
-            if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost()):
-                best = alt
-            # the MILP's node counts assume pooled capacity: pack them exactly, node by node, with a spare node of
-            # every chosen offering and every class's cheapest per-pod offering
-            used = np.zeros(p.n_offerings, dtype=np.int64)
-            used[cols] = np.round(exact_sol.x).astype(np.int64)
-            copies = np.maximum(copies, used + (used > 0))
-        cheapest = np.argmin(per_pod[placeable], axis=1)
-        copies[cheapest] = np.maximum(copies[cheapest], 1)
-        alt = _exact_plan(p, cl, compat, prices, new_ok, copies)
-        if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+    # whole nodes: an integer program over the LP's choice and the offerings closest to entering it (smallest
+    # reduced cost per dollar), pods pooled per offering; node-limited, so deterministic
+    # (small problems: every offering left after dominance, and whole pods per offering too)
+    cand = set(chosen)
+    if small:
+        cand |= set(cols.tolist())
+    elif first.rc is not None:
+        score = first.rc / np.maximum(prices[cols], 1e-9)
+        cand |= set(cols[np.argsort(score, kind="stable")[:MIP_CANDIDATES]].tolist())
+    cand_a = np.array(sorted(cand), dtype=np.int64)
+    mip = (
+        None
+        if not use_mip
+        else solve_lp(
+            p,
+            cl,
+            cand_a,
+            np.arange(len(cand_a)),
+            cmask[:, cand_a].T,
+            prices,
+            integral=True,
+            whole_pods=small,
+            gap=1e-4 if small else MIP_GAP,
+        )
+    )
+    if mip is not None:
+        alt = _realise(p, cl, compat, prices, new_ok, cand_a, mip, whole=True, depth=depth, exact=small)
+        if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
             best = alt
+        if small:
+            # few pods: pack the integer program's node counts exactly, node by node, with one spare node of every
+            # offering it chose
+            used = np.zeros(p.n_offerings, dtype=np.int64)
+            used[cand_a] = np.round(mip.x).astype(np.int64)
+            alt = _exact_plan(p, cl, compat, prices, new_ok, used + (used > 0))
+            if alt is None:
+                alt = _exact_plan(p, cl, compat, prices, new_ok, used)
+            if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+                best = alt
     # a safeguard against packing losses: every class alone on its own best single offering type
-    alt = _single_type_plan(p, cl, compat, prices, new_ok)
+    alt = _single_type_plan(p, cl, compat, prices, new_ok) if depth == 0 else best
     if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
         best = alt
     return best
@@ -446,9 +485,20 @@ def _exact_plan(
 
 
 def _realise(
-    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray, sel: np.ndarray, sol: LPResult
+    p: Problem,
+    cl: Classes,
+    compat: np.ndarray,
+    prices: np.ndarray,
+    new_ok: np.ndarray,
+    sel: np.ndarray,
+    sol: LPResult,
+    whole: bool = False,
+    depth: int = 1,
+    exact: bool = False,
 ) -> _Plan:
-    """Turn pods-per-(class, offering) from a solve into nodes: round, pack, repair, consolidate, spread pools."""
+    """Turn pods-per-(class, offering) from a solve into nodes: round, pack, repair, consolidate, spread pools.
+
+    With `whole` (an integer solve) every offering gets at least the nodes the solve chose."""
     st = _Plan(p, cl, compat, prices, new_ok)
     placeable = (compat & new_ok[None, :]).any(axis=1)
     st.unplaced += np.where(placeable, 0, cl.count)
@@ -458,11 +508,30 @@ def _realise(
     left = np.zeros(len(cl), dtype=np.int64)
     for k in np.argsort(-sol.x, kind="stable"):
         if counts[:, k].sum() > 0:
-            left += st.pack_type(int(sel[k]), counts[:, k])
+            if whole:
+                nodes = round(float(sol.x[k]))
+            elif depth < REPAIR_DEPTH:
+                # round down: a partly used node of this offering is better replaced by what suits the leftovers
+                nodes = math.floor(float(sol.x[k]) + 1e-6)
+                if nodes == 0:
+                    left += counts[:, k]
+                    continue
+            else:
+                nodes = 0
+            left += st.pack_type(int(sel[k]), counts[:, k], nodes)
     left += np.where(placeable, cl.count - counts.sum(axis=1), 0)
-    # (d) repair: free room first, then the best-value new nodes
+    # (d) repair: free room first, then the pods left over get a plan of their own (one level deep; below that, the
+    # best-value new nodes)
     left = st.fill_existing(left)
-    st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    if depth < REPAIR_DEPTH and left.sum() > 0:
+        rest = Classes(size=cl.size, count=left, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
+        sub = plan_fresh(p, rest, compat, prices, new_ok, exact=exact, depth=depth + 1)
+        st.off = np.concatenate([st.off, sub.off])
+        st.load = np.vstack([st.load, sub.load])
+        st.kept = np.concatenate([st.kept, sub.kept])
+        st.unplaced += sub.unplaced
+    else:
+        st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
     # consolidation, then the pool cap (which consolidation may have broken)
     st.drop_underfilled()
     st.downsize()
