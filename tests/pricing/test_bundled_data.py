@@ -13,7 +13,8 @@ DATA = ROOT / "pricing" / "data" / "aws"
 def _table_entries() -> list[str]:
     """The first column of the README's file table (``| `path` | what | rows | size |``)."""
     text = (DATA / "README.md").read_text()
-    return re.findall(r"^\| `([^`]+)` \|", text, flags=re.M)
+    table = text[text.index("| file | what |") :].split("\n\n", 1)[0]
+    return re.findall(r"^\| `([^`]+)` \|", table, flags=re.M)
 
 
 def _as_pattern(entry: str) -> re.Pattern[str]:
