@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -265,9 +264,3 @@ def step_finish(
     )
     return step
 
-
-def money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-RESTORE_GRACE = timedelta(0)
