@@ -75,9 +75,11 @@ class ClusterLaunchConfigView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(responses={200: serializers.LaunchConfigSerializer})
     def get(self, request, pk: int):
         return Response(selectors.cluster_for_user(request.user, pk).launch_config or {})
 
+    @extend_schema(request=serializers.LaunchConfigSerializer, responses={200: serializers.LaunchConfigSerializer})
     def put(self, request, pk: int):
         cluster = selectors.cluster_for_user(request.user, pk)
         cluster = services.cluster_set_launch_config(cluster=cluster, data=request.data, actor=request.user)
