@@ -121,7 +121,7 @@ class MetricsSummarySerializer(serializers.Serializer):
 
 
 class LaunchConfigSerializer(serializers.Serializer):
-    """How jobs launch nodes for a cluster (documentation of ``/clusters/{id}/launch-config``; the service validates)."""
+    """How jobs launch nodes for a cluster (``/clusters/{id}/launch-config``); the service validates."""
 
     launch_template_id = serializers.CharField(help_text="lt-…")
     launch_template_version = serializers.CharField(required=False, help_text='"$Latest", "$Default" or a number.')
