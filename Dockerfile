@@ -8,10 +8,11 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
 RUN pip install --no-deps -e . \
-    && ENVIRONMENT=development python manage.py collectstatic --noinput \
+    && sh docker/build-static.sh \
     && useradd --create-home --uid 1000 spotopt && chown -R spotopt /app
 USER spotopt
 
 EXPOSE 8000
-CMD ["gunicorn", "spotopt.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", \
-     "--forwarded-allow-ips", "*"]
+# --forwarded-allow-ips comes from TRUSTED_PROXIES (spotopt/gunicorn_conf.py), the list Django trusts too.
+CMD ["gunicorn", "spotopt.wsgi:application", "--config", "python:spotopt.gunicorn_conf", \
+     "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]
