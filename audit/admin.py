@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from spotopt.admin import related_link
+
 from .models import ENTRY_FIELDS, AuditChainHead, AuditLog
 
 
@@ -25,7 +27,7 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 class AuditLogAdmin(_ReadOnlyAdmin):
     list_display = (
         "created_at",
-        "organization_id",
+        related_link("organization"),
         "actor_type",
         "actor_label",
         "action",
@@ -34,6 +36,7 @@ class AuditLogAdmin(_ReadOnlyAdmin):
         "ip",
     )
     list_filter = ("actor_type",)
+    list_select_related = ("organization",)
     search_fields = ("action", "actor_label", "resource_id", "request_id")
     date_hierarchy = "created_at"
     # The change list must not count a million rows on every page.
