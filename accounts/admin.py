@@ -66,9 +66,7 @@ class OrganizationAdmin(ServiceAdmin):
         return services.organization_create(name=form.cleaned_data["name"], actor=request.user)
 
     def service_update(self, request: HttpRequest, obj: Organization, form: forms.ModelForm) -> Organization:
-        return services.organization_update(
-            organization=obj, **_changed(form, ("name", "owner")), actor=request.user
-        )
+        return services.organization_update(organization=obj, **_changed(form, ("name", "owner")), actor=request.user)
 
 
 # --- Users -----------------------------------------------------------------------------------------------------------

@@ -229,7 +229,12 @@ class ServiceAdmin(admin.ModelAdmin):
             raise ImproperlyConfiguredAdmin(f"{type(self).__name__}: the form was not saved by its service.")
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
-        """Nothing: the service saved everything the form holds (admin forms here carry no many-to-many fields)."""
+        """Nothing to save: the service saved everything the form holds (these forms carry no many-to-many fields),
+        and inlines here only show related rows."""
+        for formset in formsets:
+            if any(inline_form.has_changed() for inline_form in formset.forms):
+                raise ImproperlyConfiguredAdmin(f"{type(self).__name__}: inlines are read-only.")
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def render_change_form(self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any):
         form = context["adminform"].form
