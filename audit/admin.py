@@ -48,4 +48,5 @@ class AuditLogAdmin(_ReadOnlyAdmin):
 @admin.register(AuditChainHead)
 class AuditChainHeadAdmin(_ReadOnlyAdmin):
     list_display = ("chain", "seq", "last_hash")
+    search_fields = ("chain",)
     readonly_fields = ("chain", "seq", "last_hash")
