@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminPasswordChangeForm, ReadOnlyPasswordHashField
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -24,6 +25,10 @@ from spotopt.context import current_request
 
 from . import services
 from .models import CloudAccount, Organization, User
+
+# Access is by role (CLIENT / SUPER_ADMIN), not by Django groups: they are not offered, so nothing is granted
+# behind the services' back.
+admin.site.unregister(Group)
 
 
 def _changed(form: forms.ModelForm, names: tuple[str, ...]) -> dict[str, Any]:

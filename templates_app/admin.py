@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from spotopt.admin import ServiceAdmin, ServiceModelForm, admin_link, delete_selected, related_link, run_service_action
@@ -73,6 +73,10 @@ class NodeTemplateAdmin(ServiceAdmin):
 
     @admin.action(description="Make the selected template its organization's default", permissions=["change"])
     def make_default(self, request: HttpRequest, queryset) -> None:
+        organizations = list(queryset.values_list("organization_id", flat=True))
+        if len(organizations) != len(set(organizations)):
+            self.message_user(request, "Select at most one template per organization to make default.", messages.ERROR)
+            return
         run_service_action(
             self,
             request,

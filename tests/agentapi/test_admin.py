@@ -11,7 +11,7 @@ from django.apps import apps
 from agentapi.models import AgentAction, AgentEvent, ApiKey, KubeNode, KubePod, hash_key
 from agentapi.services import enqueue_action, snapshot_ingest
 from audit.models import AuditLog
-from tests.admin_helpers import admin_entry, messages_of
+from tests.admin_helpers import admin_entry, form_data, messages_of
 from tests.agentapi.conftest import make_snapshot
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +119,16 @@ def test_agent_owned_rows_are_read_only(admin_web, key_pair, cluster, model):
     assert admin_web.get(f"{base}{obj.pk}/delete/").status_code == 403
     assert admin_web.get(f"{base}add/").status_code == 403
     assert KubePod.objects.filter(cluster=cluster).count() == 1
+
+
+def test_an_invalid_inline_rolls_the_service_write_back(admin_web, key_pair, cluster):
+    """The service writes while the form validates; when the page is shown again because an inline's data is invalid
+    (here a tampered management form), nothing stays written."""
+    url = f"/admin/clusters/cluster/{cluster.pk}/change/"
+    data = form_data(admin_web.get(url)) | {"time_zone": "Asia/Tokyo"}
+    data = {k: v for k, v in data.items() if not k.endswith("TOTAL_FORMS")}
+    response = admin_web.post(url, data)
+    assert response.status_code == 200
+    cluster.refresh_from_db()
+    assert cluster.time_zone == "UTC"
+    assert not AuditLog.objects.filter(action="cluster.updated").exists()

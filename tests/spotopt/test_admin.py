@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
@@ -102,6 +103,7 @@ def test_every_domain_model_is_registered_usefully():
         model_admin = admin.site.get_model_admin(model)
         assert tuple(model_admin.list_display) != ("__str__",), label(model)
         assert model_admin.search_fields, label(model)
+    assert not admin.site.is_registered(Group)  # access is by role; groups would grant it behind the services
 
 
 def test_process_owned_models_are_read_only_and_the_others_write_through_services(super_admin):

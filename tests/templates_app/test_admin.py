@@ -7,6 +7,8 @@ import pytest
 
 from audit.models import AuditLog
 from clusters.policy_services import policy_for, policy_update
+from spotopt.errors import Conflict
+from templates_app import services
 from templates_app.models import NodeTemplate
 from tests.admin_helpers import admin_entry, form_errors, messages_of, post_form
 from tests.factories import ClusterFactory, NodeTemplateFactory
@@ -127,3 +129,31 @@ def test_make_default_action(admin_web, super_admin, org):
     assert defaults(org) == ["b"]
     assert any("made default" in m for m in messages_of(response))
     admin_entry("node_template.set_default", super_admin)
+
+
+def test_make_default_refuses_two_templates_of_one_organization(admin_web, org):
+    NodeTemplateFactory(organization=org, name="a", is_default=True)
+    b = NodeTemplateFactory(organization=org, name="b")
+    c = NodeTemplateFactory(organization=org, name="c")
+    response = admin_web.post(
+        "/admin/templates_app/nodetemplate/",
+        {"action": "make_default", "_selected_action": [b.pk, c.pk]},
+        follow=True,
+    )
+    assert any("at most one template per organization" in m for m in messages_of(response))
+    assert defaults(org) == ["a"]
+    assert not AuditLog.objects.filter(action="node_template.set_default").exists()
+
+
+def test_a_service_refusal_on_delete_is_a_message_not_a_500(admin_web, org, monkeypatch):
+    template = NodeTemplateFactory(organization=org, name="a", is_default=True)
+
+    def refuse(*, template, actor=None):
+        raise Conflict("The template is in use by a cluster.", code="template_in_use")
+
+    monkeypatch.setattr(services, "template_delete", refuse)
+    response = admin_web.post(f"/admin/templates_app/nodetemplate/{template.pk}/delete/", {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == change_url(template)
+    assert "The template is in use by a cluster." in messages_of(response)
+    assert NodeTemplate.objects.filter(pk=template.pk).exists()
