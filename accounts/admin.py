@@ -12,6 +12,8 @@ from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from rest_framework_simplejwt.token_blacklist import admin as token_blacklist_admin
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from spotopt.admin import (
     ServiceAdmin,
@@ -29,6 +31,25 @@ from .models import CloudAccount, Organization, User
 # Access is by role (CLIENT / SUPER_ADMIN), not by Django groups: they are not offered, so nothing is granted
 # behind the services' back.
 admin.site.unregister(Group)
+
+
+# Revoked refresh tokens are shown, never edited: deleting a row would silently make a revoked token valid again.
+# Tokens are revoked by the services (logout, password change, deactivation).
+admin.site.unregister(BlacklistedToken)
+
+
+@admin.register(BlacklistedToken)
+class BlacklistedTokenAdmin(token_blacklist_admin.BlacklistedTokenAdmin):
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 def _changed(form: forms.ModelForm, names: tuple[str, ...]) -> dict[str, Any]:

@@ -221,3 +221,17 @@ def test_validate_action_calls_aws_and_reports_refusals(admin_web, super_admin, 
     assert good.status == CloudAccount.Status.ACTIVE and good.aws_account_id == ROLE_ACCOUNT
     assert bare.status == CloudAccount.Status.PENDING
     admin_entry("cloud_account.validated", super_admin)
+
+
+def test_revoked_tokens_cannot_be_unrevoked_in_admin(admin_web, user):
+    refresh = RefreshToken.for_user(user)
+    refresh.blacklist()
+    row = BlacklistedToken.objects.get(token__jti=refresh["jti"])
+    assert admin_web.get("/admin/token_blacklist/blacklistedtoken/").status_code == 200
+    assert admin_web.get(f"/admin/token_blacklist/blacklistedtoken/{row.pk}/delete/").status_code == 403
+    assert admin_web.get("/admin/token_blacklist/blacklistedtoken/add/").status_code == 403
+    admin_web.post(
+        "/admin/token_blacklist/blacklistedtoken/",
+        {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"},
+    )
+    assert BlacklistedToken.objects.filter(pk=row.pk).exists()
