@@ -15,7 +15,8 @@ from django.utils.html import format_html
 from rest_framework_simplejwt.token_blacklist import admin as token_blacklist_admin
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
-from spotopt.admin import (
+from spotopt.context import current_request
+from spotopt.service_admin import (
     ServiceAdmin,
     ServiceModelForm,
     admin_link,
@@ -23,7 +24,6 @@ from spotopt.admin import (
     related_link,
     run_service_action,
 )
-from spotopt.context import current_request
 
 from . import services
 from .models import CloudAccount, Organization, User

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from clusters.admin import ClusterAdmin as BaseClusterAdmin
 from clusters.models import Cluster
-from spotopt.admin import ReadOnlyAdmin, related_link, run_service_action
+from spotopt.service_admin import ReadOnlyAdmin, related_link, run_service_action
 
 from . import services
 from .models import AgentAction, AgentEvent, AgentStatus, ApiKey, KubeNode, KubePod

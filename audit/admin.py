@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from spotopt.admin import related_link
+from spotopt.service_admin import related_link
 
 from .models import ENTRY_FIELDS, AuditChainHead, AuditLog
 

@@ -11,7 +11,14 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from spotopt.admin import ReadOnlyAdmin, ServiceAdmin, ServiceModelForm, admin_link, related_link, run_service_action
+from spotopt.service_admin import (
+    ReadOnlyAdmin,
+    ServiceAdmin,
+    ServiceModelForm,
+    admin_link,
+    related_link,
+    run_service_action,
+)
 from templates_app.models import NodeTemplate
 
 from . import policy_services, services

@@ -3,7 +3,7 @@ the catalog services (``manage.py load_pricing_snapshot`` and the beat tasks), n
 
 from django.contrib import admin
 
-from spotopt.admin import ReadOnlyAdmin
+from spotopt.service_admin import ReadOnlyAdmin
 
 from .models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
 

@@ -9,7 +9,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from spotopt.admin import ServiceAdmin, ServiceModelForm, admin_link, delete_selected, related_link, run_service_action
+from spotopt.service_admin import (
+    ServiceAdmin,
+    ServiceModelForm,
+    admin_link,
+    delete_selected,
+    related_link,
+    run_service_action,
+)
 
 from . import services
 from .models import NodeTemplate

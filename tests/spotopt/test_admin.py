@@ -18,7 +18,7 @@ from agentapi.models import AgentEvent, ApiKey
 from agentapi.services import api_key_create, enqueue_action, snapshot_ingest
 from clusters.policy_services import policy_for
 from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
-from spotopt.admin import ServiceAdmin
+from spotopt.service_admin import ServiceAdmin
 from tests.agentapi.conftest import make_snapshot
 from tests.factories import (
     CloudAccountFactory,
