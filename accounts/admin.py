@@ -7,8 +7,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.contrib.auth.forms import AdminPasswordChangeForm, ReadOnlyPasswordHashField
+from django.contrib.auth.forms import AdminPasswordChangeForm, PasswordChangeForm, ReadOnlyPasswordHashField
 from django.contrib.auth.models import Group
+from django.contrib.auth.views import PasswordChangeView
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -16,10 +17,12 @@ from rest_framework_simplejwt.token_blacklist import admin as token_blacklist_ad
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from spotopt.context import current_request
+from spotopt.errors import ApplicationError
 from spotopt.service_admin import (
     ServiceAdmin,
     ServiceModelForm,
     admin_link,
+    apply_service_errors,
     delete_selected,
     related_link,
     run_service_action,
@@ -147,6 +150,44 @@ class UserSetPasswordForm(AdminPasswordChangeForm):
         actor = getattr(request, "user", None)
         services.set_password(user=self.user, password=self.cleaned_data["password1"], actor=actor)
         return self.user
+
+
+class OwnPasswordChangeForm(PasswordChangeForm):
+    """The admin's own "Change password" page, through ``services.user_change_password``: the current password is
+    checked by the service, the change audited and every refresh token of the admin revoked."""
+
+    def clean_old_password(self) -> str:
+        return self.cleaned_data["old_password"]  # checked by the service, with the other rules, in clean()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if not self.errors:
+            try:
+                services.user_change_password(
+                    user=self.user, old_password=cleaned["old_password"], new_password=cleaned["new_password1"]
+                )
+            except ApplicationError as exc:
+                apply_service_errors(self, exc, {"new_password": "new_password1"})
+        return cleaned
+
+    def save(self, commit: bool = True) -> User:
+        return self.user  # saved by the service in clean()
+
+
+def _own_password_change(request: HttpRequest, extra_context: dict | None = None):
+    """Django admin's "Change password" view with :class:`OwnPasswordChangeForm` (the site offers no form hook)."""
+    defaults: dict[str, Any] = {
+        "form_class": OwnPasswordChangeForm,
+        "success_url": reverse("admin:password_change_done", current_app=admin.site.name),
+        "extra_context": {**admin.site.each_context(request), **(extra_context or {})},
+    }
+    if admin.site.password_change_template is not None:
+        defaults["template_name"] = admin.site.password_change_template
+    request.current_app = admin.site.name
+    return PasswordChangeView.as_view(**defaults)(request)
+
+
+admin.site.password_change = _own_password_change
 
 
 @admin.register(User)

@@ -235,3 +235,21 @@ def test_revoked_tokens_cannot_be_unrevoked_in_admin(admin_web, user):
         {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"},
     )
     assert BlacklistedToken.objects.filter(pk=row.pk).exists()
+
+
+def test_admins_own_password_change_goes_through_the_service(admin_web, super_admin):
+    refresh = RefreshToken.for_user(super_admin)
+    url = "/admin/password_change/"
+    wrong = admin_web.post(url, {"old_password": "nope", "new_password1": STRONG, "new_password2": STRONG})
+    assert wrong.status_code == 200 and "old_password" in wrong.context["form"].errors
+    super_admin.refresh_from_db()
+    assert super_admin.check_password(DEFAULT_PASSWORD)
+
+    data = {"old_password": DEFAULT_PASSWORD, "new_password1": STRONG, "new_password2": STRONG}
+    response = admin_web.post(url, data)
+    assert response.status_code == 302
+    super_admin.refresh_from_db()
+    assert super_admin.check_password(STRONG)
+    assert BlacklistedToken.objects.filter(token__jti=refresh["jti"]).exists()
+    admin_entry("auth.password_change", super_admin)
+    assert admin_web.get("/admin/").status_code == 200  # still logged in
