@@ -53,9 +53,8 @@ class ClusterAdmin(ServiceAdmin):
     # ``policy`` is the reverse one-to-one: joined, so that the policy column costs no query per row.
     list_select_related = ("organization", "cloud_account", "policy")
     search_fields = ("name", "arn", "organization__name", "cloud_account__name")
-    readonly_fields = (
-        "organization_link",
-        "cloud_account_link",
+    # What discovery, inventory and the agent keep up to date: shown, never edited here.
+    details = (
         "source",
         "arn",
         "kubernetes_version",
@@ -67,17 +66,18 @@ class ClusterAdmin(ServiceAdmin):
         "created_at",
         "updated_at",
     )
+    readonly_fields = ("organization_link", "cloud_account_link", *details)
 
     def get_fields(self, request: HttpRequest, obj: Cluster | None = None):
         if obj is None:
             return ("organization", "cloud_account", "name", "region", "kind", "time_zone")
-        return ("organization_link", "cloud_account_link", *CLUSTER_EDITABLE, *self.readonly_fields[2:])
+        return ("organization_link", "cloud_account_link", *CLUSTER_EDITABLE, *self.details)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Cluster | None = None):
         if obj is None:
             return ()
         if obj.source == Cluster.Source.DISCOVERED:
-            return (*self.readonly_fields, "name", "region", "kind")
+            return (*self.readonly_fields, *services.DISCOVERY_OWNED)
         return self.readonly_fields
 
     @admin.display(description="organization")
