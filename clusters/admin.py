@@ -16,6 +16,7 @@ from spotopt.service_admin import (
     ServiceAdmin,
     ServiceModelForm,
     admin_link,
+    changed_fields,
     related_link,
     run_service_action,
 )
@@ -115,8 +116,7 @@ class ClusterAdmin(ServiceAdmin):
         return cluster
 
     def service_update(self, request: HttpRequest, obj: Cluster, form: forms.ModelForm) -> Cluster:
-        changes = {f: form.cleaned_data[f] for f in CLUSTER_EDITABLE if f in form.changed_data}
-        return services.cluster_update(cluster=obj, **changes, actor=request.user)
+        return services.cluster_update(cluster=obj, **changed_fields(form, CLUSTER_EDITABLE), actor=request.user)
 
 
 @admin.register(Instance)
@@ -187,7 +187,7 @@ class ClusterPolicyAdmin(ServiceAdmin):
         return admin_link(obj.cluster.organization)
 
     def service_update(self, request: HttpRequest, obj: ClusterPolicy, form: forms.ModelForm) -> ClusterPolicy:
-        data = {f: form.cleaned_data[f] for f in policy_services.POLICY_FIELDS if f in form.changed_data}
+        data = changed_fields(form, policy_services.POLICY_FIELDS)
         return policy_services.policy_update(cluster=obj.cluster, data=data, actor=request.user)
 
     @admin.action(description="Reset selected policies to the defaults", permissions=["change"])

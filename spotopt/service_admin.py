@@ -94,6 +94,11 @@ def apply_service_errors(form: forms.BaseForm, exc: ApplicationError, aliases: d
         form.add_error(None, exc.message)
 
 
+def changed_fields(form: forms.ModelForm, names: Iterable[str]) -> dict[str, Any]:
+    """The fields among ``names`` that the admin changed, as a service's keyword arguments."""
+    return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
+
+
 class ServiceModelForm(forms.ModelForm):
     """A model form whose validation ends with the owning service's write.
 

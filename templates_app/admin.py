@@ -13,6 +13,7 @@ from spotopt.service_admin import (
     ServiceAdmin,
     ServiceModelForm,
     admin_link,
+    changed_fields,
     delete_selected,
     related_link,
     run_service_action,
@@ -72,7 +73,7 @@ class NodeTemplateAdmin(ServiceAdmin):
         return services.template_create(organization=form.cleaned_data["organization"], data=data, actor=request.user)
 
     def service_update(self, request: HttpRequest, obj: NodeTemplate, form: forms.ModelForm) -> NodeTemplate:
-        data = {f: form.cleaned_data[f] for f in (*FIELDS, "is_default") if f in form.changed_data}
+        data = changed_fields(form, (*FIELDS, "is_default"))
         return services.template_update(template=obj, data=data, actor=request.user)
 
     def service_delete(self, request: HttpRequest, obj: NodeTemplate) -> None:
