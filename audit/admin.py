@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from spotopt.service_admin import related_link
 
-from .models import ENTRY_FIELDS, AuditChainHead, AuditLog
+from .models import ENTRY_FIELDS, AuditChainHead, AuditCheckpoint, AuditLog
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,3 +50,13 @@ class AuditChainHeadAdmin(_ReadOnlyAdmin):
     list_display = ("chain", "seq", "last_hash")
     search_fields = ("chain",)
     readonly_fields = ("chain", "seq", "last_hash")
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(_ReadOnlyAdmin):
+    """Signed by ``manage.py audit_checkpoint`` (and hourly by beat); shown, never written here."""
+
+    list_display = ("created_at", "chain", "seq", "hash")
+    search_fields = ("chain", "hash")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at", "chain", "seq", "hash", "signature")

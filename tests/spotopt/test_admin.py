@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from agentapi.models import AgentEvent, ApiKey
 from agentapi.services import api_key_create, enqueue_action, snapshot_ingest
+from audit.services import checkpoint_create_all
 from clusters.policy_services import policy_for
 from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
 from spotopt.service_admin import ServiceAdmin
@@ -46,6 +47,7 @@ PROCESS_OWNED = {
     "pricing.InstanceTypeOffering",
     "audit.AuditLog",
     "audit.AuditChainHead",
+    "audit.AuditCheckpoint",
 }
 # Most queries any change list may take, whatever the number of rows: session, user, then the list's count(s),
 # its page of rows (with the related objects joined), and a date-hierarchy or filter lookup or two.
@@ -94,6 +96,7 @@ def populate(n: int, start: int = 0) -> None:
             timestamp=datetime(2026, 1, 1, tzinfo=UTC),
         )
         InstanceTypeOffering.objects.create(region="us-east-1", zone="us-east-1a", instance_type=name)
+    checkpoint_create_all()
 
 
 def test_every_domain_model_is_registered_usefully():
