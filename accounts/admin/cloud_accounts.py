@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from spotopt.service_admin import (
     ServiceAdmin,
@@ -63,6 +67,11 @@ class CloudAccountAdmin(ServiceAdmin):
         "updated_at",
     )
     actions = [delete_selected, "validate_selected", "disable_selected"]
+
+    # Kept out of Django's error reports, like the user admin's passwords.
+    @method_decorator(sensitive_post_parameters("secret_access_key"))
+    def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any):
+        return super().changeform_view(request, *args, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: CloudAccount | None = None):
         editable = ("name", "role_arn", "regions", "access_key_id", "secret_access_key")
