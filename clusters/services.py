@@ -87,49 +87,6 @@ def cluster_register(
     return cluster
 
 
-@dataclass
-class SyncReport:
-    discovery: DiscoveryReport | None
-    inventory: InventoryReport | None
-
-    @property
-    def errors(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for part in (self.discovery, self.inventory):
-            if part is not None:
-                found.update(part.errors)
-        return found
-
-
-def account_sync(*, account: CloudAccount, discovery: bool = True, inventory: bool = True) -> SyncReport:
-    """Discovery then inventory for one account. Errors of one region are stored on the account, not raised."""
-    session = session_for(account)
-    discovered = discover_account(account=account, session=session) if discovery else None
-    synced = sync_account_inventory(account=account, session=session) if inventory else None
-    report = SyncReport(discovery=discovered, inventory=synced)
-    last_error = "; ".join(f"{region}: {message}" for region, message in sorted(report.errors.items()))
-    CloudAccount.objects.filter(pk=account.pk).update(last_synced_at=timezone.now(), last_error=last_error)
-    return report
-
-
-def cloud_account_request_sync(*, account: CloudAccount, actor: Any = None) -> None:
-    """ "Sync now": queue discovery and inventory for the account (after the current transaction commits)."""
-    from .tasks import sync_account
-
-    if account.status != CloudAccount.Status.ACTIVE:
-        raise ValidationFailed(
-            "Only active accounts can be synced: validate the account first.", code="account_not_active"
-        )
-    with transaction.atomic():
-        record(
-            action="cloud_account.sync_requested",
-            organization_id=account.organization_id,
-            actor=actor,
-            resource=account,
-        )
-        transaction.on_commit(lambda: sync_account.delay(account.pk))
-
-
 _UNSET: Any = object()
 # What discovery owns on a discovered cluster; only a cluster registered by hand may change them.
 DISCOVERY_OWNED = ("name", "region", "kind")
@@ -209,3 +166,46 @@ def _is_time_zone(name: Any) -> bool:
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of the zone database ("Europe")
         return False
     return True
+
+
+@dataclass
+class SyncReport:
+    discovery: DiscoveryReport | None
+    inventory: InventoryReport | None
+
+    @property
+    def errors(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for part in (self.discovery, self.inventory):
+            if part is not None:
+                found.update(part.errors)
+        return found
+
+
+def account_sync(*, account: CloudAccount, discovery: bool = True, inventory: bool = True) -> SyncReport:
+    """Discovery then inventory for one account. Errors of one region are stored on the account, not raised."""
+    session = session_for(account)
+    discovered = discover_account(account=account, session=session) if discovery else None
+    synced = sync_account_inventory(account=account, session=session) if inventory else None
+    report = SyncReport(discovery=discovered, inventory=synced)
+    last_error = "; ".join(f"{region}: {message}" for region, message in sorted(report.errors.items()))
+    CloudAccount.objects.filter(pk=account.pk).update(last_synced_at=timezone.now(), last_error=last_error)
+    return report
+
+
+def cloud_account_request_sync(*, account: CloudAccount, actor: Any = None) -> None:
+    """ "Sync now": queue discovery and inventory for the account (after the current transaction commits)."""
+    from .tasks import sync_account
+
+    if account.status != CloudAccount.Status.ACTIVE:
+        raise ValidationFailed(
+            "Only active accounts can be synced: validate the account first.", code="account_not_active"
+        )
+    with transaction.atomic():
+        record(
+            action="cloud_account.sync_requested",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+        )
+        transaction.on_commit(lambda: sync_account.delay(account.pk))
