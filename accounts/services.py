@@ -24,7 +24,7 @@ from cloud import errors as cloud_errors
 from spotopt.errors import AuthenticationFailed, ValidationFailed
 
 from . import throttling
-from .actions import AuthAction
+from .actions import AuthAction, OrganizationAction, UserAction
 from .aws import session_for
 from .crypto import DecryptionFailed, encrypt_json
 from .models import CloudAccount, Organization, RevokedAccessToken, RevokedTokenFamily, User
@@ -569,7 +569,7 @@ def organization_create(*, name: str, actor: Any = None) -> Organization:
     with transaction.atomic():
         organization = Organization.objects.create(name=name)
         record(
-            action="organization.created",
+            action=OrganizationAction.CREATED,
             organization=organization,
             actor=actor,
             resource=organization,
@@ -597,7 +597,7 @@ def organization_update(
     with transaction.atomic():
         organization.save(update_fields=["name", "owner"])
         record(
-            action="organization.updated",
+            action=OrganizationAction.UPDATED,
             organization=organization,
             actor=actor,
             resource=organization,
@@ -658,7 +658,7 @@ def user_create(
         user.password_changed_at = timezone.now()
         user.save()
         record(
-            action="user.created",
+            action=UserAction.CREATED,
             organization_id=user.organization_id,
             actor=actor,
             resource=user,
@@ -718,7 +718,7 @@ def user_update(
         user.save()
         revoked = _blacklist_all(user) if before["is_active"] and not user.is_active else 0
         record(
-            action="user.updated",
+            action=UserAction.UPDATED,
             organization_id=user.organization_id,
             actor=actor,
             resource=user,

@@ -1,4 +1,4 @@
-"""Users, their passwords and revoked tokens in Django admin, through ``accounts.services``."""
+"""Users and their passwords in Django admin, through ``accounts.services``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.views import PasswordChangeView
 from django.http import HttpRequest
 from django.urls import reverse
-from rest_framework_simplejwt.token_blacklist import admin as token_blacklist_admin
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 
 from spotopt.context import current_request
 from spotopt.errors import ApplicationError
@@ -32,25 +30,6 @@ from ..models import User
 # Access is by role (CLIENT / SUPER_ADMIN), not by Django groups: they are not offered, so nothing is granted
 # behind the services' back.
 admin.site.unregister(Group)
-
-
-# Revoked refresh tokens are shown, never edited: deleting a row would silently make a revoked token valid again.
-# Tokens are revoked by the services (logout, password change, deactivation).
-admin.site.unregister(BlacklistedToken)
-
-
-@admin.register(BlacklistedToken)
-class BlacklistedTokenAdmin(token_blacklist_admin.BlacklistedTokenAdmin):
-    actions = None
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 USER_FIELDS = ("email", "full_name", "role", "organization", "is_active")

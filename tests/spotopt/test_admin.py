@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import LoginFailureCounter, RevokedAccessToken, RevokedTokenFamily
 from agentapi.models import AgentEvent, ApiKey
 from agentapi.services import api_key_create, enqueue_action, snapshot_ingest
 from audit.services import checkpoint_create_all
@@ -34,6 +35,9 @@ pytestmark = pytest.mark.django_db
 
 DOMAIN_APPS = ("accounts", "audit", "pricing", "clusters", "templates_app", "agentapi", "hibernation", "lab")
 PROCESS_OWNED = {
+    "accounts.LoginFailureCounter",
+    "accounts.RevokedAccessToken",
+    "accounts.RevokedTokenFamily",
     "clusters.Instance",
     "agentapi.AgentStatus",
     "agentapi.KubeNode",
@@ -96,6 +100,12 @@ def populate(n: int, start: int = 0) -> None:
             timestamp=datetime(2026, 1, 1, tzinfo=UTC),
         )
         InstanceTypeOffering.objects.create(region="us-east-1", zone="us-east-1a", instance_type=name)
+        later = datetime(2026, 1, 1, 1, tzinfo=UTC)
+        LoginFailureCounter.objects.create(
+            key=f"account:{org.owner.email}", count=1, window_started_at=later, window_ends_at=later
+        )
+        RevokedAccessToken.objects.create(jti=f"jti-{i}", user=org.owner, expires_at=later)
+        RevokedTokenFamily.objects.create(family=f"family-{i}", user=org.owner, reason="logout", expires_at=later)
     checkpoint_create_all()
 
 
