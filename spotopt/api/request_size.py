@@ -60,4 +60,3 @@ class RequestBodyLimitMiddleware:
             request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[attr-defined]
             meta["CONTENT_LENGTH"] = str(len(body))
         return self.get_response(request)
-

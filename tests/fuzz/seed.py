@@ -27,8 +27,11 @@ def seed() -> dict[str, str]:
     )
     org = user.organization
     account_services.cloud_account_create(
-        organization=org, name="fuzz-account", regions=["us-east-1"],
-        role_arn="arn:aws:iam::123456789012:role/SpotOptimizer", actor=user,
+        organization=org,
+        name="fuzz-account",
+        regions=["us-east-1"],
+        role_arn="arn:aws:iam::123456789012:role/SpotOptimizer",
+        actor=user,
     )
     cluster = cluster_services.cluster_register(organization=org, name="fuzz-cluster", region="us-east-1", actor=user)
     template = template_services.template_create(
