@@ -138,7 +138,7 @@ def main() -> int:
         "AGENT_RATE_LIMIT": "1000000/min",
         "LOGIN_RATE_LIMIT": "1000000/min",
         "LOGIN_ADDRESS_RATE_LIMIT": "1000000/min",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "ERROR",
     }
     python = str(BIN / "python")
     subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
