@@ -105,7 +105,8 @@ def _schemathesis(base: str, *, header: str, label: str, extra: list[str]) -> in
         *extra,
     ]
     print(f"== fuzz: {label}", flush=True)
-    return subprocess.call(command, cwd=ROOT)
+    # Run from the reports directory: schemathesis keeps its cache (.schemathesis/) in the working directory.
+    return subprocess.call(command, cwd=REPORTS)
 
 
 def main() -> int:
