@@ -13,6 +13,7 @@ Environment: ``DATABASE_URL`` (required, PostgreSQL; the database is dropped and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -120,62 +121,51 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
-    moto_port = _free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-    moto.start()
-    var_dir = tempfile.mkdtemp(prefix="spotopt-fuzz-")
-    env = os.environ | {
-        "DJANGO_SETTINGS_MODULE": "spotopt.settings",
-        "ENVIRONMENT": "development",
-        "DEBUG": "false",
-        "VAR_DIR": var_dir,
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "CELERY_BROKER_URL": "memory://",
-        "BCRYPT_ROUNDS": "4",
-        # Rate limits raised for the run: the fuzzer must reach the code behind them, not the 429.
-        "API_RATE_LIMIT": "1000000/min",
-        "AGENT_RATE_LIMIT": "1000000/min",
-        "LOGIN_RATE_LIMIT": "1000000/min",
-        "LOGIN_ADDRESS_RATE_LIMIT": "1000000/min",
-        "LOG_LEVEL": "ERROR",
-    }
-    python = str(BIN / "python")
-    subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    seeded = subprocess.run(
-        [python, "-m", "tests.fuzz.seed"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    )
-    credentials = json.loads(seeded.stdout.strip().splitlines()[-1])
+    with contextlib.ExitStack() as cleanup:
+        moto_port = _free_port()
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        moto.start()
+        cleanup.callback(moto.stop)
+        var_dir = tempfile.mkdtemp(prefix="spotopt-fuzz-")
+        cleanup.callback(shutil.rmtree, var_dir, ignore_errors=True)
+        env = os.environ | {
+            "DJANGO_SETTINGS_MODULE": "spotopt.settings",
+            "ENVIRONMENT": "development",
+            "DEBUG": "false",
+            "VAR_DIR": var_dir,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "CELERY_BROKER_URL": "memory://",
+            "BCRYPT_ROUNDS": "4",
+            # Rate limits raised for the run: the fuzzer must reach the code behind them, not the 429.
+            "API_RATE_LIMIT": "1000000/min",
+            "AGENT_RATE_LIMIT": "1000000/min",
+            "LOGIN_RATE_LIMIT": "1000000/min",
+            "LOGIN_ADDRESS_RATE_LIMIT": "1000000/min",
+            "LOG_LEVEL": "ERROR",
+        }
+        python = str(BIN / "python")
+        subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        seeded = subprocess.run(
+            [python, "-m", "tests.fuzz.seed"], cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True
+        )
+        credentials = json.loads(seeded.stdout.strip().splitlines()[-1])
 
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            python,
-            "-m",
-            "gunicorn",
-            "spotopt.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--timeout",
-            "60",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    failures = 0
-    try:
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        gunicorn = ["-m", "gunicorn", "spotopt.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+        server = subprocess.Popen(
+            [python, *gunicorn, "--threads", "4", "--timeout", "60", "--log-level", "warning"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        cleanup.callback(server.wait, timeout=30)
+        cleanup.callback(os.killpg, server.pid, signal.SIGTERM)
         _wait_for(f"{base}/health")
         # The agent run first: the Bearer run may revoke keys it happens to name.
-        failures += _schemathesis(
+        failures = _schemathesis(
             base,
             header=f"Authorization: Api-Key {credentials['api_key']}",
             label="agent",
@@ -183,11 +173,6 @@ def main() -> int:
         )
         bearer = f"Authorization: Bearer {credentials['token']}"
         failures += _schemathesis(base, header=bearer, label="bearer", extra=[])
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        moto.stop()
-        shutil.rmtree(var_dir, ignore_errors=True)
     print(f"== fuzz: {'failed' if failures else 'passed'} (seed {SEED}, {MAX_EXAMPLES} examples per operation)")
     return 1 if failures else 0
 
