@@ -157,3 +157,10 @@ def test_a_service_refusal_on_delete_is_a_message_not_a_500(admin_web, org, monk
     assert response.redirect_chain[-1][0] == change_url(template)
     assert "The template is in use by a cluster." in messages_of(response)
     assert NodeTemplate.objects.filter(pk=template.pk).exists()
+
+
+def test_out_of_range_numbers_are_form_errors_not_500s(admin_web, org):
+    response = post_form(admin_web, ADD, {"organization": org.pk, "name": "big", "max_vcpu": str(2**31)})
+    assert response.status_code == 200
+    assert "max_vcpu" in form_errors(response)
+    assert not NodeTemplate.objects.exists()
