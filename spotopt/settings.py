@@ -312,6 +312,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 
 # --- Security (production) -------------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Messages live in the server-side session, never in a cookie: a new API key is shown once through a message.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
