@@ -7,11 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-<<<<<<< HEAD
-.PHONY: run test venv migrate seed lint check bench bench-optimizer bench-optimizer-small bench-agents clean
-=======
-.PHONY: run test fuzz venv migrate seed lint check bench bench-optimizer bench-agents clean
->>>>>>> main
+.PHONY: run test fuzz venv migrate seed lint check bench bench-optimizer bench-optimizer-small bench-agents clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
