@@ -1,25 +1,35 @@
-"""Benchmark of the planner on problems built from the bundled AWS catalog (``python bench/optimizer.py``).
+"""Benchmark of the planner's cost and time on problems from the bundled AWS catalog (``python bench/optimizer.py``).
 
 Offerings come from ``pricing/data/aws``: instance specs (vCPU, memory, arch, ENIs) sized with the EKS reservations
 of `optimizer.catalog`, us-east-1 on-demand prices, us-east-1 spot prices of 2022-05-31 per AZ id mapped to zone
-names, and interruption rates from the spot advisor bucket midpoints. Workloads are drawn with fixed seeds. Every plan
-is checked with `optimizer.validate` and compared with `optimizer.lower_bound`.
+names, and interruption rates from the spot advisor bucket midpoints. Workloads are drawn with fixed seeds from
+several distinct *mixes* (request sizes, memory per CPU, replica tails, arch pinning, spot eligibility, constraints).
+
+Every plan is checked with `optimizer.validate` and compared with the *whole-node bound*: the dual bound HiGHS proves
+(time-capped) for the integer program with a whole number of nodes per offering and each offering's pods pooled,
+a lower bound on the cost of every valid plan. The 20,000-pod problems are compared with that program's LP
+relaxation. Quality is measured on list prices with the ``lowest-price`` strategy.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import math
+import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
@@ -27,6 +37,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 
 from optimizer import lower_bound, plan, validate
 from optimizer.catalog import INTERRUPTION_MIDPOINTS, offering
+from optimizer.model import build_classes, compatibility
+from optimizer.problem import parse_problem
 
 DATA = ROOT / "pricing" / "data" / "aws"
 REGION = "us-east-1"
@@ -88,92 +100,227 @@ def catalog() -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
-class Shape:
-    """One benchmark problem family."""
+class Mix:
+    """A family of workloads: request ranges (log-uniform), replica tail, pinning, spot eligibility, constraints."""
 
     name: str
-    pods: int
-    workloads: int
-    offerings: int
-    seed: int
-    spot_ok_share: float = 0.8
-    arm_only_share: float = 0.1
-    on_demand_base: float = 0.0
-    max_pool_share: float = 1.0
-    max_interruption_rate: float | None = None
-    strategy: str = "lowest-price"
+    cpu_m: tuple[int, int]  # per-pod CPU request range, millicores
+    gib_per_cpu: tuple[float, float]  # memory per CPU range
+    tail: float = 1.5  # Pareto shape of the replica split (smaller: heavier tail)
+    arm_only: float = 0.1  # share of workloads pinned to arm64
+    x86_only: float = 0.1  # share pinned to x86_64
+    not_spot: float = 0.1  # share with spot_ok false
+    constraints: dict[str, Any] = field(default_factory=dict)
 
 
-SHAPES = [
-    Shape("small", 100, 10, 50, seed=1),
-    Shape("small-constrained", 100, 10, 50, seed=2, on_demand_base=0.2, max_pool_share=0.3),
-    Shape("medium", 1_000, 50, 200, seed=3, on_demand_base=0.2, max_pool_share=0.3),
-    Shape("large", 5_000, 100, 1_000, seed=4, on_demand_base=0.2, max_pool_share=0.3),
-    Shape("xl", 20_000, 200, 2_000, seed=5, on_demand_base=0.2, max_pool_share=0.3),
-    Shape("xl-unconstrained", 20_000, 200, 2_000, seed=6, spot_ok_share=1.0, arm_only_share=0.0),
-    Shape(
-        "xl-interruption",
-        20_000,
-        200,
-        2_000,
-        seed=7,
-        on_demand_base=0.2,
-        max_pool_share=0.3,
-        max_interruption_rate=0.15,
-    ),
-    Shape(
-        "xl-pco",
-        20_000,
-        200,
-        2_000,
-        seed=8,
-        on_demand_base=0.2,
-        max_pool_share=0.3,
-        strategy="price-capacity-optimized",
+MIXES = [
+    Mix("web", (50, 1000), (1, 4)),
+    Mix("memory", (100, 4000), (4, 16), arm_only=0.2, not_spot=0.2),
+    Mix("compute", (500, 8000), (0.5, 2), tail=1.2, arm_only=0.05, x86_only=0.2, not_spot=0.05),
+    Mix("mixed", (50, 8000), (0.5, 16), tail=1.1, arm_only=0.15, x86_only=0.15, not_spot=0.25),
+    Mix("big-pods", (2000, 8000), (0.5, 16), tail=2.0, arm_only=0.0, x86_only=0.3, not_spot=0.0),
+    Mix(
+        "constrained",
+        (50, 8000),
+        (0.5, 16),
+        tail=1.3,
+        constraints={"on_demand_base": 0.2, "max_pool_share": 0.3, "max_interruption_rate": 0.15},
     ),
 ]
 
 
-def make_problem(shape: Shape) -> dict[str, Any]:
-    """A deterministic problem of `shape`: offerings sampled from the catalog, workloads drawn from common sizes."""
-    rng = np.random.default_rng(shape.seed)
+@dataclass(frozen=True)
+class Size:
+    """A size class: pods, workloads and how many catalog offerings a problem draws (None: the whole catalog)."""
+
+    name: str
+    pods: tuple[int, ...]
+    workloads: tuple[int, int]
+    offerings: tuple[int, int] | None
+    bound: str  # "whole-node" or "lp"
+    seeds: int
+
+
+SIZES = [
+    Size("small", (40, 100, 200), (4, 20), (150, 800), "whole-node", 2),
+    Size("medium", (1_000, 2_000), (30, 60), (2_000, 2_600), "whole-node", 2),
+    Size("large", (6_000,), (60, 120), (2_000, 2_600), "whole-node", 2),
+    Size("xl", (20_000,), (200, 200), (2_500, 2_500), "lp", 1),
+]
+
+
+def make_problem(mix: Mix, pods: int, workloads: tuple[int, int], offerings: tuple[int, int] | None, seed: int) -> dict:
+    """A deterministic problem: `pods` replicas of a `mix` over the catalog (or a random part of it)."""
+    rng = np.random.default_rng([seed, pods, sum(map(ord, mix.name))])
     cat = catalog()
-    pick = rng.choice(len(cat), size=min(shape.offerings, len(cat)), replace=False)
-    offerings = [cat[i] for i in sorted(pick)]
-    # pods per workload: a skewed split (a few big deployments, many small ones), each at least 1
-    weights = rng.pareto(1.5, size=shape.workloads) + 0.1
-    counts = np.maximum(1, np.floor(weights / weights.sum() * shape.pods)).astype(int)
-    counts[np.argmax(counts)] += shape.pods - counts.sum()
-    cpu_sizes = np.array([50, 100, 250, 500, 750, 1000, 1500, 2000, 4000])
-    workloads = []
-    for i in range(shape.workloads):
-        cpu = int(rng.choice(cpu_sizes, p=[0.08, 0.15, 0.2, 0.2, 0.08, 0.12, 0.07, 0.06, 0.04]))
-        mem = int(cpu * float(rng.choice([0.5, 1, 2, 4, 8])) * 1.024)
+    if offerings is None:
+        chosen = cat
+    else:
+        k = int(rng.integers(offerings[0], offerings[1] + 1))
+        chosen = [cat[i] for i in sorted(rng.choice(len(cat), size=min(k, len(cat)), replace=False))]
+    n_w = int(rng.integers(workloads[0], workloads[1] + 1))
+    n_w = min(n_w, pods)
+    weights = rng.pareto(mix.tail, size=n_w) + 0.05
+    counts = np.maximum(1, np.floor(weights / weights.sum() * pods)).astype(int)
+    counts[np.argmax(counts)] += pods - counts.sum()
+    wl = []
+    lo, hi = math.log(mix.cpu_m[0]), math.log(mix.cpu_m[1])
+    mlo, mhi = math.log(mix.gib_per_cpu[0]), math.log(mix.gib_per_cpu[1])
+    for i in range(n_w):
+        cpu = int(round(math.exp(rng.uniform(lo, hi)) / 10) * 10)
+        mem = int(round(cpu / 1000 * math.exp(rng.uniform(mlo, mhi)) * 1024 / 16) * 16)
         w: dict[str, Any] = {
             "name": f"w{i:03d}",
             "count": int(counts[i]),
-            "cpu_m": cpu,
+            "cpu_m": max(cpu, 10),
             "memory_mib": max(mem, 32),
-            "spot_ok": bool(rng.random() < shape.spot_ok_share),
+            "spot_ok": bool(rng.random() >= mix.not_spot),
         }
-        if rng.random() < shape.arm_only_share:
+        r = rng.random()
+        if r < mix.arm_only:
             w["arch"] = ["arm64"]
-        workloads.append(w)
-    constraints: dict[str, Any] = {"on_demand_base": shape.on_demand_base, "max_pool_share": shape.max_pool_share}
-    if shape.max_interruption_rate is not None:
-        constraints["max_interruption_rate"] = shape.max_interruption_rate
+        elif r < mix.arm_only + mix.x86_only:
+            w["arch"] = ["x86_64"]
+        wl.append(w)
     return {
-        "offerings": offerings,
-        "workloads": workloads,
+        "offerings": chosen,
+        "workloads": wl,
         "daemonset": {"cpu_m": 150, "memory_mib": 300, "pods": 3},
-        "constraints": constraints,
-        "strategy": shape.strategy,
+        "constraints": {"on_demand_base": 0.0, "max_pool_share": 1.0, **mix.constraints},
+        "strategy": "lowest-price",
     }
 
 
-def run(shape: Shape, repeat: int = 3) -> dict[str, Any]:
-    """Plan `shape` `repeat` times (best time counts), validate, and compare with the LP bound."""
-    problem = make_problem(shape)
+def whole_node_bound(
+    problem: dict[str, Any], seconds: float, relax: bool = False, whole_pods: bool = False
+) -> tuple[float, bool]:
+    """The dual bound HiGHS proves within `seconds` for: integer nodes per offering, each offering's pods pooled
+    (continuous pods per (pod shape, offering) within the offering's nodes' total cpu, memory and pod slots), the
+    exact pool cap. Returns (bound, solved to optimality).
+
+    Offerings that others dominate (same arch and capacity type, at least as much of everything, no dearer, no higher
+    interruption rate; with a pool cap, by at least ceil(1/share) others) are left out first, which changes no
+    optimum: a dominated node can always move to a dominator with room. With `relax`, its LP relaxation. With
+    `whole_pods`, the stronger *whole-pod bound*: integer pods per offering and at most ``floor(cap / size)`` pods of a
+    shape per node (both hold in every plan), a lower bound on the exact per-node optimum."""
+    p = parse_problem(problem)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    keep = np.flatnonzero(compat.any(axis=0) & _undominated(p))
+    compat = compat[:, keep]
+    free = p.free_capacity()[keep].astype(float)
+    price = p.price_f[keep]
+    spot = p.spot[keep]
+    di, ji = np.nonzero(compat)
+    n_x, n_y, n_d = len(keep), len(di), len(cl)
+    share = p.max_pool_share
+    pool = share < 1.0 and spot.any()
+    n_var = n_x + n_y + (2 if pool else 0)  # x, y, [S, c]
+    rows, cols, vals, lo, hi = [], [], [], [], []
+    r0 = 0
+    for r in range(3):  # sum_d size y_dj - cap_j x_j <= 0
+        rows += [r0 + ji, r0 + np.arange(n_x)]
+        cols += [n_x + np.arange(n_y), np.arange(n_x)]
+        vals += [cl.size[di, r].astype(float), -free[:, r]]
+        lo.append(np.full(n_x, -np.inf))
+        hi.append(np.zeros(n_x))
+        r0 += n_x
+    if whole_pods:  # y_dj <= floor(cap_j / size_d) x_j
+        k = np.floor(free[ji] / np.maximum(cl.size[di], 1)).min(axis=1)
+        rows += [r0 + np.arange(n_y), r0 + np.arange(n_y)]
+        cols += [n_x + np.arange(n_y), ji]
+        vals += [np.ones(n_y), -k]
+        lo.append(np.full(n_y, -np.inf))
+        hi.append(np.zeros(n_y))
+        r0 += n_y
+    rows.append(r0 + di)  # sum_j y_dj = n_d
+    cols.append(n_x + np.arange(n_y))
+    vals.append(np.ones(n_y))
+    lo.append(cl.count.astype(float))
+    hi.append(cl.count.astype(float))
+    r0 += n_d
+    if pool:
+        s_col, c_col = n_x + n_y, n_x + n_y + 1
+        sj = np.flatnonzero(spot)
+        rows += [np.full(len(sj) + 1, r0)]  # S - sum spot x = 0
+        cols += [np.concatenate([sj, [s_col]])]
+        vals += [np.concatenate([-np.ones(len(sj)), [1.0]])]
+        lo.append(np.zeros(1))
+        hi.append(np.zeros(1))
+        r0 += 1
+        rows += [r0 + np.arange(len(sj)), r0 + np.arange(len(sj))]  # x_j - c <= 0
+        cols += [sj, np.full(len(sj), c_col)]
+        vals += [np.ones(len(sj)), -np.ones(len(sj))]
+        lo.append(np.full(len(sj), -np.inf))
+        hi.append(np.zeros(len(sj)))
+        r0 += len(sj)
+        rows += [np.full(2, r0)]  # c - share S <= 1 - eps
+        cols += [np.array([c_col, s_col])]
+        vals += [np.array([1.0, -share])]
+        lo.append(np.full(1, -np.inf))
+        hi.append(np.full(1, 1 - 1e-6))
+        r0 += 1
+    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r0, n_var))
+    cost = np.concatenate([price, np.zeros(n_var - n_x)])
+    integrality = np.zeros(n_var)
+    integrality[:n_x] = 1
+    if whole_pods:
+        integrality[n_x : n_x + n_y] = 1
+    if pool:
+        integrality[-1] = 1
+    with _quiet():
+        res = milp(
+            cost,
+            constraints=LinearConstraint(a, np.concatenate(lo), np.concatenate(hi)),
+            integrality=np.zeros(n_var) if relax else integrality,
+            bounds=Bounds(np.zeros(n_var), np.full(n_var, np.inf)),
+            options={"time_limit": seconds, "mip_rel_gap": 1e-4},
+        )
+    bound = getattr(res, "mip_dual_bound", None)
+    if bound is None or not np.isfinite(bound):
+        bound = res.fun if res.status == 0 else lower_bound(problem)
+    return float(bound), res.status == 0
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """HiGHS prints some MIP progress straight to the process's stdout: silence it for the table's sake."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _undominated(p: Any) -> np.ndarray:
+    """Offerings no other offering of the same arch and capacity type dominates (see `whole_node_bound`)."""
+    free = p.free_capacity()
+    need = np.where(p.spot & (p.max_pool_share < 1.0), math.ceil(1 / max(p.max_pool_share, 1e-9) - 1e-9), 1)
+    out = np.ones(p.n_offerings, dtype=bool)
+    arch = np.array(p.arch)
+    for j in range(p.n_offerings):
+        same = (arch == arch[j]) & (p.spot == p.spot[j])
+        ge = (
+            (free >= free[j]).all(axis=1)
+            & (p.price_f <= p.price_f[j])
+            & (p.interruption_rate <= p.interruption_rate[j])
+        )
+        strict = (
+            (free > free[j]).any(axis=1) | (p.price_f < p.price_f[j]) | (p.interruption_rate < p.interruption_rate[j])
+        )
+        dom = same & ge & (strict | (np.arange(p.n_offerings) < j))
+        dom[j] = False
+        out[j] = dom.sum() < need[j]
+    return out
+
+
+def run(mix: Mix, size: Size, pods: int, seed: int, bound_seconds: float, repeat: int) -> dict[str, Any]:
+    """Plan one problem `repeat` times (the best time counts), validate it, and compare it with its bound."""
+    problem = make_problem(mix, pods, size.workloads, size.offerings, seed)
     best = float("inf")
     result: dict[str, Any] = {}
     for _ in range(repeat):
@@ -181,11 +328,22 @@ def run(shape: Shape, repeat: int = 3) -> dict[str, Any]:
         result = plan(problem)
         best = min(best, time.perf_counter() - t0)
     errors = validate(problem, result)
-    bound = lower_bound(problem)
+    t0 = time.perf_counter()
+    if size.bound == "lp":
+        bound, exact = whole_node_bound(problem, bound_seconds, relax=True)
+        exact = False
+    else:
+        bound, exact = whole_node_bound(problem, bound_seconds)
+    bound_s = time.perf_counter() - t0
+    # the whole-pod bound is time-capped too: where it proves less than the whole-node bound, the latter stands
+    pod_bound = (
+        max(whole_node_bound(problem, bound_seconds, whole_pods=True)[0], bound) if size.name == "small" else None
+    )
     cost = Decimal(result["hourly_cost"])
     return {
-        "shape": shape.name,
-        "strategy": shape.strategy,
+        "mix": mix.name,
+        "size": size.name,
+        "seed": seed,
         "pods": sum(w["count"] for w in problem["workloads"]),
         "workloads": len(problem["workloads"]),
         "offerings": len(problem["offerings"]),
@@ -193,38 +351,75 @@ def run(shape: Shape, repeat: int = 3) -> dict[str, Any]:
         "unplaced": sum(result["unplaced"].values()),
         "time_ms": round(best * 1000, 1),
         "cost": str(cost),
-        "lower_bound": f"{bound:.6f}",
+        "bound": f"{bound:.6f}",
+        "bound_kind": size.bound + (" (optimal)" if exact else ""),
+        "bound_s": round(bound_s, 1),
         "ratio": round(float(cost) / bound, 4) if bound > 0 else None,
+        "pod_bound": None if pod_bound is None else f"{pod_bound:.6f}",
+        "pod_ratio": round(float(cost) / pod_bound, 4) if pod_bound else None,
         "valid": not errors,
         "errors": errors[:5],
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the table (or JSON with --json); exit 1 if any plan is invalid."""
+    """Print the table and the worst ratio per size class (or JSON with --json); exit 1 if any plan is invalid."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--repeat", type=int, default=3, help="plans per problem; the best time is reported")
-    parser.add_argument("--only", help="run only the shape with this name")
+    parser.add_argument("--small", action="store_true", help="only the small size class (what CI runs)")
+    parser.add_argument("--sizes", nargs="*", help="size classes to run (default: all)")
+    parser.add_argument("--mixes", nargs="*", help="workload mixes to run (default: all)")
+    parser.add_argument("--seeds", type=int, help="seeds per (mix, size); default per size class")
+    parser.add_argument("--repeat", type=int, default=1, help="plans per problem; the best time is reported")
+    parser.add_argument("--bound-seconds", type=float, default=20.0, help="time cap of each whole-node bound solve")
     args = parser.parse_args(argv)
-    rows = [run(s, args.repeat) for s in SHAPES if not args.only or s.name == args.only]
+    sizes = [s for s in SIZES if (not args.small or s.name == "small") and (not args.sizes or s.name in args.sizes)]
+    mixes = [m for m in MIXES if not args.mixes or m.name in args.mixes]
+    rows = []
+    if not args.json:
+        head = (
+            f"{'mix':<12}{'size':<7}{'seed':>4}{'pods':>7}{'wl':>5}{'offers':>7}{'nodes':>6}{'time ms':>9}"
+            f"{'cost $/h':>12}{'bound':>12}{'ratio':>8}{'pod r.':>8}  bound kind"
+        )
+        print(head)
+        print("-" * len(head))
+    for size in sizes:
+        for mix in mixes:
+            for pods in size.pods:
+                for seed in range(args.seeds or size.seeds):
+                    r = run(mix, size, pods, seed, args.bound_seconds, args.repeat)
+                    rows.append(r)
+                    if not args.json:
+                        print(
+                            f"{r['mix']:<12}{r['size']:<7}{r['seed']:>4}{r['pods']:>7}{r['workloads']:>5}"
+                            f"{r['offerings']:>7}{r['nodes']:>6}{r['time_ms']:>9}{r['cost']:>12}{r['bound']:>12}"
+                            f"{r['ratio']!s:>8}{r['pod_ratio'] or '':>8}  {r['bound_kind']}"
+                            + ("" if r["valid"] else "  INVALID: " + "; ".join(r["errors"])),
+                            flush=True,
+                        )
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
     else:
-        head = (
-            f"{'shape':<18}{'pods':>7}{'wl':>5}{'offers':>7}{'nodes':>7}{'time ms':>9}{'cost $/h':>12}"
-            f"{'LP bound':>12}{'ratio':>8}  valid"
-        )
-        print(head)
-        print("-" * len(head))
-        for r in rows:
-            print(
-                f"{r['shape']:<18}{r['pods']:>7}{r['workloads']:>5}{r['offerings']:>7}{r['nodes']:>7}"
-                f"{r['time_ms']:>9}{r['cost']:>12}{r['lower_bound']:>12}{r['ratio']!s:>8}  "
-                f"{'yes' if r['valid'] else 'NO: ' + '; '.join(r['errors'])}"
-            )
-    return 0 if all(r["valid"] for r in rows) else 1
+        print()
+        print("worst ratio per size class (plan cost / bound):")
+        for size in sizes:
+            got = [r for r in rows if r["size"] == size.name and r["ratio"] is not None]
+            if got:
+                worst = max(got, key=lambda r: r["ratio"])
+                slowest = max(r["time_ms"] for r in got)
+                print(
+                    f"  {size.name:<7} {worst['ratio']:.4f}  ({worst['mix']}, {worst['pods']} pods,"
+                    f" seed {worst['seed']};"
+                    f" {len(got)} problems, slowest plan {slowest} ms, vs {size.bound} bound)"
+                )
+                pod = [r for r in got if r["pod_ratio"] is not None]
+                if pod:
+                    w = max(pod, key=lambda r: r["pod_ratio"])
+                    print(
+                        f"  {size.name:<7} {w['pod_ratio']:.4f}  vs the whole-pod bound ({w['mix']}, {w['pods']} pods)"
+                    )
+    return 0 if all(r["valid"] and not r["unplaced"] for r in rows) else 1
 
 
 if __name__ == "__main__":

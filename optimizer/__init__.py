@@ -42,10 +42,13 @@ pods) and never through a per-pod loop. 20,000 pods / 200 workloads / 2,000 offe
 on 2 cores (see README.md for measurements).
 """
 
-from .planner import lower_bound, plan
+from .incremental import plan
+from .planner import lower_bound
 from .problem import ProblemError
 from .validate import validate
 
-FORMAT_VERSION = 1
+#: The newest problem/plan format `plan` speaks; version 1 problems (no ``version`` field) still get version-1 plans.
+FORMAT_VERSION = 2
+FORMAT_VERSIONS = (1, 2)
 
-__all__ = ["FORMAT_VERSION", "ProblemError", "lower_bound", "plan", "validate"]
+__all__ = ["FORMAT_VERSION", "FORMAT_VERSIONS", "ProblemError", "lower_bound", "plan", "validate"]

@@ -1,4 +1,5 @@
-"""``python -m optimizer plan < problem.json > plan.json``: exit 0 with the plan, 2 with the fault on stderr."""
+"""``python -m optimizer plan < problem.json > plan.json``: exit 0 with the plan (the problem's format version, 1 or 2),
+2 with the fault on stderr."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from . import ProblemError, plan
 
 def main(argv: list[str] | None = None) -> int:
     """Read a problem from stdin, write its plan to stdout; 2 on a malformed problem or bad JSON."""
-    parser = argparse.ArgumentParser(prog="python -m optimizer", description="Spot Optimizer planner (format v1)")
+    parser = argparse.ArgumentParser(
+        prog="python -m optimizer", description="Spot Optimizer planner (format versions 1 and 2)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("plan", help="read a problem (JSON) on stdin, write the plan (JSON) on stdout")
     parser.parse_args(argv)

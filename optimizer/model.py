@@ -22,6 +22,7 @@ offering, over the offerings the first solve selected, to learn which pods go on
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,16 +46,18 @@ __all__ = [
     "fit_groups",
     "solve_lp",
     "solve_nodes",
+    "undominated",
     "usable_offerings",
 ]
 
 #: price-capacity-optimized weight: effective_price = price * (1 + PCO_K * interruption_rate) for spot offerings.
 PCO_K = 2.0
-#: The exact MILP used on small problems stops after this many branch-and-bound nodes: a deterministic limit, so the
-#: same problem always gets the same plan whatever the machine's load.
-MILP_NODES = 1000
-#: A wall-clock safety net behind the node limit (only a pathological problem reaches it).
-MILP_SECONDS = 2.0
+#: The whole-node integer program stops after this many branch-and-bound nodes (or within its relative gap): a
+#: deterministic limit, so the same problem always gets the same plan whatever the machine's load.
+MILP_NODES = 300
+#: A wall-clock safety net far behind the node limit (measured solves take well under a tenth of it even on a loaded
+#: machine); only a pathological problem could reach it.
+MILP_SECONDS = 60.0
 #: The per-node packing MILP (`solve_nodes`) runs only up to this many variables and stops after PACK_NODES
 #: branch-and-bound nodes; both keep it well inside its wall-clock safety net, so the node limit decides.
 PACK_VARS = 400
@@ -122,6 +125,49 @@ def usable_offerings(p: Problem) -> np.ndarray:
     return ok & (~p.spot | (spot_ok & ok_rate))
 
 
+def undominated(p: Problem, prices: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(J,) bool: `allowed` offerings that no other allowed offering of the same arch and capacity type dominates.
+
+    k dominates j when it has at least as much free cpu, memory and pod slots, costs no more (`prices`) and is
+    interrupted no more often (ties broken by index). Any plan stays valid and no dearer when a node of j moves to k;
+    under a pool cap a spot offering is dropped only with at least ``ceil(1 / max_pool_share)`` dominators, since
+    then they always have room under ``ceil(share x S)`` for it. So dropping these loses no optimum."""
+    free = p.free_capacity()
+    out = allowed.copy()
+    share = p.max_pool_share
+    arch = np.array(p.arch, dtype=object)
+    rate = p.interruption_rate
+    for key in {(a, bool(s)) for a, s in zip(p.arch, p.spot.tolist(), strict=True)}:
+        g = np.flatnonzero(allowed & (arch == key[0]) & (p.spot == key[1]))
+        if len(g) < 2:
+            continue
+        need = 1 if not key[1] or share >= 1.0 else (math.ceil(1.0 / share - 1e-9) if share > 0 else len(g))
+        # identical offerings (one type in several zones) collapse to one row with a multiplicity
+        rows, _, inverse, mult = np.unique(
+            np.column_stack([free[g].astype(float), prices[g], rate[g]]),
+            axis=0,
+            return_index=True,
+            return_inverse=True,
+            return_counts=True,
+        )
+        inverse = inverse.reshape(-1)
+        f, pr, rt = rows[:, :3], rows[:, 3], rows[:, 4]
+        # sdom[a, b]: row a strictly dominates row b; one 2-D comparison per attribute
+        ge = (pr[:, None] <= pr[None, :]) & (rt[:, None] <= rt[None, :])
+        strict = (pr[:, None] < pr[None, :]) | (rt[:, None] < rt[None, :])
+        for r in range(3):
+            ge &= f[:, None, r] >= f[None, :, r]
+            strict |= f[:, None, r] > f[None, :, r]
+        dominators = (ge & strict).astype(np.int64).T @ mult
+        # within a row of identical offerings, the k-th (by index) has k dominators among its twins
+        order = np.lexsort((g, inverse))
+        rank = np.empty(len(g), dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(np.bincount(inverse[order], minlength=len(rows)))[:-1]])
+        rank[order] = np.arange(len(g)) - starts[inverse[order]]
+        out[g[dominators[inverse] + rank >= need]] = False
+    return out
+
+
 def compatibility(p: Problem, cl: Classes) -> np.ndarray:
     """(D, J) bool: a pod of class d may run on offering j (usable, arch, capacity type, one pod fits)."""
     free = p.free_capacity()
@@ -147,6 +193,7 @@ class LPResult:
     x: np.ndarray  # (len(offerings),)
     y: np.ndarray  # (D, n_groups)
     unplaced: np.ndarray  # (D,)
+    rc: np.ndarray | None = None  # (len(offerings),) reduced cost of every x (LP only)
 
 
 def solve_lp(
@@ -157,6 +204,8 @@ def solve_lp(
     group_compat: np.ndarray,
     prices: np.ndarray,
     integral: bool = False,
+    whole_pods: bool = False,
+    gap: float = 1e-4,
 ) -> LPResult | None:
     """Solve the LP of the module docstring with HiGHS.
 
@@ -247,15 +296,20 @@ def solve_lp(
     bounds[:, 1] = np.inf
     bounds[u0 : u0 + n_d, 1] = cl.count
     if integral:
+        # whole nodes (and the pool cap's integer c); pods stay pooled per offering, which the per-node packing
+        # that follows turns into whole pods
+        integrality = np.ones(n_var) if whole_pods else np.zeros(n_var)
+        integrality[x0 : x0 + n_x] = 1
+        integrality[c0 : c0 + n_c] = 1
         res = milp(
             c,
             constraints=[
                 LinearConstraint(a_ub, -np.inf, np.concatenate(b_ub)),
                 LinearConstraint(a_eq, np.concatenate(b_eq), np.concatenate(b_eq)),
             ],
-            integrality=np.ones(n_var),
+            integrality=integrality,
             bounds=Bounds(bounds[:, 0], bounds[:, 1]),
-            options={"node_limit": MILP_NODES, "time_limit": MILP_SECONDS},
+            options={"node_limit": MILP_NODES, "time_limit": MILP_SECONDS, "mip_rel_gap": gap},
         )
         if res.x is None:  # no incumbent within the time limit: the caller falls back to the LP
             return None
@@ -275,7 +329,10 @@ def solve_lp(
     x = np.maximum(sol[x0 : x0 + n_x], 0.0)
     y = np.zeros((n_d, n_g))
     y[di, gi] = np.maximum(sol[y0 : y0 + n_y], 0.0)
-    return LPResult(cost=float(price @ x), x=x, y=y, unplaced=np.maximum(sol[u0 : u0 + n_d], 0.0))
+    rc = None
+    if not integral and getattr(res, "lower", None) is not None and res.lower.marginals is not None:
+        rc = np.asarray(res.lower.marginals[x0 : x0 + n_x], dtype=float)
+    return LPResult(cost=float(price @ x), x=x, y=y, unplaced=np.maximum(sol[u0 : u0 + n_d], 0.0), rc=rc)
 
 
 def fit_groups(compat: np.ndarray, offerings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -13,19 +12,27 @@ from .model import (
     LPResult,
     build_classes,
     compatibility,
-    effective_prices,
     fit_groups,
     solve_lp,
     solve_nodes,
+    undominated,
 )
-from .problem import Problem, _ceil_share, money, parse_problem
+from .problem import Problem, _ceil_share, parse_problem
 
-__all__ = ["lower_bound", "plan"]
+__all__ = ["lower_bound", "plan_fresh"]
 
 _EPS = 1e-7
 #: Problems up to this size get the node-type counts from an exact MILP (HiGHS, node-limited) instead of the LP.
 SMALL_PODS = 200
-SMALL_OFFERINGS = 60
+#: Offerings beyond the LP's own choice that the whole-node integer program may use.
+MIP_CANDIDATES = 24
+#: Larger problems stop the integer program within this relative gap (their rounding loss is already small).
+MIP_GAP = 0.005
+#: Above this many pods no integer program runs: the LP's node counts are rounded down and what is left over gets
+#: a plan of its own (twice), which loses little there and keeps 20,000 pods well under a second.
+MIP_PODS = 8_000
+#: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
+REPAIR_DEPTH = 2
 
 
 def lower_bound(problem: dict[str, Any]) -> float:
@@ -47,27 +54,52 @@ def lower_bound(problem: dict[str, Any]) -> float:
 class _Plan:
     """Mutable node set: node i is one node of offering ``off[i]`` holding ``load[i, d]`` pods of class d."""
 
-    def __init__(self, p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray) -> None:
+    def __init__(
+        self, p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray | None = None
+    ) -> None:
         self.p = p
         self.cl = cl
         self.compat = compat
         self.prices = prices
+        # offerings new nodes may use (version 2: not unavailable); kept nodes may sit on any offering
+        self.new_ok = np.ones(p.n_offerings, dtype=bool) if new_ok is None else new_ok
         self.free = p.free_capacity()
         self.off = np.zeros(0, dtype=np.int64)
+        # version 2: index into the problem's current nodes for a kept node (its offering never changes), else -1
+        self.kept = np.zeros(0, dtype=np.int64)
+        self.kept_price = np.zeros(0, dtype=float)  # what each kept node costs (its current price, weighted)
         self.load = np.zeros((0, len(cl)), dtype=np.int64)
         self.unplaced = np.zeros(len(cl), dtype=np.int64)
         # What one pod of a class is "worth": its share of the cheapest node it could use, by its dominant resource.
         # Used to rank new nodes by the value they absorb per dollar.
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (cl.size[:, None, :] / np.maximum(self.free[None, :, :], 1)).max(axis=2)
-        per_pod = np.where(compat, prices[None, :] * ratio, np.inf)
+        per_pod = np.where(compat & self.new_ok[None, :], prices[None, :] * ratio, np.inf)
         self.value = np.where(np.isfinite(per_pod.min(axis=1, initial=np.inf)), per_pod.min(axis=1, initial=np.inf), 0)
 
     # --- helpers ---------------------------------------------------------------------------------------------------
 
+    def node_prices(self) -> np.ndarray:
+        """What every node costs the planner: the offering's (effective) price, a kept node's own."""
+        out = self.prices[self.off].astype(float)
+        kept = self.kept >= 0
+        out[kept] = self.kept_price[self.kept[kept]]
+        return out
+
     def cost(self) -> float:
         """Total price the planner minimises (effective prices under price-capacity-optimized)."""
-        return float(self.prices[self.off].sum())
+        return float(self.node_prices().sum())
+
+    def copy(self) -> _Plan:
+        out = _Plan.__new__(_Plan)
+        out.__dict__.update(self.__dict__)
+        out.off, out.load, out.unplaced, out.kept = (
+            self.off.copy(),
+            self.load.copy(),
+            self.unplaced.copy(),
+            self.kept.copy(),
+        )
+        return out
 
     def used(self, idx: np.ndarray | None = None) -> np.ndarray:
         load = self.load if idx is None else self.load[idx]
@@ -77,18 +109,21 @@ class _Plan:
         """(N, 3) capacity still free on every node."""
         return self.free[self.off] - self.used()
 
-    def add_nodes(self, offering: int, loads: np.ndarray) -> None:
+    def add_nodes(self, offering: int, loads: np.ndarray, kept: int = -1) -> None:
         self.off = np.concatenate([self.off, np.full(len(loads), offering, dtype=np.int64)])
         self.load = np.vstack([self.load, loads.astype(np.int64)])
+        self.kept = np.concatenate([self.kept, np.full(len(loads), kept, dtype=np.int64)])
 
     def remove_nodes(self, keep: np.ndarray) -> None:
         self.off = self.off[keep]
         self.load = self.load[keep]
+        self.kept = self.kept[keep]
 
     # --- packing ---------------------------------------------------------------------------------------------------
 
-    def pack_type(self, j: int, counts: np.ndarray) -> np.ndarray:
-        """Open just enough nodes of offering j for `counts` pods per class; return what did not fit.
+    def pack_type(self, j: int, counts: np.ndarray, nodes: int = 0) -> np.ndarray:
+        """Open just enough nodes of offering j for `counts` pods per class (exactly `nodes` when given); return what
+        did not fit.
 
         Two packings are tried and the one leaving less pod value over wins: an even spread (each node takes
         floor(count/n) of every class, which always fits when the total does, and the remainders go one per node
@@ -98,10 +133,12 @@ class _Plan:
         need = counts @ self.cl.size
         if ((cap <= 0) & (need > 0)).any():
             return counts.copy()
-        n = math.ceil(float((need / np.maximum(cap, 1)).max()) - 1e-9)
+        n = nodes or math.ceil(float((need / np.maximum(cap, 1)).max()) - 1e-9)
         if n <= 0:
             return counts.copy()
         base = counts // n
+        if ((base @ self.cl.size) > cap).any():  # fewer nodes than the pods need: first fit alone
+            base = np.zeros_like(base)
         loads = np.tile(base, (n, 1))
         room = np.tile(cap - base @ self.cl.size, (n, 1)).astype(np.int64)
         left = self._spread(counts - base * n, loads, room, cap)
@@ -183,7 +220,7 @@ class _Plan:
         size = self.cl.size
         order = np.argsort(-self.value, kind="stable")
         while left.sum() > 0:
-            cand = np.flatnonzero(offering_mask & self.compat[left > 0].any(axis=0))
+            cand = np.flatnonzero(offering_mask & self.new_ok & self.compat[left > 0].any(axis=0))
             if cand.size == 0:
                 break
             room = self.free[cand].copy()
@@ -233,6 +270,7 @@ class _Plan:
             waste = self.prices[self.off] * (1.0 - fill)
             order = np.argsort(-waste, kind="stable")
             moved = False
+            order = order[self.kept[order] < 0]
             for i in order[: min(8, len(order))]:
                 if fill[i] > 0.6:
                     continue
@@ -246,12 +284,12 @@ class _Plan:
         want = self.load[i].copy()
         keep = np.ones(len(self.off), dtype=bool)
         keep[i] = False
-        saved_off, saved_load = self.off.copy(), self.load.copy()
+        saved = self.off.copy(), self.load.copy(), self.kept.copy()
         self.remove_nodes(keep)
         left = self.fill_existing(want)
         if left.sum() == 0:
             return True
-        self.off, self.load = saved_off, saved_load
+        self.off, self.load, self.kept = saved
         return False
 
     def downsize(self) -> None:
@@ -263,10 +301,11 @@ class _Plan:
         chunk = max(1, 4_000_000 // max(1, self.p.n_offerings * 3))
         for start in range(0, len(self.off), chunk):
             sl = slice(start, start + chunk)
-            fits = (self.free[None, :, :] >= used[sl, None, :]).all(axis=2) & allowed[sl]
+            fits = (self.free[None, :, :] >= used[sl, None, :]).all(axis=2) & allowed[sl] & self.new_ok[None, :]
             cost = np.where(fits, self.prices[None, :], np.inf)
             best = np.argmin(cost, axis=1)
             better = cost[np.arange(len(best)), best] < self.prices[self.off[sl]] - 1e-12
+            better &= self.kept[sl] < 0
             self.off[sl] = np.where(better, best, self.off[sl])
 
     # --- pool share ------------------------------------------------------------------------------------------------
@@ -286,12 +325,14 @@ class _Plan:
             cap = _ceil_share(share, n_spot)
             per_pool = np.bincount(self.off[spot_nodes], minlength=p.n_offerings)
             over = np.flatnonzero(per_pool > cap)
-            if over.size == 0:
+            # kept nodes never move: only pools with a new node in them can be relieved
+            movable = [int(j) for j in over if ((self.off == j) & (self.kept < 0)).any()]
+            if not movable:
                 return
-            pool = int(over[0])
-            i = int(np.flatnonzero(self.off == pool)[-1])
+            pool = movable[0]
+            i = int(np.flatnonzero((self.off == pool) & (self.kept < 0))[-1])
             allowed = self.node_allowed(np.array([i]))[0]
-            fits = (self.free >= self.used(np.array([i]))[0]).all(axis=1) & allowed
+            fits = (self.free >= self.used(np.array([i]))[0]).all(axis=1) & allowed & self.new_ok
             room_in_pool = ~p.spot | (per_pool < cap)
             cand = fits & room_in_pool
             cand[pool] = False
@@ -310,70 +351,105 @@ class _Plan:
             self.unplaced += left
 
 
-def plan(problem: dict[str, Any]) -> dict[str, Any]:
-    """Plan the cheapest node set for `problem` (format version 1); raise `ProblemError` if it is malformed."""
-    p = parse_problem(problem)
-    cl = build_classes(p)
-    prices = effective_prices(p)
-    compat = compatibility(p, cl)
-    placeable = compat.any(axis=1)
-    cols = np.flatnonzero(compat.any(axis=0))
-    if len(cl) == 0 or cols.size == 0:
-        st = _Plan(p, cl, compat, prices)
-        return _render(st)
+def plan_fresh(
+    p: Problem,
+    cl: Classes,
+    compat: np.ndarray,
+    prices: np.ndarray,
+    new_ok: np.ndarray | None = None,
+    exact: bool = True,
+    depth: int = 0,
+) -> _Plan:
+    """A node set from scratch for the pods of `cl` (its counts), new nodes only on `new_ok` offerings.
 
+    `exact` lets small problems use the MILPs; `compat` is the full class x offering compatibility."""
+    new_ok = np.ones(p.n_offerings, dtype=bool) if new_ok is None else new_ok
+    cmask = compat & new_ok[None, :]
+    placeable = cmask.any(axis=1) & (cl.count > 0)
+    # the solvers see only offerings no other dominates (repair and pool spreading still see them all)
+    cmask &= undominated(p, prices, cmask[cl.count > 0].any(axis=0))[None, :]
+    cols = np.flatnonzero(cmask[cl.count > 0].any(axis=0)) if len(cl) else np.zeros(0, dtype=np.int64)
+    if len(cl) == 0 or cols.size == 0 or not placeable.any():
+        st = _Plan(p, cl, compat, prices, new_ok)
+        st.unplaced += np.where(placeable, 0, cl.count)
+        return st
+
+    pods = int(cl.count.sum())
+    small = exact and pods <= SMALL_PODS and depth == 0
+    # the integer program: small problems always; mid-sized ones at the top level (big ones round the LP well)
+    use_mip = small or (depth == 0 and pods <= MIP_PODS)
     # (b) LP over fit groups picks the node mix
-    group, gcompat = fit_groups(compat, cols)
+    group, gcompat = fit_groups(cmask, cols)
     first = solve_lp(p, cl, cols, group, gcompat, prices)
     assert first is not None
     chosen = set(cols[first.x > _EPS].tolist())
     # every class keeps its cheapest per-pod option, so the second LP can always place it
     free = p.free_capacity()
-    per_pod = np.where(compat, prices[None, :] * (cl.size[:, None, :] / np.maximum(free[None], 1)).max(2), np.inf)
+    per_pod = np.where(cmask, prices[None, :] * (cl.size[:, None, :] / np.maximum(free[None], 1)).max(2), np.inf)
     chosen |= set(np.argmin(per_pod[placeable], axis=1).tolist())
     sel = np.array(sorted(chosen), dtype=np.int64)
-    second = solve_lp(p, cl, sel, np.arange(len(sel)), compat[:, sel].T, prices)
+    second = solve_lp(p, cl, sel, np.arange(len(sel)), cmask[:, sel].T, prices)
     assert second is not None
-    best = _realise(p, cl, compat, prices, sel, second)
+    best = _realise(p, cl, compat, prices, new_ok, sel, second, depth=depth, exact=small)
 
-    if int(cl.count.sum()) <= SMALL_PODS and len(cols) <= SMALL_OFFERINGS:
-        # few pods: whole-pod effects dominate, so an exact (node-limited) MILP over every offering picks the
-        # counts; its plan replaces the LP's only if it comes out better, since a capped MILP may stop early
-        exact = solve_lp(p, cl, cols, np.arange(len(cols)), compat[:, cols].T, prices, integral=True)
-        copies = np.bincount(best.off, minlength=p.n_offerings)
-        if exact is not None:
-            alt = _realise(p, cl, compat, prices, cols, exact)
-            if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost()):
-                best = alt
-            # the MILP's node counts assume pooled capacity: pack them exactly, node by node, with a spare node of
-            # every chosen offering and every class's cheapest per-pod offering
-            used = np.zeros(p.n_offerings, dtype=np.int64)
-            used[cols] = np.round(exact.x).astype(np.int64)
-            copies = np.maximum(copies, used + (used > 0))
-        cheapest = np.argmin(per_pod[placeable], axis=1) if placeable.any() else np.zeros(0, dtype=np.int64)
-        copies[cheapest] = np.maximum(copies[cheapest], 1)
-        alt = _exact_plan(p, cl, compat, prices, copies)
-        if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+    # whole nodes: an integer program over the LP's choice and the offerings closest to entering it (smallest
+    # reduced cost per dollar), pods pooled per offering; node-limited, so deterministic
+    # (small problems: every offering left after dominance, and whole pods per offering too)
+    cand = set(chosen)
+    if small:
+        cand |= set(cols.tolist())
+    elif first.rc is not None:
+        score = first.rc / np.maximum(prices[cols], 1e-9)
+        cand |= set(cols[np.argsort(score, kind="stable")[:MIP_CANDIDATES]].tolist())
+    cand_a = np.array(sorted(cand), dtype=np.int64)
+    mip = (
+        None
+        if not use_mip
+        else solve_lp(
+            p,
+            cl,
+            cand_a,
+            np.arange(len(cand_a)),
+            cmask[:, cand_a].T,
+            prices,
+            integral=True,
+            whole_pods=small,
+            gap=MIP_GAP,
+        )
+    )
+    if mip is not None:
+        alt = _realise(p, cl, compat, prices, new_ok, cand_a, mip, whole=True, depth=depth, exact=small)
+        if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
             best = alt
+        if small:
+            # few pods: pack the integer program's node counts exactly, node by node, with one spare node of every
+            # offering it chose
+            used = np.zeros(p.n_offerings, dtype=np.int64)
+            used[cand_a] = np.round(mip.x).astype(np.int64)
+            alt = _exact_plan(p, cl, compat, prices, new_ok, used + (used > 0))
+            if alt is None:
+                alt = _exact_plan(p, cl, compat, prices, new_ok, used)
+            if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+                best = alt
     # a safeguard against packing losses: every class alone on its own best single offering type
-    alt = _single_type_plan(p, cl, compat, prices)
+    alt = _single_type_plan(p, cl, compat, prices, new_ok) if depth == 0 else best
     if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
         best = alt
-    return _render(best)
+    return best
 
 
-def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray) -> _Plan:
+def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray) -> _Plan:
     """Each demand class on the one offering type that holds it most cheaply (whole nodes, no mixing).
 
     O(classes x offerings), vectorised. It is never better than a good mixed plan on large problems, but it bounds the
     planner's result from above by the simple plan an operator would write by hand."""
-    st = _Plan(p, cl, compat, prices)
+    st = _Plan(p, cl, compat, prices, new_ok)
     free = p.free_capacity()
     with np.errstate(divide="ignore"):
         per = np.where(
             cl.size[:, None, :] > 0, free[None, :, :] // np.maximum(cl.size[:, None, :], 1), np.iinfo(np.int64).max
         ).min(axis=2)
-    per = np.where(compat & (per > 0), per, 0)
+    per = np.where(compat & new_ok[None, :] & (per > 0), per, 0)
     nodes_needed = np.where(per > 0, -(-cl.count[:, None] // np.maximum(per, 1)), 0)
     cost = np.where(per > 0, nodes_needed * prices[None, :], np.inf)
     for d in range(len(cl)):
@@ -392,14 +468,15 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
     return st
 
 
-def _exact_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, copies: np.ndarray) -> _Plan | None:
+def _exact_plan(
+    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray, copies: np.ndarray
+) -> _Plan | None:
     """The per-node MILP over `copies` candidate nodes per offering, then downsized and pool-spread like any plan."""
-    sol = solve_nodes(p, cl, compat, prices, copies)
+    sol = solve_nodes(p, cl, compat & new_ok[None, :], prices, copies)
     if sol is None:
         return None
-    st = _Plan(p, cl, compat, prices)
-    st.off = sol.off.copy()
-    st.load = sol.load.copy()
+    st = _Plan(p, cl, compat, prices, new_ok)
+    st.off, st.load, st.kept = sol.off.copy(), sol.load.copy(), np.full(len(sol.off), -1, dtype=np.int64)
     left = st.fill_existing(sol.unplaced)
     st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
     st.downsize()
@@ -407,10 +484,23 @@ def _exact_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray,
     return st
 
 
-def _realise(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, sel: np.ndarray, sol: LPResult) -> _Plan:
-    """Turn pods-per-(class, offering) from a solve into nodes: round, pack, repair, consolidate, spread pools."""
-    st = _Plan(p, cl, compat, prices)
-    placeable = compat.any(axis=1)
+def _realise(
+    p: Problem,
+    cl: Classes,
+    compat: np.ndarray,
+    prices: np.ndarray,
+    new_ok: np.ndarray,
+    sel: np.ndarray,
+    sol: LPResult,
+    whole: bool = False,
+    depth: int = 1,
+    exact: bool = False,
+) -> _Plan:
+    """Turn pods-per-(class, offering) from a solve into nodes: round, pack, repair, consolidate, spread pools.
+
+    With `whole` (an integer solve) every offering gets at least the nodes the solve chose."""
+    st = _Plan(p, cl, compat, prices, new_ok)
+    placeable = (compat & new_ok[None, :]).any(axis=1)
     st.unplaced += np.where(placeable, 0, cl.count)
     counts = _round_rows(sol.y, np.round(sol.y.sum(axis=1)).astype(np.int64))
     counts[~placeable] = 0
@@ -418,11 +508,30 @@ def _realise(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, se
     left = np.zeros(len(cl), dtype=np.int64)
     for k in np.argsort(-sol.x, kind="stable"):
         if counts[:, k].sum() > 0:
-            left += st.pack_type(int(sel[k]), counts[:, k])
+            if whole:
+                nodes = round(float(sol.x[k]))
+            elif depth < REPAIR_DEPTH:
+                # round down: a partly used node of this offering is better replaced by what suits the leftovers
+                nodes = math.floor(float(sol.x[k]) + 1e-6)
+                if nodes == 0:
+                    left += counts[:, k]
+                    continue
+            else:
+                nodes = 0
+            left += st.pack_type(int(sel[k]), counts[:, k], nodes)
     left += np.where(placeable, cl.count - counts.sum(axis=1), 0)
-    # (d) repair: free room first, then the best-value new nodes
+    # (d) repair: free room first, then the pods left over get a plan of their own (one level deep; below that, the
+    # best-value new nodes)
     left = st.fill_existing(left)
-    st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    if depth < REPAIR_DEPTH and left.sum() > 0:
+        rest = Classes(size=cl.size, count=left, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
+        sub = plan_fresh(p, rest, compat, prices, new_ok, exact=exact, depth=depth + 1)
+        st.off = np.concatenate([st.off, sub.off])
+        st.load = np.vstack([st.load, sub.load])
+        st.kept = np.concatenate([st.kept, sub.kept])
+        st.unplaced += sub.unplaced
+    else:
+        st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
     # consolidation, then the pool cap (which consolidation may have broken)
     st.drop_underfilled()
     st.downsize()
@@ -452,48 +561,3 @@ def _round_rows(y: np.ndarray, totals: np.ndarray) -> np.ndarray:
                 if short == 0:
                     break
     return out
-
-
-def _render(st: _Plan) -> dict[str, Any]:
-    """Turn class counts per node into the plan JSON; class pods go to member workloads in order."""
-    p, cl = st.p, st.cl
-    # nodes in a stable, readable order: offering index, then fuller nodes first
-    order = np.lexsort((-st.used()[:, 2] if len(st.off) else np.zeros(0), st.off))
-    off = st.off[order]
-    load = st.load[order]
-    queues = [list(m) for m in cl.members]
-    heads = [0] * len(cl)
-    node_pods: list[dict[str, int]] = [{} for _ in range(len(off))]
-    nz_classes, nz_nodes = np.nonzero(load.T)  # class-major so each class's queue is consumed in one sweep
-    for d, i in zip(nz_classes.tolist(), nz_nodes.tolist(), strict=True):
-        need = int(load[i, d])
-        q = queues[d]
-        pods = node_pods[i]
-        while need > 0:
-            w, n = q[heads[d]]
-            take = min(n, need)
-            name = p.names[w]
-            pods[name] = pods.get(name, 0) + take
-            need -= take
-            if take == n:
-                heads[d] += 1
-            else:
-                q[heads[d]] = (w, n - take)
-    unplaced: dict[str, int] = {}
-    for d in range(len(cl)):
-        for w, n in queues[d][heads[d] :]:
-            unplaced[p.names[w]] = unplaced.get(p.names[w], 0) + n
-    nodes = []
-    total = Decimal(0)
-    for i, j in enumerate(off.tolist()):
-        total += p.price[j]
-        nodes.append(
-            {
-                "instance_type": p.instance_type[j],
-                "zone": p.zone[j],
-                "capacity_type": "spot" if p.spot[j] else "on-demand",
-                "price": format(p.price[j], "f"),
-                "pods": dict(sorted(node_pods[i].items())),
-            }
-        )
-    return {"nodes": nodes, "hourly_cost": format(money(total), "f"), "unplaced": dict(sorted(unplaced.items()))}

@@ -14,11 +14,23 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CAPACITY_TYPES", "MONEY_PLACES", "STRATEGIES", "Problem", "ProblemError", "money", "parse_problem"]
+__all__ = [
+    "CAPACITY_TYPES",
+    "DEFAULT_MIN_SAVING_PCT",
+    "MONEY_PLACES",
+    "STRATEGIES",
+    "CurrentNode",
+    "Problem",
+    "ProblemError",
+    "money",
+    "parse_problem",
+]
 
 CAPACITY_TYPES = ("spot", "on-demand")
 STRATEGIES = ("lowest-price", "price-capacity-optimized")
 MONEY_PLACES = Decimal("0.000001")
+#: Format version 2: a plan changes nothing unless it saves at least this share (percent) of the current cost.
+DEFAULT_MIN_SAVING_PCT = 5.0
 
 
 class ProblemError(ValueError):
@@ -28,6 +40,24 @@ class ProblemError(ValueError):
 def money(value: Decimal) -> Decimal:
     """Round a USD/hour amount to the product's 6 decimal places."""
     return value.quantize(MONEY_PLACES)
+
+
+@dataclass
+class CurrentNode:
+    """A node the cluster runs now (format version 2).
+
+    ``offering`` is the index of its (type, zone, capacity type) among the problem's offerings, or -1 when the
+    problem no longer offers it; ``pods`` maps workload index to replicas, unknown workloads left out.
+    """
+
+    id: str
+    instance_type: str
+    zone: str
+    capacity_type: str
+    price: Decimal
+    pods: dict[int, int]
+    protected: bool
+    offering: int
 
 
 @dataclass
@@ -63,6 +93,12 @@ class Problem:
     max_pool_share: float
     max_interruption_rate: float | None
     strategy: str
+    # format version 2 (defaults describe a version-1 problem: no current nodes, everything available)
+    version: int = 1
+    current: list[CurrentNode] | None = None
+    available: np.ndarray | None = None  # bool per offering: may be used for new nodes
+    max_nodes_replaced: int | None = None
+    min_saving_pct: float = DEFAULT_MIN_SAVING_PCT
 
     @property
     def n_offerings(self) -> int:
@@ -82,6 +118,13 @@ class Problem:
         return np.stack([self.cpu - self.ds_cpu, self.mem - self.ds_mem, self.max_pods - self.ds_pods], axis=1).astype(
             np.int64
         )
+
+    def offering_index(self) -> dict[tuple[str, str, str], int]:
+        """(instance_type, zone, capacity_type) -> offering index."""
+        return {
+            (self.instance_type[j], self.zone[j], "spot" if self.spot[j] else "on-demand"): j
+            for j in range(self.n_offerings)
+        }
 
     def arch_ok(self) -> np.ndarray:
         """(n_workloads, n_offerings) bool: the workload's arch list admits the offering's arch."""
@@ -272,7 +315,91 @@ def parse_problem(problem: Any) -> Problem:
         strategy=strategy,
     )
     _check_every_workload_fits_somewhere(p)
+    version = problem.get("version", 1)
+    if isinstance(version, bool) or version not in (1, 2):
+        raise ProblemError(f"version: must be 1 or 2, got {version!r}")
+    if version == 2:
+        _parse_version_2(problem, p)
     return p
+
+
+def _parse_version_2(problem: dict[str, Any], p: Problem) -> None:
+    """Read ``current_nodes``, ``unavailable`` and ``disruption`` into `p` (all optional)."""
+    p.version = 2
+    index = p.offering_index()
+    workload = {name: w for w, name in enumerate(p.names)}
+    raw_nodes = problem.get("current_nodes", [])
+    if not isinstance(raw_nodes, list):
+        raise ProblemError("current_nodes: must be a list")
+    current: list[CurrentNode] = []
+    ids: dict[str, int] = {}
+    for i, raw in enumerate(raw_nodes):
+        path = f"current_nodes[{i}]"
+        n = _obj(raw, path)
+        node_id = _str(_get(n, "id", path), f"{path}.id")
+        if node_id in ids:
+            raise ProblemError(f"{path}.id: duplicate of current_nodes[{ids[node_id]}] ({node_id!r})")
+        ids[node_id] = i
+        itype = _str(_get(n, "instance_type", path), f"{path}.instance_type")
+        zone = _str(_get(n, "zone", path), f"{path}.zone")
+        ctype = _get(n, "capacity_type", path)
+        if ctype not in CAPACITY_TYPES:
+            raise ProblemError(f"{path}.capacity_type: must be 'spot' or 'on-demand', got {ctype!r}")
+        price = _price(_get(n, "price", path), f"{path}.price")
+        pods_raw = _obj(n.get("pods", {}), f"{path}.pods")
+        pods: dict[int, int] = {}
+        for name, count in pods_raw.items():
+            k = _int(count, f"{path}.pods.{name}")
+            if name not in workload:
+                raise ProblemError(f"{path}.pods.{name}: unknown workload")
+            if k:
+                pods[workload[name]] = k
+        protected = n.get("protected", False)
+        if not isinstance(protected, bool):
+            raise ProblemError(f"{path}.protected: must be true or false")
+        current.append(
+            CurrentNode(
+                id=node_id,
+                instance_type=itype,
+                zone=zone,
+                capacity_type=ctype,
+                price=price,
+                pods=pods,
+                protected=protected,
+                offering=index.get((itype, zone, ctype), -1),
+            )
+        )
+    available = np.ones(p.n_offerings, dtype=bool)
+    raw_un = problem.get("unavailable", [])
+    if not isinstance(raw_un, list):
+        raise ProblemError("unavailable: must be a list")
+    for i, raw in enumerate(raw_un):
+        path = f"unavailable[{i}]"
+        u = _obj(raw, path)
+        key = (
+            _str(_get(u, "instance_type", path), f"{path}.instance_type"),
+            _str(_get(u, "zone", path), f"{path}.zone"),
+            _get(u, "capacity_type", path),
+        )
+        if key[2] not in CAPACITY_TYPES:
+            raise ProblemError(f"{path}.capacity_type: must be 'spot' or 'on-demand', got {key[2]!r}")
+        j = index.get(key)
+        if j is not None:  # an offering the problem does not list is unusable anyway
+            available[j] = False
+    dis = problem.get("disruption")
+    dis = {} if dis is None else _obj(dis, "disruption")
+    cap = dis.get("max_nodes_replaced")
+    min_pct = dis.get("min_saving_pct", DEFAULT_MIN_SAVING_PCT)
+    if min_pct is None:
+        min_pct = DEFAULT_MIN_SAVING_PCT
+    if isinstance(min_pct, bool) or not isinstance(min_pct, (int, float)) or not math.isfinite(min_pct):
+        raise ProblemError("disruption.min_saving_pct: must be a number")
+    if not 0.0 <= min_pct <= 100.0:
+        raise ProblemError("disruption.min_saving_pct: must be between 0 and 100")
+    p.current = current
+    p.available = available
+    p.max_nodes_replaced = None if cap is None else _int(cap, "disruption.max_nodes_replaced")
+    p.min_saving_pct = float(min_pct)
 
 
 def _check_every_workload_fits_somewhere(p: Problem) -> None:
