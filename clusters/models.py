@@ -19,6 +19,12 @@ class Cluster(models.Model):
         DISCOVERED = "discovered", "Discovered"
         MANUAL = "manual", "Registered by hand"
 
+    class HibernationState(models.TextChoices):
+        AWAKE = "awake", "Awake"
+        SLEEPING = "sleeping", "Going to sleep"
+        ASLEEP = "asleep", "Asleep"
+        WAKING = "waking", "Waking up"
+
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="clusters")
     cloud_account = models.ForeignKey(
         "accounts.CloudAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="clusters"
@@ -37,6 +43,11 @@ class Cluster(models.Model):
     # EKS managed node groups as discovery last saw them: name, capacity_type, instance_types, min/max/desired size
     # and Auto Scaling group names (hibernation restores the sizes from here).
     node_groups = models.JSONField(default=list, blank=True)
+    # Set by hibernation through ``clusters.services.cluster_set_hibernation_state``.
+    hibernation_state = models.CharField(
+        max_length=10, choices=HibernationState.choices, default=HibernationState.AWAKE
+    )
+    hibernation_state_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
