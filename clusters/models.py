@@ -41,7 +41,7 @@ class Cluster(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last time discovery found it.")
     inventory_synced_at = models.DateTimeField(null=True, blank=True)
     # EKS managed node groups as discovery last saw them: name, capacity_type, instance_types, min/max/desired size
-    # and Auto Scaling group names (hibernation restores the sizes from here).
+    # and Auto Scaling group names. Hibernation keeps its own copy of the sizes to restore, on the schedule.
     node_groups = models.JSONField(default=list, blank=True)
     # Set by hibernation through ``clusters.services.cluster_set_hibernation_state``.
     hibernation_state = models.CharField(

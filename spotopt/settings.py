@@ -160,6 +160,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=10),
         "options": {"expires": 9 * 60},
     },
+    "hibernation-tick": {
+        "task": "hibernation.tasks.tick",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
     "refresh-region-catalogs": {
         "task": "pricing.tasks.refresh_all_region_catalogs",
         "schedule": timedelta(days=1),
@@ -299,6 +304,11 @@ AGENT_RATE_LIMIT = env_rate("AGENT_RATE_LIMIT", "600/min")
 # Largest agent request body (a 5,000-pod snapshot is about 1.5 MiB); bigger is a 413.
 AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 8 * 1024 * 1024)
 AGENT_ACTION_DEADLINE_SECONDS = env_int("AGENT_ACTION_DEADLINE_SECONDS", 3600)
+# Hibernation: a drain is given this long before the sleep proceeds despite PodDisruptionBudgets; a step waits this
+# long for the agent; waking restores workloads this long after the wake time even if nodes are missing.
+HIBERNATION_DRAIN_TIMEOUT_SECONDS = env_int("HIBERNATION_DRAIN_TIMEOUT_SECONDS", 600)
+HIBERNATION_ACTION_TIMEOUT_SECONDS = env_int("HIBERNATION_ACTION_TIMEOUT_SECONDS", 900)
+HIBERNATION_READY_TIMEOUT_SECONDS = env_int("HIBERNATION_READY_TIMEOUT_SECONDS", 1800)
 AGENT_IMAGE = env_str("AGENT_IMAGE", "ghcr.io/spot-optimizer/agent:0.1.0")
 # The URL agents reach the platform at, for the install manifest; defaults to the URL the console is served from.
 AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")
