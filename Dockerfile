@@ -8,7 +8,7 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
 RUN pip install --no-deps -e . \
-    && ENVIRONMENT=development python manage.py collectstatic --noinput \
+    && sh docker/build-static.sh \
     && useradd --create-home --uid 1000 spotopt && chown -R spotopt /app
 USER spotopt
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -189,3 +190,84 @@ ENTRY_FIELDS = (
     "prev_hash",
     "hash",
 )
+
+
+class AuditCheckpointQuerySet(models.QuerySet):
+    """Checkpoints are appended, never changed: the same guards as the entries (and, on PostgreSQL, the trigger)."""
+
+    def update(self, **kwargs):
+        raise AuditLogImmutable("audit checkpoints cannot be updated")
+
+    def delete(self):
+        raise AuditLogImmutable("audit checkpoints cannot be deleted")
+
+    def _raw_delete(self, using):
+        raise AuditLogImmutable("audit checkpoints cannot be deleted")
+
+    def _update(self, values):
+        raise AuditLogImmutable("audit checkpoints cannot be updated")
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement that a chain's head was ``(seq, hash)`` at ``created_at``.
+
+    ``signature`` is the HMAC-SHA256 of :meth:`payload` under ``AUDIT_SIGNING_KEY``, a key that lives outside the
+    database. Whoever can rewrite the tail of a chain and its head row in the database cannot sign a new checkpoint,
+    so the checkpoints taken before the rewrite still name the old hashes. Every checkpoint is also logged as a JSON
+    line, a copy outside the database that catches checkpoints deleted from this table. Written only by
+    :func:`audit.services.checkpoint_create_all`.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now)
+    chain = models.CharField(max_length=40)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    signature = models.CharField(max_length=64)
+
+    objects = AuditCheckpointQuerySet.as_manager()
+
+    class Meta:
+        db_table = "audit_checkpoints"
+        ordering = ("chain", "seq")
+        constraints = [
+            # One checkpoint per chain position; also the index "the last checkpoint of this chain" reads.
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_checkpoint_chain_seq_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.chain}#{self.seq}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise AuditLogImmutable("audit checkpoints cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogImmutable("audit checkpoints cannot be deleted")
+
+    def payload(self) -> dict[str, Any]:
+        """What is signed (and logged): the chain position and the time it was taken, in UTC."""
+        return checkpoint_payload(chain=self.chain, seq=self.seq, hash=self.hash, created_at=self.created_at)
+
+    def sign(self, key: str) -> str:
+        return sign_checkpoint(self.payload(), key)
+
+    def signature_valid(self, key: str) -> bool:
+        return hmac.compare_digest(self.signature, self.sign(key))
+
+
+def checkpoint_payload(*, chain: str, seq: int, hash: str, created_at: dt.datetime) -> dict[str, Any]:
+    if timezone.is_aware(created_at):
+        created_at = created_at.astimezone(dt.UTC)
+    return {
+        "chain": chain,
+        "seq": seq,
+        "hash": hash,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+    }
+
+
+def sign_checkpoint(payload: dict[str, Any], key: str) -> str:
+    """HMAC-SHA256 (hex) of the payload's canonical JSON (sorted keys, no whitespace, UTF-8)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key.encode("utf-8"), canonical.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
 
 from spotopt.context import current_request, current_request_id
 
-from .models import AuditChainHead, AuditLog, chain_key
+from .models import AuditChainHead, AuditCheckpoint, AuditLog, chain_key
+from .verification import Anchor, verify_chain
+
+#: Checkpoints are logged on this logger as JSON lines (``{"audit_checkpoint": {...}}``): the copy outside the database
+#: that ``verify_audit --checkpoints FILE`` reads back.
+checkpoint_logger = logging.getLogger("audit.checkpoint")
 
 MASK = "********"
 # Shown in ``after`` when a masked value differs from the one in ``before``: a diff can say "rotated" without
@@ -206,3 +217,80 @@ def record(
         # The head row is not an audit entry; this UPDATE goes through the plain manager, not AuditLogQuerySet.
         AuditChainHead.objects.filter(chain=chain).update(seq=entry.seq, last_hash=entry.hash)
     return entry
+
+
+@dataclass
+class CheckpointOutcome:
+    """What :func:`checkpoint_create_all` did for one chain."""
+
+    WRITTEN = "written"
+    UNCHANGED = "unchanged"  # the head has not moved since the chain's last checkpoint
+    BROKEN = "broken"  # the chain does not verify since its last checkpoint: nothing was signed
+
+    chain: str
+    status: str
+    checkpoint: AuditCheckpoint | None = None
+    message: str = ""
+
+    def describe(self) -> str:
+        if self.status == self.WRITTEN and self.checkpoint is not None:
+            return f"chain {self.chain}: checkpoint at seq {self.checkpoint.seq} ({self.checkpoint.hash[:12]}…)"
+        if self.status == self.UNCHANGED:
+            return f"chain {self.chain}: unchanged since its last checkpoint"
+        return f"chain {self.chain}: NOT signed: {self.message}"
+
+
+def checkpoint_create_all(
+    *, key: str | None = None, should_stop: Callable[[], bool] | None = None
+) -> list[CheckpointOutcome]:
+    """Sign the head ``(seq, hash)`` of every chain that moved since its last checkpoint, store it and log it.
+
+    A head is signed only after the entries since the chain's previous checkpoint verify against it (or, for a chain's
+    first checkpoint, the whole chain), so a checkpoint never blesses a tampered tail; a chain that does not verify is
+    reported and left unsigned. Not itself an audit entry: a checkpoint is a statement about the chains, and an entry
+    for it would move the platform chain every hour.
+    """
+    key = key or settings.AUDIT_SIGNING_KEY
+    # The latest checkpoint of each chain, in one query (the (chain, seq) unique index serves the subquery).
+    latest_seq = AuditCheckpoint.objects.filter(chain=OuterRef("chain")).order_by("-seq").values("seq")[:1]
+    latest = {cp.chain: cp for cp in AuditCheckpoint.objects.filter(seq=Subquery(latest_seq))}
+    outcomes: list[CheckpointOutcome] = []
+    for head in AuditChainHead.objects.filter(seq__gt=0).order_by("chain"):
+        if should_stop is not None and should_stop():
+            break
+        previous = latest.get(head.chain)
+        if previous is not None and (previous.seq, previous.hash) == (head.seq, head.last_hash):
+            outcomes.append(CheckpointOutcome(chain=head.chain, status=CheckpointOutcome.UNCHANGED))
+            continue
+        outcomes.append(_checkpoint_chain(head.chain, previous, key))
+    return outcomes
+
+
+def _checkpoint_chain(chain: str, previous: AuditCheckpoint | None, key: str) -> CheckpointOutcome:
+    anchor = None
+    if previous is not None:
+        if not previous.signature_valid(key):
+            return _broken(chain, f"its last checkpoint (seq {previous.seq}) has an invalid signature")
+        anchor = Anchor(seq=previous.seq, hash=previous.hash)
+    verdict = verify_chain(chain, anchor=anchor)
+    if not verdict.ok:
+        return _broken(chain, verdict.describe())
+    if verdict.entries == 0:
+        return CheckpointOutcome(chain=chain, status=CheckpointOutcome.UNCHANGED)
+    checkpoint = AuditCheckpoint(chain=chain, seq=verdict.last_seq, hash=verdict.last_hash, created_at=timezone.now())
+    checkpoint.signature = checkpoint.sign(key)
+    try:
+        with transaction.atomic():
+            checkpoint.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent run signed this very position first; its checkpoint stands.
+        return CheckpointOutcome(chain=chain, status=CheckpointOutcome.UNCHANGED)
+    checkpoint_logger.info(
+        "audit checkpoint", extra={"audit_checkpoint": {**checkpoint.payload(), "signature": checkpoint.signature}}
+    )
+    return CheckpointOutcome(chain=chain, status=CheckpointOutcome.WRITTEN, checkpoint=checkpoint)
+
+
+def _broken(chain: str, message: str) -> CheckpointOutcome:
+    checkpoint_logger.error("audit chain not checkpointed: %s", message, extra={"chain": chain})
+    return CheckpointOutcome(chain=chain, status=CheckpointOutcome.BROKEN, message=message)

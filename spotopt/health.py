@@ -1,10 +1,19 @@
-"""Liveness (``/health``) and readiness with details (``/health/detailed``)."""
+"""Liveness (``/health``) and readiness with details (``/health/detailed``).
+
+``/health/detailed`` tells anyone whether each dependency is up; its details (backend, latency, the error) go only to
+a super admin or a request carrying ``HEALTH_TOKEN``, unless ``HEALTH_DETAILS_PUBLIC`` (the development default).
+Errors are reported without hosts, ports, user or database names, whoever asks: a probe's output ends up in
+dashboards and tickets.
+"""
 
 from __future__ import annotations
 
+import hmac
+import re
 import time
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -13,6 +22,46 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.settings import api_settings
+
+# Where a dependency lives, as drivers spell it in their errors: URLs, quoted names and paths, host:port, addresses,
+# "port 5432", "host=db", and dotted host names.
+_LOCATION_PATTERNS = [
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I), "<url>"),
+    (re.compile(r"\"[^\"]*\"|'[^']*'"), '"<redacted>"'),
+    (re.compile(r"\[[0-9a-f:.]+\](:\d+)?", re.I), "<address>"),
+    (re.compile(r"\b(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}\b", re.I), "<address>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<address>"),
+    (re.compile(r"(?:\b[\w.-]+|<redacted>):\d{1,5}\b"), "<address>"),
+    (re.compile(r"\b(port|host|hostaddr|dbname|database|user|db)\s*[=:]?\s*[\w./-]+", re.I), r"\1 <redacted>"),
+    (re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)+\b", re.I), "<host>"),
+    (re.compile(r"/[\w./-]+"), "<path>"),
+]
+
+
+def _configured_locations() -> set[str]:
+    """The configured hosts, ports, names and users of the database, cache and broker: never echoed back."""
+    values: set[str] = set()
+    for db in settings.DATABASES.values():
+        values.update(str(db.get(key) or "") for key in ("HOST", "PORT", "NAME", "USER"))
+    for url in (settings.REDIS_URL, getattr(settings, "CELERY_BROKER_URL", "")):
+        if url and "://" in url:
+            parts = urlsplit(url)
+            values.update(str(v or "") for v in (parts.hostname, parts.port, parts.username, parts.path.strip("/")))
+    return {v for v in values if len(v) >= 2}
+
+
+def sanitize_error(exc: BaseException) -> str:
+    """The exception's type and message with every host, port, address, path and configured name taken out."""
+    text = str(exc)
+    for value in sorted(_configured_locations(), key=len, reverse=True):
+        text = text.replace(value, "<redacted>")
+    for pattern, replacement in _LOCATION_PATTERNS:
+        text = pattern.sub(replacement, text)
+    text = " ".join(text.split())
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 def _timed(check: Callable[[], str | None]) -> dict:
@@ -23,9 +72,47 @@ def _timed(check: Callable[[], str | None]) -> dict:
         if detail:
             result["detail"] = detail
     except Exception as exc:  # noqa: BLE001 - a health probe reports every failure instead of raising it
-        result = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+        result = {"status": "down", "error": sanitize_error(exc)}
     result["latency_ms"] = round((time.monotonic() - started) * 1000, 2)
     return result
+
+
+def _presents_health_token(request: HttpRequest) -> bool:
+    token = settings.HEALTH_TOKEN
+    if not token:
+        return False
+    presented = [request.headers.get("X-Health-Token", "")]
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        presented.append(credentials.strip())
+    return any(value and hmac.compare_digest(value.encode(), token.encode()) for value in presented)
+
+
+def _caller(request: HttpRequest):
+    """The console session's user, else the user of an API access token (the API's own authentication)."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user
+    if not request.headers.get("Authorization"):
+        return None
+    drf_request = Request(request)
+    for authentication in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        if authentication.__name__ == "SessionAuthentication":
+            continue
+        try:
+            result = authentication().authenticate(drf_request)
+        except APIException:
+            return None
+        if result is not None:
+            return result[0]
+    return None
+
+
+def _sees_details(request: HttpRequest) -> bool:
+    if settings.HEALTH_DETAILS_PUBLIC or _presents_health_token(request):
+        return True
+    user = _caller(request)
+    return bool(user is not None and getattr(user, "is_super_admin", False))
 
 
 def _database() -> str:
@@ -76,7 +163,9 @@ def health_detailed(request: HttpRequest) -> JsonResponse:
         "migrations": _timed(_migrations),
     }
     healthy = all(c["status"] == "ok" for c in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "degraded", "environment": settings.ENVIRONMENT, "checks": checks},
-        status=200 if healthy else 503,
-    )
+    body: dict = {"status": "ok" if healthy else "degraded"}
+    if _sees_details(request):
+        body.update(environment=settings.ENVIRONMENT, checks=checks)
+    else:
+        body["checks"] = {name: {"status": check["status"]} for name, check in checks.items()}
+    return JsonResponse(body, status=200 if healthy else 503)

@@ -141,6 +141,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keep the LOGGING below (JSON lines) in workers too, instead of Celery's own plain-text root handler: the audit
+# checkpoints a worker logs must be JSON lines that verify_audit --checkpoints can read back.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # The whole beat schedule lives here, in one place; each entry expires before its next run.
@@ -169,6 +172,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "pricing.tasks.refresh_all_region_catalogs",
         "schedule": timedelta(days=1),
         "options": {"expires": 23 * 3600},
+    },
+    "audit-checkpoint": {
+        "task": "audit.tasks.write_checkpoints",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 50 * 60},
     },
 }
 
@@ -255,8 +263,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
+# Where collectstatic writes (and whitenoise serves from in production); the image builds it at /app/staticfiles.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -312,6 +321,22 @@ HIBERNATION_READY_TIMEOUT_SECONDS = env_int("HIBERNATION_READY_TIMEOUT_SECONDS",
 AGENT_IMAGE = env_str("AGENT_IMAGE", "ghcr.io/spot-optimizer/agent:0.1.0")
 # The URL agents reach the platform at, for the install manifest; defaults to the URL the console is served from.
 AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")
+
+# --- Audit checkpoints -----------------------------------------------------------------------------------------------
+# Signs the audit chain checkpoints (HMAC-SHA256). Kept outside the database, like the other secrets: whoever can
+# rewrite the audit tables must not also hold this key. Production refuses to start without a strong one.
+_DEV_AUDIT_SIGNING_KEY = _DEV_SECRET + "-audit"
+AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY")
+if PRODUCTION and (len(AUDIT_SIGNING_KEY) < 32 or AUDIT_SIGNING_KEY == _DEV_AUDIT_SIGNING_KEY):
+    raise ImproperlyConfigured("production needs AUDIT_SIGNING_KEY set in the environment (at least 32 characters)")
+AUDIT_SIGNING_KEY = AUDIT_SIGNING_KEY or _DEV_AUDIT_SIGNING_KEY
+
+# --- Health ----------------------------------------------------------------------------------------------------------
+# /health/detailed shows each dependency's details (latency, backend, sanitized error) to a super admin or to a request
+# carrying this token (``Authorization: Bearer <token>`` or ``X-Health-Token``); everyone else in production sees only
+# each dependency's status. Empty: no token grants details.
+HEALTH_TOKEN = env_str("HEALTH_TOKEN")
+HEALTH_DETAILS_PUBLIC = env_bool("HEALTH_DETAILS_PUBLIC", not PRODUCTION)
 
 # --- Logging: JSON lines with the request id ----------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

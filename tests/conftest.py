@@ -26,18 +26,22 @@ def _clear_cache():
 @pytest.fixture(autouse=True, scope="session")
 def _flush_past_audit_trigger():
     """Transactional tests (``django_db(transaction=True)``) end with Django's flush, a TRUNCATE of every table, which
-    the audit log's append-only trigger rejects on PostgreSQL. The test flush alone lifts the trigger around it, in
+    the audit log's append-only triggers reject on PostgreSQL. The test flush alone lifts the triggers around it, in
     the flush's own transaction; nothing else in the suite (or the product) does."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     original = DatabaseOperations.execute_sql_flush
 
+    guarded = (("audit_logs", "audit_logs_append_only"), ("audit_checkpoints", "audit_checkpoints_append_only"))
+
     def execute_sql_flush(self, sql_list):
-        if any("audit_logs" in sql for sql in sql_list):
+        # Re-enabled ALWAYS, as the migrations leave them: a plain ENABLE would let a replica-role session past them.
+        tables = [(table, trigger) for table, trigger in guarded if any(table in sql for sql in sql_list)]
+        if tables:
             sql_list = [
-                "ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_append_only",
+                *(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}" for table, trigger in tables),
                 *sql_list,
-                "ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_append_only",
+                *(f"ALTER TABLE {table} ENABLE ALWAYS TRIGGER {trigger}" for table, trigger in tables),
             ]
         return original(self, sql_list)
 

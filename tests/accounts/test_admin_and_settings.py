@@ -69,6 +69,7 @@ def test_check_deploy_reports_only_operator_settings(tmp_path):
         "SECRET_KEY": "x" * 60 + "-A1b2C3d4",
         "JWT_SECRET_KEY": "y" * 60,
         "FIELD_ENCRYPTION_KEY": "aDB0ZXN0LWtleS1mb3ItZmllbGQtZW5jcnlwdGlvbjA=",
+        "AUDIT_SIGNING_KEY": "z" * 48,
         "ALLOWED_HOSTS": "spot.example.com",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "VAR_DIR": str(tmp_path),

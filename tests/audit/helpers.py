@@ -31,4 +31,4 @@ def tamper(sql: str, params: list) -> None:
             cursor.execute("ALTER TABLE audit_logs DISABLE TRIGGER audit_logs_append_only")
         cursor.execute(sql, params)
         if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_logs ENABLE TRIGGER audit_logs_append_only")
+            cursor.execute("ALTER TABLE audit_logs ENABLE ALWAYS TRIGGER audit_logs_append_only")
