@@ -95,6 +95,9 @@ class Agent:
         """One round; returns how long to wait before the next."""
         try:
             self._flush_reports()
+            sync = getattr(self.backend, "sync", None)
+            if sync is not None:
+                sync()  # a simulated cluster that mirrors a cloud catches up with it first
             if self.clock() >= self._next_snapshot:
                 self._snapshot()
                 self._next_snapshot = self.clock() + self.poll_seconds

@@ -226,6 +226,8 @@ class AgentAction(models.Model):
     deadline = models.DateTimeField()
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=255, blank=True)
+    # What asked for the action, e.g. "optimization_job:12:step:40" or "agent_event:7", so its requester can follow it.
+    origin = models.CharField(max_length=128, blank=True, default="")
     result_message = models.TextField(blank=True)
     # What the agent reported with its result (``scale``: each workload and its previous replicas / suspend).
     result_output = models.JSONField(default=dict, blank=True)
@@ -255,6 +257,14 @@ class AgentAction(models.Model):
                 condition=models.Q(state__in=["pending", "leased"]),
                 name="agent_action_open_idx",
             ),
+            # A requester following its actions: WHERE origin = ... (optimization job steps).
+            models.Index(fields=["origin"], condition=~models.Q(origin=""), name="agent_action_origin_idx"),
+            # The lease sweeper: WHERE state IN (pending, leased) AND deadline <= now, across clusters.
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(state__in=["pending", "leased"]),
+                name="agent_action_deadline_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -273,6 +283,7 @@ class AgentAction(models.Model):
             "params": self.params,
             "attempt": self.attempts,
             "max_attempts": self.max_attempts,
+            "origin": self.origin,
             "deadline": self.deadline.isoformat().replace("+00:00", "Z"),
             "lease_expires_at": self.lease_expires_at.isoformat().replace("+00:00", "Z")
             if self.lease_expires_at

@@ -333,40 +333,38 @@ def scale_params_problem(target: str, params: dict) -> str:
 
 
 def enqueue_action(
+    *,
     cluster: Cluster,
     type: str,
     target: str,
     params: dict | None = None,
-    *,
     deadline: datetime | None = None,
     max_attempts: int = 3,
     reason: str = "",
+    origin: str = "",
     actor: Any = None,
     dedupe: bool = True,
 ) -> AgentAction:
     """Queue a Kubernetes action for the cluster's agent: the only way actions are created. Audited.
 
-    With ``dedupe`` an identical open action (same type, target and params) is returned instead of a second one, so
-    repeated interruption notices do not pile up drains.
+    ``origin`` names what asked for it (``optimization_job:12:step:40``, ``agent_event:7``) so that the requester can
+    find its actions again (after a crash too). With ``dedupe`` an identical open action (same type, target and params,
+    whoever asked) is returned instead of a second one, so repeated interruption notices do not pile up drains.
     """
     params = _validate_params(type, target, params or {})
     if max_attempts < 1:
         raise ValidationFailed("max_attempts must be at least 1.", fields={"max_attempts": ["At least 1."]})
+    if not isinstance(origin, str) or len(origin) > 128:
+        raise ValidationFailed("origin is at most 128 characters.", fields={"origin": ["At most 128 characters."]})
     now = timezone.now()
     deadline = deadline or now + timedelta(seconds=settings.AGENT_ACTION_DEADLINE_SECONDS)
     with transaction.atomic():
         if dedupe:
+            same = AgentAction.objects.open().filter(cluster=cluster, type=type, target=target)
             existing = (
-                AgentAction.objects.open().filter(cluster=cluster, type=type, target=target, params=params).first()
+                same.filter(params=params).first()
                 if connection.vendor == "postgresql"
-                else next(
-                    (
-                        a
-                        for a in AgentAction.objects.open().filter(cluster=cluster, type=type, target=target)
-                        if a.params == params
-                    ),
-                    None,
-                )
+                else next((a for a in same if a.params == params), None)
             )
             if existing is not None:
                 return existing
@@ -378,13 +376,21 @@ def enqueue_action(
             deadline=deadline,
             max_attempts=max_attempts,
             reason=reason[:255],
+            origin=origin,
             created_at=now,
         )
         record(
             action="agent_action.enqueued",
             organization_id=cluster.organization_id,
             resource=action,
-            after={"type": type, "target": target, "params": params, "deadline": deadline, "reason": reason},
+            after={
+                "type": type,
+                "target": target,
+                "params": params,
+                "deadline": deadline,
+                "reason": reason,
+                "origin": origin,
+            },
             actor=actor,
         )
     return action
@@ -459,6 +465,38 @@ def actions_lease(*, api_key: ApiKey, max_actions: int = 10) -> list[AgentAction
     return leased
 
 
+def actions_expire(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Close the open actions no agent will ever finish: past their deadline (expired), or whose last lease ran out
+    (failed). Leasing does the same for a cluster whose agent polls; this sweep (beat, every minute) covers clusters
+    whose agent never polls again, so that what waits on those actions learns they are over. Rows locked by a
+    concurrent lease are skipped (they are being handled); returns how many actions were closed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        dead = list(
+            AgentAction.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(state__in=AgentAction.OPEN_STATES, deadline__lte=now)
+                | Q(state=AgentAction.State.LEASED, lease_expires_at__lte=now, attempts__gte=F("max_attempts"))
+            )
+            .select_related("cluster")
+            .order_by("deadline", "id")[:limit]
+        )
+        for action in dead:
+            if action.deadline <= now:
+                _finish(
+                    action, AgentAction.State.EXPIRED, "Deadline passed before the action completed.", now, "system"
+                )
+            else:
+                _finish(
+                    action,
+                    AgentAction.State.FAILED,
+                    f"No result after {action.attempts} attempt(s); the last lease expired.",
+                    now,
+                    "system",
+                )
+    return len(dead)
+
+
 def action_report_result(
     *, api_key: ApiKey, action_id: Any, status: str, message: str = "", output: Any = None
 ) -> tuple[AgentAction, bool]:
@@ -527,14 +565,24 @@ def events_ingest(*, api_key: ApiKey, data: Any) -> list[AgentEvent]:
             if event.type == AgentEvent.Type.SPOT_INTERRUPTION and node:
                 deadline = max(item["action_deadline"] or now + SPOT_NOTICE, now + timedelta(seconds=30))
                 reason = f"spot interruption notice (event {event.pk})"
-                enqueue_action(cluster, "cordon", node, deadline=deadline, reason=reason, actor=api_key)
+                origin = f"agent_event:{event.pk}"
                 enqueue_action(
-                    cluster,
-                    "drain",
-                    node,
-                    {"grace_period_seconds": 30, "timeout_seconds": 90},
+                    cluster=cluster,
+                    type="cordon",
+                    target=node,
                     deadline=deadline,
                     reason=reason,
+                    origin=origin,
+                    actor=api_key,
+                )
+                enqueue_action(
+                    cluster=cluster,
+                    type="drain",
+                    target=node,
+                    params={"grace_period_seconds": 30, "timeout_seconds": 90},
+                    deadline=deadline,
+                    reason=reason,
+                    origin=origin,
                     actor=api_key,
                 )
             stored.append(event)

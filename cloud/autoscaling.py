@@ -27,6 +27,8 @@ def _group(raw: Mapping[str, Any]) -> AutoScalingGroup:
         launch_template_id=(template or {}).get("LaunchTemplateId", "") or "",
         launch_template_name=(template or {}).get("LaunchTemplateName", "") or "",
         tags={t["Key"]: t.get("Value", "") for t in raw.get("Tags") or ()},
+        subnet_ids=tuple(s for s in (raw.get("VPCZoneIdentifier") or "").split(",") if s),
+        launch_template_version=str((template or {}).get("Version", "") or ""),
     )
 
 

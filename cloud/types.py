@@ -210,6 +210,8 @@ class AutoScalingGroup:
     launch_template_id: str = ""
     launch_template_name: str = ""
     tags: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    subnet_ids: tuple[str, ...] = ()
+    launch_template_version: str = ""
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,10 @@ class Cluster(models.Model):
         max_length=10, choices=HibernationState.choices, default=HibernationState.AWAKE
     )
     hibernation_state_changed_at = models.DateTimeField(null=True, blank=True)
+    # How the platform launches nodes for this cluster: {"launch_template_id", "launch_template_version",
+    # "subnets": {"<zone>": "<subnet id>"}, "source": "discovered" | "manual"}. Discovery fills it from the cluster's
+    # node group / Auto Scaling group; an operator may set it on a hand-registered cluster. Empty: no launch possible.
+    launch_config = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -173,6 +177,14 @@ class ClusterPolicy(models.Model):
     uncordon_after_minutes = models.PositiveIntegerField(
         null=True, blank=True, default=60, help_text="Uncordon a rebalance-cordoned node if no interruption follows."
     )
+    # Optimization jobs: wait this long after planning, then plan again before touching anything (as Karpenter does).
+    validation_delay_seconds = models.PositiveIntegerField(default=15)
+    # A launched node not Ready this long after launch rolls the job back.
+    ready_timeout_minutes = models.PositiveIntegerField(default=10)
+    # A drain blocked (PDB) this long fails the job and uncordons the node.
+    drain_timeout_minutes = models.PositiveIntegerField(default=15)
+    # No job for less than this saving (percent of the current hourly cost).
+    min_saving_pct = models.DecimalField(max_digits=5, decimal_places=2, default=5)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "templates_app",
     "hibernation",
     "agentapi",
+    "optimization",
     "lab",
 ]
 
@@ -177,6 +178,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "audit.tasks.write_checkpoints",
         "schedule": timedelta(hours=1),
         "options": {"expires": 50 * 60},
+    },
+    "expire-agent-actions": {
+        "task": "agentapi.tasks.expire_dead_actions",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
+    "optimization-tick": {
+        "task": "optimization.tasks.tick",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
     },
 }
 
@@ -321,6 +332,9 @@ HIBERNATION_READY_TIMEOUT_SECONDS = env_int("HIBERNATION_READY_TIMEOUT_SECONDS",
 AGENT_IMAGE = env_str("AGENT_IMAGE", "ghcr.io/spot-optimizer/agent:0.1.0")
 # The URL agents reach the platform at, for the install manifest; defaults to the URL the console is served from.
 AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")
+# Optimization jobs: one drain attempt lasts at most this long; a drain blocked by a PDB is retried until the policy's
+# drain timeout.
+OPTIMIZATION_DRAIN_ATTEMPT_SECONDS = env_int("OPTIMIZATION_DRAIN_ATTEMPT_SECONDS", 120)
 
 # --- Audit checkpoints -----------------------------------------------------------------------------------------------
 # Signs the audit chain checkpoints (HMAC-SHA256). Kept outside the database, like the other secrets: whoever can

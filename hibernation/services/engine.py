@@ -379,12 +379,13 @@ def _action(progress: dict, key: str) -> AgentAction | None:
 
 def _enqueue(schedule: HibernationSchedule, progress: dict, key: str, params: dict, reason: str) -> None:
     action = enqueue_action(
-        schedule.cluster,
-        AgentAction.Type.SCALE,
-        "workloads",
-        params,
+        cluster=schedule.cluster,
+        type=AgentAction.Type.SCALE,
+        target="workloads",
+        params=params,
         deadline=timezone.now() + action_timeout(),
         reason=reason,
+        origin=f"hibernation_schedule:{schedule.pk}:{key}",
         actor=ACTOR,
     )
     progress.setdefault("actions", {})[key] = action.pk
@@ -466,12 +467,13 @@ def _sleep_drain(schedule: HibernationSchedule, progress: dict, now: datetime, _
         ids = []
         for node in nodes:
             action = enqueue_action(
-                schedule.cluster,
-                AgentAction.Type.DRAIN,
-                node.name,
-                {"grace_period_seconds": 30, "timeout_seconds": int(timeout.total_seconds())},
+                cluster=schedule.cluster,
+                type=AgentAction.Type.DRAIN,
+                target=node.name,
+                params={"grace_period_seconds": 30, "timeout_seconds": int(timeout.total_seconds())},
                 deadline=now + timeout + timedelta(minutes=5),
                 reason="hibernation: drain before sleeping",
+                origin=f"hibernation_schedule:{schedule.pk}:drain",
                 actor=ACTOR,
             )
             ids.append(action.pk)

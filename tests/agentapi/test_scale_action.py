@@ -26,14 +26,14 @@ from spotopt.errors import ValidationFailed
 )
 def test_invalid_scale_actions_are_refused(cluster, target, params):
     with pytest.raises(ValidationFailed) as exc:
-        enqueue_action(cluster, "scale", target, params)
+        enqueue_action(cluster=cluster, type="scale", target=target, params=params)
     assert "params" in exc.value.fields or "target" in exc.value.fields
     assert not AgentAction.objects.exists()
 
 
 def test_scale_result_output_is_stored_and_shown(cluster, agent_client):
     workloads = [{"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 0}]
-    action = enqueue_action(cluster, "scale", "workloads", {"workloads": workloads})
+    action = enqueue_action(cluster=cluster, type="scale", target="workloads", params={"workloads": workloads})
     leased = agent_client.get("/api/v1/agent/actions", {"max": 5}).json()["actions"]
     assert leased[0]["type"] == "scale" and leased[0]["params"] == {"workloads": workloads}
     output = {"workloads": [{"kind": "Deployment", "namespace": "default", "name": "web", "replicas": 4}]}
@@ -49,7 +49,9 @@ def test_scale_result_output_is_stored_and_shown(cluster, agent_client):
 
 
 def test_result_output_must_be_an_object(cluster, agent_client):
-    action = enqueue_action(cluster, "scale", "workloads", {"select": "all", "dry_run": True})
+    action = enqueue_action(
+        cluster=cluster, type="scale", target="workloads", params={"select": "all", "dry_run": True}
+    )
     agent_client.get("/api/v1/agent/actions")
     response = agent_client.post(
         f"/api/v1/agent/actions/{action.pk}/result", {"status": "succeeded", "output": [1, 2]}, format="json"
