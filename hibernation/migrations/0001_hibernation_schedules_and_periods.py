@@ -8,82 +8,136 @@ import hibernation.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('clusters', '0005_cluster_hibernation_state'),
+        ("clusters", "0005_cluster_hibernation_state"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='HibernationSchedule',
+            name="HibernationSchedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('time_zone', models.CharField(help_text="IANA zone; the cluster's by default.", max_length=64)),
-                ('windows', models.JSONField(blank=True, default=list)),
-                ('pre_warm_minutes', models.PositiveIntegerField(default=0)),
-                ('holidays', models.JSONField(blank=True, default=list, help_text='Local dates "YYYY-MM-DD" asleep all day.')),
-                ('exceptions', models.JSONField(blank=True, default=list, help_text='Local dates "YYYY-MM-DD" awake all day.')),
-                ('keep', models.JSONField(blank=True, default=hibernation.models.default_keep, help_text='Capacity that never sleeps.')),
-                ('enabled', models.BooleanField(default=True)),
-                ('override_state', models.CharField(blank=True, choices=[('awake', 'Keep awake'), ('asleep', 'Sleep')], max_length=8)),
-                ('override_since', models.DateTimeField(blank=True, null=True)),
-                ('override_until', models.DateTimeField(blank=True, null=True)),
-                ('override_reason', models.CharField(blank=True, max_length=255)),
-                ('override_by', models.CharField(blank=True, max_length=255)),
-                ('progress', models.JSONField(blank=True, default=dict)),
-                ('restore', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hibernation_schedules', to='clusters.cluster')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("time_zone", models.CharField(help_text="IANA zone; the cluster's by default.", max_length=64)),
+                ("windows", models.JSONField(blank=True, default=list)),
+                ("pre_warm_minutes", models.PositiveIntegerField(default=0)),
+                (
+                    "holidays",
+                    models.JSONField(blank=True, default=list, help_text='Local dates "YYYY-MM-DD" asleep all day.'),
+                ),
+                (
+                    "exceptions",
+                    models.JSONField(blank=True, default=list, help_text='Local dates "YYYY-MM-DD" awake all day.'),
+                ),
+                (
+                    "keep",
+                    models.JSONField(
+                        blank=True, default=hibernation.models.default_keep, help_text="Capacity that never sleeps."
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "override_state",
+                    models.CharField(blank=True, choices=[("awake", "Keep awake"), ("asleep", "Sleep")], max_length=8),
+                ),
+                ("override_since", models.DateTimeField(blank=True, null=True)),
+                ("override_until", models.DateTimeField(blank=True, null=True)),
+                ("override_reason", models.CharField(blank=True, max_length=255)),
+                ("override_by", models.CharField(blank=True, max_length=255)),
+                ("progress", models.JSONField(blank=True, default=dict)),
+                ("restore", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hibernation_schedules",
+                        to="clusters.cluster",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'hibernation_schedules',
-                'ordering': ('name', 'id'),
+                "db_table": "hibernation_schedules",
+                "ordering": ("name", "id"),
             },
         ),
         migrations.CreateModel(
-            name='HibernationPeriod',
+            name="HibernationPeriod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(help_text='The sleep began (workloads scaled down).')),
-                ('asleep_at', models.DateTimeField(blank=True, help_text='Capacity reached zero.', null=True)),
-                ('waking_at', models.DateTimeField(blank=True, help_text='Capacity was asked back (pre-warm).', null=True)),
-                ('wake_at', models.DateTimeField(blank=True, help_text='When nodes were due Ready.', null=True)),
-                ('ready_at', models.DateTimeField(blank=True, help_text='The last node became Ready.', null=True)),
-                ('awake_at', models.DateTimeField(blank=True, help_text='Workloads were restored.', null=True)),
-                ('node_count', models.PositiveIntegerField(default=0, help_text='Nodes put to sleep.')),
-                ('hourly_cost', models.DecimalField(decimal_places=6, default=0, help_text='What those nodes cost per hour (USD).', max_digits=14)),
-                ('node_hours', models.DecimalField(decimal_places=4, default=0, max_digits=14)),
-                ('saving', models.DecimalField(decimal_places=6, default=0, help_text='USD.', max_digits=14)),
-                ('cluster', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='hibernation_periods', to='clusters.cluster')),
-                ('schedule', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='periods', to='hibernation.hibernationschedule')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("started_at", models.DateTimeField(help_text="The sleep began (workloads scaled down).")),
+                ("asleep_at", models.DateTimeField(blank=True, help_text="Capacity reached zero.", null=True)),
+                (
+                    "waking_at",
+                    models.DateTimeField(blank=True, help_text="Capacity was asked back (pre-warm).", null=True),
+                ),
+                ("wake_at", models.DateTimeField(blank=True, help_text="When nodes were due Ready.", null=True)),
+                ("ready_at", models.DateTimeField(blank=True, help_text="The last node became Ready.", null=True)),
+                ("awake_at", models.DateTimeField(blank=True, help_text="Workloads were restored.", null=True)),
+                ("node_count", models.PositiveIntegerField(default=0, help_text="Nodes put to sleep.")),
+                (
+                    "hourly_cost",
+                    models.DecimalField(
+                        decimal_places=6, default=0, help_text="What those nodes cost per hour (USD).", max_digits=14
+                    ),
+                ),
+                ("node_hours", models.DecimalField(decimal_places=4, default=0, max_digits=14)),
+                ("saving", models.DecimalField(decimal_places=6, default=0, help_text="USD.", max_digits=14)),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="hibernation_periods",
+                        to="clusters.cluster",
+                    ),
+                ),
+                (
+                    "schedule",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="periods",
+                        to="hibernation.hibernationschedule",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'hibernation_periods',
-                'ordering': ('-started_at', '-id'),
+                "db_table": "hibernation_periods",
+                "ordering": ("-started_at", "-id"),
             },
         ),
         migrations.AddIndex(
-            model_name='hibernationschedule',
-            index=models.Index(condition=models.Q(('enabled', True)), fields=['id'], name='schedule_enabled_idx'),
+            model_name="hibernationschedule",
+            index=models.Index(condition=models.Q(("enabled", True)), fields=["id"], name="schedule_enabled_idx"),
         ),
         migrations.AddConstraint(
-            model_name='hibernationschedule',
-            constraint=models.UniqueConstraint(condition=models.Q(('enabled', True)), fields=('cluster',), name='one_enabled_schedule_per_cluster'),
+            model_name="hibernationschedule",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("enabled", True)), fields=("cluster",), name="one_enabled_schedule_per_cluster"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hibernationschedule',
-            constraint=models.CheckConstraint(condition=models.Q(('pre_warm_minutes__lte', 240)), name='schedule_pre_warm_range'),
+            model_name="hibernationschedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("pre_warm_minutes__lte", 240)), name="schedule_pre_warm_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hibernationschedule',
-            constraint=models.CheckConstraint(condition=models.Q(('override_state', ''), models.Q(('override_state__in', ['awake', 'asleep']), ('override_until__isnull', False)), _connector='OR'), name='schedule_override_has_end'),
+            model_name="hibernationschedule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("override_state", ""),
+                    models.Q(("override_state__in", ["awake", "asleep"]), ("override_until__isnull", False)),
+                    _connector="OR",
+                ),
+                name="schedule_override_has_end",
+            ),
         ),
         migrations.AddIndex(
-            model_name='hibernationperiod',
-            index=models.Index(fields=['cluster', '-started_at'], name='hibernation_period_recent_idx'),
+            model_name="hibernationperiod",
+            index=models.Index(fields=["cluster", "-started_at"], name="hibernation_period_recent_idx"),
         ),
     ]

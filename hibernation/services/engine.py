@@ -38,12 +38,16 @@ from agentapi.manifest import NAMESPACE as AGENT_NAMESPACE
 from agentapi.models import AgentAction, AgentStatus, KubeNode
 from agentapi.services import enqueue_action
 from audit.services import record
-from cloud import autoscaling, eks
+from cloud import autoscaling, ec2, eks
 from cloud import errors as cloud_errors
 from cloud.session import AccountSession
 from clusters.models import Cluster, Instance
 from clusters.services import cluster_set_hibernation_state
+from optimization.models import OptimizationJob
+from optimization.services.jobs import job_cancel, job_create
+from optimization.services.runner import TAG_MANAGED
 from pricing import selectors as prices
+from spotopt.errors import ApplicationError
 
 from .. import timetable
 from ..actions import Audit
@@ -346,6 +350,11 @@ def _begin_sleep(
         else:
             restore.update(_discover_groups(schedule, session))
         restore["recorded_at"] = _iso(now)
+    for job in OptimizationJob.objects.active().filter(cluster=schedule.cluster):
+        try:
+            job_cancel(job=job, actor=ACTOR, now=now)
+        except ApplicationError as exc:
+            _note(progress, f"Optimization job {job.pk} could not be cancelled: {exc.message}")
     nodes, hourly = _sleeping_capacity(schedule)
     wake_at = evaluation.period.wake_at if evaluation.period else None
     period = HibernationPeriod.objects.create(
@@ -511,11 +520,31 @@ def _sleep_capacity(schedule: HibernationSchedule, progress: dict, now: datetime
                     autoscaling.resize_group(
                         session, name=g["name"], min_size=0, max_size=g["max_size"], desired_capacity=0
                     )
+                _terminate_launched(schedule, session, progress)
             except cloud_errors.CloudError as exc:
                 if exc.transient:
                     return False  # AWS is throttling or down: the next tick tries again
                 _note(progress, f"Scaling capacity to zero failed: {exc}")
     return _finish_sleep(schedule, progress, now)
+
+
+def _terminate_launched(schedule: HibernationSchedule, session: AccountSession, progress: dict) -> None:
+    """Instances that optimization jobs launched (tagged by them, in no group) are terminated; an optimization job
+    plans that capacity anew once the cluster is awake."""
+    launched = [
+        i
+        for i in ec2.describe_cluster_instances(session, cluster_name=schedule.cluster.name)
+        if i.tags.get(TAG_MANAGED)
+        and not i.asg_name
+        and not i.node_group
+        and i.state in ("pending", "running")
+        and not _kept_group(schedule, i.tags.get(TAG_MANAGED, ""))
+    ]
+    if launched:
+        ec2.terminate_instances(session, instance_ids=[i.instance_id for i in launched])
+        ids = sorted({*(schedule.restore.get("terminated_instances") or []), *(i.instance_id for i in launched)})
+        schedule.restore = {**schedule.restore, "terminated_instances": ids}
+        _save_progress(schedule, progress, restore=schedule.restore)
 
 
 def _finish_sleep(schedule: HibernationSchedule, progress: dict, now: datetime) -> bool:
@@ -660,6 +689,14 @@ def _finish_wake(schedule: HibernationSchedule, progress: dict, now: datetime) -
             saving = period.saving
         period.save(update_fields=["awake_at", "node_hours", "saving"])
     errors = progress.get("errors") or []
+    replanned = None
+    if (schedule.restore or {}).get("terminated_instances"):
+        try:
+            replanned = job_create(
+                cluster=schedule.cluster, trigger=OptimizationJob.Trigger.SCHEDULE, actor=ACTOR, now=now
+            )
+        except ApplicationError as exc:
+            errors = [*errors, f"The capacity optimization jobs had launched was not planned anew: {exc.message}"]
     _save_progress(schedule, {}, restore={})
     cluster_set_hibernation_state(cluster=schedule.cluster, state=Cluster.HibernationState.AWAKE, actor=ACTOR)
     _audit(
@@ -670,6 +707,7 @@ def _finish_wake(schedule: HibernationSchedule, progress: dict, now: datetime) -
             "wake_at": progress.get("wake_at"),
             "lateness_seconds": period.lateness_seconds if period else None,
             "saving": str(saving),
+            "optimization_job": replanned.pk if replanned else None,
             "errors": errors,
         },
     )

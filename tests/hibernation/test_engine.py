@@ -309,3 +309,23 @@ def test_command_runs_one_tick(org, capsys):
     services.schedule_create(cluster=cluster, values={"name": "n", "windows": [WEEKNIGHTS]})
     call_command("hibernation_tick")
     assert "evaluated 1 schedule(s)" in capsys.readouterr().out
+
+
+def test_instances_jobs_launched_are_terminated_and_planned_anew_after_waking(estate, schedule, travel):
+    from optimization.services.runner import TAG_JOB, TAG_MANAGED
+    from tests.aws_fixtures import launch
+
+    (job_instance,) = launch(harness.REGION, cluster="shop", extra_tags={TAG_MANAGED: "spot-optimizer", TAG_JOB: "7"})
+    estate.agent_round()
+    travel.move_to(SLEEP_AT)
+    run_until(estate, "asleep")
+    assert job_instance not in {i["InstanceId"] for i in harness.running_instances()}
+    assert HibernationSchedule.objects.get().restore["terminated_instances"] == [job_instance]
+    travel.move_to(PRE_WARM_AT)
+    tick()
+    harness.reconcile()
+    travel.move_to(PRE_WARM_AT + timedelta(minutes=5))
+    run_until(estate, "awake")
+    awake = AuditLog.objects.get(action=Audit.AWAKE)
+    # Without a node template the planner cannot run: the wake says so rather than failing.
+    assert awake.after["optimization_job"] or "planned anew" in " ".join(awake.after["errors"])
