@@ -30,6 +30,8 @@ WEEK_MINUTES = 7 * 24 * 60
 # Periods are computed over the asked range plus this margin on each side, so that a period which began before the
 # range (a weekend, merged holidays) is seen whole.
 MARGIN = timedelta(days=16)
+#: Enough to decide the state at one instant (the longest window is a week).
+STATE_MARGIN = timedelta(days=8)
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -315,11 +317,21 @@ class Period:
         return self.sleep_at <= instant < self.pre_warm_at
 
 
-def periods(timetable: Timetable, start: datetime, end: datetime) -> list[Period]:
-    """The sleep periods that overlap [start, end), in UTC, after merging, cutting and overrides."""
+def periods(
+    timetable: Timetable,
+    start: datetime,
+    end: datetime,
+    *,
+    margin: timedelta = MARGIN,
+    margin_after: timedelta | None = None,
+) -> list[Period]:
+    """The sleep periods that overlap [start, end), in UTC, after merging, cutting and overrides. Raw windows and
+    holidays are generated from ``margin`` before ``start`` to ``margin`` after ``end``: at least 8 days, so that a
+    window of up to a week that began earlier is seen. After ``end`` a day is enough to place a pre-warm (at most 4
+    hours before a period's end) right; previews ask for the full margin so that whole periods are shown."""
     zone = timetable.zone
-    lo, hi = start - MARGIN, end + MARGIN
-    first_day = lo.astimezone(zone).date() - timedelta(days=8)
+    lo, hi = start - margin, end + (margin if margin_after is None else margin_after)
+    first_day = lo.astimezone(zone).date() - timedelta(days=1)
     last_day = hi.astimezone(zone).date() + timedelta(days=1)
     raw: list[Interval] = []
     day = first_day
@@ -386,11 +398,9 @@ def _aware(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
-def transitions(timetable: Timetable, start: datetime, end: datetime) -> list[Transition]:
-    """Every sleep, pre-warm and wake in [start, end), in order. Without pre-warm there is no pre-warm step."""
-    start, end = _aware(start), _aware(end)
+def _steps(found: Iterable[Period], start: datetime, end: datetime) -> list[Transition]:
     out: list[Transition] = []
-    for period in periods(timetable, start, end):
+    for period in found:
         steps = [(period.sleep_at, SLEEP)]
         if period.pre_warm_at != period.wake_at:
             steps.append((period.pre_warm_at, PRE_WARM))
@@ -399,19 +409,30 @@ def transitions(timetable: Timetable, start: datetime, end: datetime) -> list[Tr
     return out
 
 
+def transitions(timetable: Timetable, start: datetime, end: datetime) -> list[Transition]:
+    """Every sleep, pre-warm and wake in [start, end), in order. Without pre-warm there is no pre-warm step."""
+    start, end = _aware(start), _aware(end)
+    return _steps(periods(timetable, start, end), start, end)
+
+
 def evaluate(timetable: Timetable, instant: datetime, *, horizon: timedelta = timedelta(days=8)) -> Evaluation:
     """The state at ``instant`` (asleep from a period's sleep until its pre-warm) and the next transitions within
     ``horizon``."""
     instant = _aware(instant)
-    found = periods(timetable, instant, instant + horizon)
+    if horizon <= STATE_MARGIN:
+        found = periods(timetable, instant, instant + horizon, margin=STATE_MARGIN, margin_after=timedelta(days=1))
+    else:
+        found = periods(timetable, instant, instant + horizon)
     current = next((p for p in found if p.sleep_at <= instant < p.wake_at), None)
     state = ASLEEP if current is not None and current.asleep_at(instant) else AWAKE
-    return Evaluation(state, current, tuple(transitions(timetable, instant, instant + horizon)))
+    return Evaluation(state, current, tuple(_steps(found, instant, instant + horizon)))
 
 
 def state_at(timetable: Timetable, instant: datetime) -> str:
     instant = _aware(instant)
-    asleep = any(p.asleep_at(instant) for p in periods(timetable, instant, instant + timedelta(seconds=1)))
+    asleep = any(
+        p.asleep_at(instant) for p in periods(timetable, instant, instant + timedelta(seconds=1), margin=STATE_MARGIN)
+    )
     return ASLEEP if asleep else AWAKE
 
 
