@@ -60,3 +60,19 @@ def test_result_output_must_be_an_object(cluster, agent_client):
     assert response.json()["error"]["fields"] == {"output": ["Must be an object."]}
     action.refresh_from_db()
     assert action.state == "leased"
+
+
+def test_install_manifest_grants_what_the_scale_action_needs(auth_client, cluster):
+    import yaml
+
+    manifest = auth_client.post(f"/api/v1/clusters/{cluster.pk}/api-keys", {"name": "k"}, format="json").json()[
+        "manifest"
+    ]
+    role = next(d for d in yaml.safe_load_all(manifest) if d and d["kind"] == "ClusterRole")
+    grants = {
+        (g, r): set(rule["verbs"]) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
+    assert {"get", "patch"} <= grants[("apps", "deployments/scale")]
+    assert {"get", "patch"} <= grants[("apps", "statefulsets/scale")]
+    assert {"list", "patch"} <= grants[("batch", "cronjobs")]
+    assert "list" in grants[("apps", "deployments")]
