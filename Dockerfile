@@ -13,5 +13,6 @@ RUN pip install --no-deps -e . \
 USER spotopt
 
 EXPOSE 8000
-CMD ["gunicorn", "spotopt.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", \
-     "--forwarded-allow-ips", "*"]
+# --forwarded-allow-ips comes from TRUSTED_PROXIES (spotopt/gunicorn_conf.py), the list Django trusts too.
+CMD ["gunicorn", "spotopt.wsgi:application", "--config", "python:spotopt.gunicorn_conf", \
+     "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import django_filters
+from django.contrib.auth import authenticate
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import Token
 
 from spotopt.errors import AuthenticationFailed, ValidationFailed
 from spotopt.middleware import client_ip
@@ -43,13 +43,17 @@ class LoginView(APIView):
     def post(self, request):
         data = serializers.LoginInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = services.authenticate(**data.validated_data, ip=client_ip(request))
+        # The accounts backend: the same check (limits, audit, default-password refusal) as the console and admin.
+        user = authenticate(request._request, **data.validated_data)
+        if user is None:
+            raise AuthenticationFailed(services.LOGIN_FAILED_MESSAGE, code="invalid_credentials")
         body = services.issue_tokens(user) | {"user": serializers.UserSerializer(user).data}
         return Response(body)
 
 
 class RefreshView(APIView):
-    """Rotates: the old refresh token is blacklisted and a new pair returned."""
+    """Rotates: the old refresh token is blacklisted and a new pair returned. A rotated token used again revokes
+    its whole family."""
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
@@ -58,12 +62,7 @@ class RefreshView(APIView):
     def post(self, request):
         data = serializers.RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        refresh = TokenRefreshSerializer(data=data.validated_data)
-        try:
-            refresh.is_valid(raise_exception=True)
-        except TokenError as exc:
-            raise AuthenticationFailed("Invalid or expired refresh token.", code="token_not_valid") from exc
-        return Response(refresh.validated_data)
+        return Response(services.token_refresh(refresh=data.validated_data["refresh"]))
 
 
 class LogoutView(APIView):
@@ -71,7 +70,8 @@ class LogoutView(APIView):
     def post(self, request):
         data = serializers.RefreshInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.user_logout(user=request.user, refresh=data.validated_data["refresh"])
+        access = request.auth if isinstance(request.auth, Token) else None
+        services.user_logout(user=request.user, refresh=data.validated_data["refresh"], access=access)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -81,7 +81,7 @@ class ChangePasswordView(APIView):
         data = serializers.ChangePasswordInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = request.user
-        services.user_change_password(user=user, **data.validated_data)
+        services.user_change_password(user=user, **data.validated_data, ip=client_ip(request))
         # The caller's session goes on with a fresh pair; every other refresh token is revoked.
         body = services.issue_tokens(user) | {"user": serializers.UserSerializer(user).data}
         return Response(body)

@@ -1,4 +1,18 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+
+from spotopt.errors import ApplicationError
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """Django admin's login form; the check itself is the accounts backend's (limits, audit, the default password
+    refusal), whose refusals become the form's error instead of a server error."""
+
+    def clean(self):
+        try:
+            return super().clean()
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from exc
 
 
 class LoginForm(forms.Form):

@@ -145,3 +145,58 @@ class CloudAccount(models.Model):
     def is_enabled(self) -> bool:
         """Discovery and sync run only for accounts that validated and were not disabled."""
         return self.status == self.Status.ACTIVE
+
+
+class LoginFailureCounter(models.Model):
+    """Failed password checks of one key (an account, an account at an address, or an address) in a fixed window.
+
+    Kept in the database, not the cache, so that a cache outage cannot erase a lockout. Incremented atomically by one
+    upsert before the password is checked (``accounts.throttling``).
+    """
+
+    key = models.CharField(max_length=80, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    window_ends_at = models.DateTimeField(db_index=True)  # purging: WHERE window_ends_at < now
+
+    class Meta:
+        db_table = "login_failure_counters"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"
+
+
+class RevokedAccessToken(models.Model):
+    """An access token ended before its expiry (logout). Kept until it would have expired anyway."""
+
+    jti = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, null=True, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "revoked_access_tokens"
+
+    def __str__(self) -> str:
+        return self.jti
+
+
+class RevokedTokenFamily(models.Model):
+    """Every token descended from one login (its refresh tokens, rotated or not, and their access tokens) is dead:
+    the family was logged out, or one of its rotated refresh tokens was used again (a stolen copy)."""
+
+    class Reason(models.TextChoices):
+        LOGOUT = "logout", "Logout"
+        REUSE = "reuse", "Rotated refresh token used again"
+
+    family = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, null=True, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "revoked_token_families"
+
+    def __str__(self) -> str:
+        return self.family

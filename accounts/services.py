@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -12,18 +13,21 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
 from audit.services import record
 from cloud import ec2, sts
 from cloud import errors as cloud_errors
-from spotopt.errors import AuthenticationFailed, RateLimited, ValidationFailed
+from spotopt.errors import AuthenticationFailed, ValidationFailed
 
 from . import throttling
+from .actions import AuthAction
 from .aws import session_for
 from .crypto import DecryptionFailed, encrypt_json
-from .models import CloudAccount, Organization, User
+from .models import CloudAccount, Organization, RevokedAccessToken, RevokedTokenFamily, User
 
 LOGIN_FAILED_MESSAGE = "Invalid email or password."
 
@@ -47,7 +51,7 @@ def user_signup(*, email: str, password: str, organization_name: str, full_name:
         user = User.objects.create_user(email=email, password=password, full_name=full_name, organization=org)
         org.owner = user
         org.save(update_fields=["owner"])
-        record(action="auth.signup", organization=org, actor=user, resource=user, after=user_snapshot(user))
+        record(action=AuthAction.SIGNUP, organization=org, actor=user, resource=user, after=user_snapshot(user))
     return user
 
 
@@ -66,58 +70,163 @@ def is_default_admin_password(user: User, password: str) -> bool:
 
 
 def authenticate(*, email: str, password: str, ip: str | None) -> User:
-    """Check credentials with failure limits per account and per IP. The same message for an unknown email and a
-    wrong password; every outcome is audited."""
+    """The one credential check (reached through ``accounts.backends.AccountsBackend`` by the API, the console and
+    Django admin). The attempt is counted before the password is checked (per account, per account and address, per
+    address); the same message for an unknown email and a wrong password; every checked outcome is audited."""
     email = (email or "").strip().lower()
-    wait = throttling.retry_after(email, ip)
-    if wait is not None:
-        raise RateLimited("Too many failed login attempts. Try again later.", retry_after=wait)
+    reservation = throttling.reserve(email, ip)
     user = User.objects.filter(email__iexact=email).select_related("organization").first()
     if user is None:
         # Spend the same time as a real check so that timing does not reveal which emails exist.
         make_password(password)
     ok = user is not None and user.is_active and user.check_password(password)
     if not ok:
-        throttling.note_failure(email, ip)
         record(
-            action="auth.login_failed",
+            action=AuthAction.LOGIN_FAILED,
             organization_id=user.organization_id if user else None,
             actor=user or "anonymous",
             resource_type="user",
             resource_id=user.pk if user else "",
             after={"email": email},
+            ip=ip,
         )
         raise AuthenticationFailed(LOGIN_FAILED_MESSAGE, code="invalid_credentials")
+    throttling.release(reservation)
     if settings.PRODUCTION and is_default_admin_password(user, password):
-        record(action="auth.login_refused_default_password", actor=user, resource=user)
+        record(action=AuthAction.LOGIN_REFUSED_DEFAULT_PASSWORD, actor=user, resource=user, ip=ip)
         raise AuthenticationFailed(
             "The default administrator password must be changed first (manage.py set_admin_password).",
             code="password_change_required",
         )
-    record(action="auth.login", organization_id=user.organization_id, actor=user, resource=user)
+    record(action=AuthAction.LOGIN, organization_id=user.organization_id, actor=user, resource=user, ip=ip)
     return user
 
 
+# --- Tokens ---------------------------------------------------------------------------------------------------------
+# A login starts a token family (the ``fam`` claim, copied into every refresh token rotated from it and into their
+# access tokens). Rotation is one transaction that blacklists the presented refresh token (a unique row: of
+# concurrent refreshes with one token exactly one wins) and records its successor. A rotated refresh token presented
+# again is a stolen copy or a replay: the whole family is revoked, every refresh and access token descended from the
+# login. Revocations live in the database, next to the blacklist, so that a cache outage cannot undo them.
+
+FAMILY_CLAIM = "fam"
+TOKEN_INVALID_MESSAGE = "Invalid or expired refresh token."
+
+
+class _PresentedRefreshToken(RefreshToken):
+    """A refresh token as presented: signature, expiry and type verified; the blacklist is looked at by the rotation
+    itself, which must tell a rotated token used again from an unknown one."""
+
+    def check_blacklist(self) -> None:
+        return None
+
+
+def _token_invalid() -> AuthenticationFailed:
+    return AuthenticationFailed(TOKEN_INVALID_MESSAGE, code="token_not_valid")
+
+
+def _new_refresh_token(user: User, family: str) -> RefreshToken:
+    token = RefreshToken()
+    token[jwt_settings.USER_ID_CLAIM] = str(user.pk)
+    token[jwt_settings.REVOKE_TOKEN_CLAIM] = get_md5_hash_password(user.password)
+    token[FAMILY_CLAIM] = family
+    OutstandingToken.objects.create(
+        user=user,
+        jti=token[jwt_settings.JTI_CLAIM],
+        token=str(token),
+        created_at=token.current_time,
+        expires_at=datetime_from_epoch(token["exp"]),
+    )
+    return token
+
+
 def issue_tokens(user: User) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
+    """A new token family for a fresh login: a refresh token and its access token."""
+    refresh = _new_refresh_token(user, uuid.uuid4().hex)
     return {"refresh": str(refresh), "access": str(refresh.access_token)}
 
 
-def user_logout(*, user: User, refresh: str) -> None:
-    """Blacklist the refresh token (it must be the caller's)."""
+def _family_of(token: Any) -> str:
+    return str(token.get(FAMILY_CLAIM) or token[jwt_settings.JTI_CLAIM])
+
+
+def _revoke_family(*, family: str, user: User | None, reason: str) -> None:
+    expires_at = timezone.now() + jwt_settings.REFRESH_TOKEN_LIFETIME
+    RevokedTokenFamily.objects.get_or_create(
+        family=family, defaults={"user": user, "reason": reason, "expires_at": expires_at}
+    )
+
+
+def token_refresh(*, refresh: str) -> dict[str, str]:
+    """Rotate a refresh token: blacklist it and return a new pair of the same family.
+
+    Presenting a token that was already rotated revokes its family (every token descended from it) and is refused.
+    """
+    try:
+        token = _PresentedRefreshToken(refresh)
+    except TokenError as exc:
+        raise _token_invalid() from exc
+    jti = token[jwt_settings.JTI_CLAIM]
+    family = _family_of(token)
+    user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
+    if (
+        user is None
+        or not user.is_active
+        or token.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password)
+        or RevokedTokenFamily.objects.filter(family=family).exists()
+    ):
+        raise _token_invalid()
+    with transaction.atomic():
+        outstanding = OutstandingToken.objects.filter(jti=jti, user=user).first()
+        if outstanding is None:
+            raise _token_invalid()
+        _, first_use = BlacklistedToken.objects.get_or_create(token=outstanding)
+        successor = _new_refresh_token(user, family) if first_use else None
+    if successor is None:
+        with transaction.atomic():
+            _revoke_family(family=family, user=user, reason=RevokedTokenFamily.Reason.REUSE)
+            record(
+                action=AuthAction.REFRESH_TOKEN_REUSED,
+                organization_id=user.organization_id,
+                actor=user,
+                resource=user,
+                after={"family_revoked": True},
+            )
+        raise _token_invalid()
+    return {"access": str(successor.access_token), "refresh": str(successor)}
+
+
+def user_logout(*, user: User, refresh: str, access: Any = None) -> None:
+    """End the session: blacklist the refresh token (it must be the caller's), revoke its family, and deny the access
+    token the call came with until it expires."""
     try:
         token = RefreshToken(refresh)
     except TokenError as exc:
         raise ValidationFailed("Invalid or expired refresh token.", fields={"refresh": [str(exc)]}) from exc
-    if str(token.get("user_id")) != str(user.pk):
+    if str(token.get(jwt_settings.USER_ID_CLAIM)) != str(user.pk):
         raise ValidationFailed("Invalid or expired refresh token.", fields={"refresh": ["Not your token."]})
-    token.blacklist()
-    session_logout(user=user)
+    with transaction.atomic():
+        token.blacklist()
+        _revoke_family(family=_family_of(token), user=user, reason=RevokedTokenFamily.Reason.LOGOUT)
+        if access is not None and access.get(jwt_settings.JTI_CLAIM):
+            RevokedAccessToken.objects.get_or_create(
+                jti=access[jwt_settings.JTI_CLAIM],
+                defaults={"user": user, "expires_at": datetime_from_epoch(access["exp"])},
+            )
+        session_logout(user=user)
 
 
 def session_logout(*, user: User) -> None:
-    """Record a logout (the console's session ends in the view; the API's refresh token is blacklisted above)."""
-    record(action="auth.logout", organization_id=user.organization_id, actor=user, resource=user)
+    """Record a logout (console and Django admin sessions end in their views; API tokens are revoked above)."""
+    record(action=AuthAction.LOGOUT, organization_id=user.organization_id, actor=user, resource=user)
+
+
+def token_revocations_purge() -> dict[str, int]:
+    """Forget revocations of tokens that have expired anyway, and closed failed-login windows."""
+    now = timezone.now()
+    access, _ = RevokedAccessToken.objects.filter(expires_at__lt=now).delete()
+    families, _ = RevokedTokenFamily.objects.filter(expires_at__lt=now).delete()
+    return {"access_tokens": access, "families": families, "login_counters": throttling.purge_expired(now)}
 
 
 def _blacklist_all(user: User) -> int:
@@ -129,19 +238,30 @@ def _blacklist_all(user: User) -> int:
     return len(tokens)
 
 
-def user_change_password(*, user: User, old_password: str, new_password: str) -> None:
-    """Change the password and revoke every refresh token the user holds (access tokens die with the old hash)."""
+def user_change_password(*, user: User, old_password: str, new_password: str, ip: str | None = None) -> None:
+    """Change the password and revoke every refresh token the user holds (access tokens die with the old hash).
+
+    The check of the current password is held to the same failed-login limits as a login."""
+    reservation = throttling.reserve(user.email, ip)
     if not user.check_password(old_password):
+        record(
+            action=AuthAction.PASSWORD_CHANGE_FAILED,
+            organization_id=user.organization_id,
+            actor=user,
+            resource=user,
+            ip=ip,
+        )
         raise ValidationFailed("The current password is incorrect.", fields={"old_password": ["Incorrect."]})
+    throttling.release(reservation)
     if old_password == new_password:
         raise ValidationFailed(
             "The new password must differ from the current one.", fields={"new_password": ["Unchanged."]}
         )
     _validate_password(new_password, user, field="new_password")
-    set_password(user=user, password=new_password, action="auth.password_change")
+    set_password(user=user, password=new_password, action=AuthAction.PASSWORD_CHANGE)
 
 
-def set_password(*, user: User, password: str, action: str = "auth.password_set", actor: Any = None) -> None:
+def set_password(*, user: User, password: str, action: str = AuthAction.PASSWORD_SET, actor: Any = None) -> None:
     with transaction.atomic():
         user.set_password(password)
         user.password_changed_at = timezone.now()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,7 +16,7 @@ from spotopt.middleware import client_ip
 from . import services
 from .forms import ChangePasswordForm, LoginForm, SignupForm
 
-_BACKEND = "django.contrib.auth.backends.ModelBackend"
+_BACKEND = "accounts.backends.AccountsBackend"
 
 
 def _apply_error(form, exc: ApplicationError) -> None:
@@ -43,13 +43,16 @@ def login_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.authenticate(**form.cleaned_data, ip=client_ip(request))
+            user = authenticate(request, **form.cleaned_data)
         except ApplicationError as exc:
             form.add_error(None, exc.message)
             status = exc.status_code
         else:
-            login(request, user, backend=_BACKEND)
-            return redirect(_next_url(request))
+            if user is not None:
+                login(request, user)
+                return redirect(_next_url(request))
+            form.add_error(None, services.LOGIN_FAILED_MESSAGE)
+            status = 401
     return render(request, "accounts/login.html", {"form": form, "next": _next_url(request)}, status=status)
 
 
@@ -84,7 +87,7 @@ def change_password_view(request: HttpRequest) -> HttpResponse:
     form = ChangePasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.user_change_password(user=request.user, **form.cleaned_data)
+            services.user_change_password(user=request.user, **form.cleaned_data, ip=client_ip(request))
         except ApplicationError as exc:
             _apply_error(form, exc)
         else:

@@ -7,7 +7,8 @@ from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
-from rest_framework.throttling import SimpleRateThrottle
+
+from spotopt.api.throttling import RateThrottle
 
 from .models import ApiKey
 from .services import agent_touch
@@ -39,7 +40,7 @@ class IsAgent(BasePermission):
         return isinstance(request.auth, ApiKey)
 
 
-class AgentRateThrottle(SimpleRateThrottle):
+class AgentRateThrottle(RateThrottle):
     """``AGENT_RATE_LIMIT`` per API key, separate from the operators' API rate."""
 
     scope = "agent"
@@ -49,8 +50,8 @@ class AgentRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str | None:
         if isinstance(request.auth, ApiKey):
-            return f"throttle_agent_{request.auth.prefix}"
-        return f"throttle_agent_ip:{self.get_ident(request)}"
+            return f"key:{request.auth.prefix}"
+        return f"ip:{self.get_ident(request)}"
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

@@ -17,6 +17,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from spotopt.context import current_request, current_request_id
+from spotopt.middleware import client_ip
 
 from .models import AuditChainHead, AuditCheckpoint, AuditLog, chain_key
 from .verification import Anchor, verify_chain
@@ -207,7 +208,7 @@ def record(
             resource_id=_text(resource_id, 64),
             before=_json_safe(before),
             after=masked_after,
-            ip=_ip(ip or meta.get("REMOTE_ADDR")),
+            ip=_ip(ip or (client_ip(request) if meta else None)),
             user_agent=_text(meta.get("HTTP_USER_AGENT"), 512),
             request_id=_text(getattr(request, "request_id", "") or current_request_id(), 128),
             prev_hash=head.last_hash,

@@ -26,6 +26,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
+from .cache import failure_stats
+
 # Where a dependency lives, as drivers spell it in their errors: URLs, quoted names and paths, host:port, addresses,
 # "port 5432", "host=db", and dotted host names.
 _LOCATION_PATTERNS = [
@@ -158,7 +160,8 @@ def health(request: HttpRequest) -> JsonResponse:
 def health_detailed(request: HttpRequest) -> JsonResponse:
     checks = {
         "database": _timed(_database),
-        "cache": _timed(_cache),
+        # With the failures that failed open since this process started (the API kept answering through them).
+        "cache": _timed(_cache) | {"failed_open": failure_stats()},
         "broker": _timed(_broker),
         "migrations": _timed(_migrations),
     }

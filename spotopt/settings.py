@@ -6,10 +6,12 @@ and a file-system Celery broker. ``ENVIRONMENT=production`` refuses to start wit
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_rate, env_str
@@ -24,14 +26,22 @@ if ENVIRONMENT not in ("development", "production"):
 PRODUCTION = ENVIRONMENT == "production"
 
 _DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789-abcdefghijklmnopqrstuvwxyz"
+_DEV_JWT_SECRET = _DEV_SECRET + "-jwt"
+MIN_SECRET_LENGTH = 32
 SECRET_KEY = env_str("SECRET_KEY")
 JWT_SECRET_KEY = env_str("JWT_SECRET_KEY")
 if PRODUCTION:
-    missing = [name for name, value in (("SECRET_KEY", SECRET_KEY), ("JWT_SECRET_KEY", JWT_SECRET_KEY)) if not value]
-    if missing:
-        raise ImproperlyConfigured(f"production needs {', '.join(missing)} set in the environment")
+    for _name, _value in (("SECRET_KEY", SECRET_KEY), ("JWT_SECRET_KEY", JWT_SECRET_KEY)):
+        if not _value:
+            raise ImproperlyConfigured(f"production needs {_name} set in the environment")
+        if _value in (_DEV_SECRET, _DEV_JWT_SECRET):
+            raise ImproperlyConfigured(f"{_name} is the development default; production needs its own secret")
+        if len(_value) < MIN_SECRET_LENGTH:
+            raise ImproperlyConfigured(f"{_name} must be at least {MIN_SECRET_LENGTH} characters in production")
+    if SECRET_KEY == JWT_SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY and JWT_SECRET_KEY must differ")
 SECRET_KEY = SECRET_KEY or _DEV_SECRET
-JWT_SECRET_KEY = JWT_SECRET_KEY or _DEV_SECRET + "-jwt"
+JWT_SECRET_KEY = JWT_SECRET_KEY or _DEV_JWT_SECRET
 
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["*"])
@@ -67,6 +77,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "spotopt.middleware.RequestIdMiddleware",
+    "spotopt.middleware.ProxyHeadersMiddleware",
+    "spotopt.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -112,7 +124,8 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Fails open: a Redis outage makes reads miss, never requests fail (spotopt/cache.py).
+            "BACKEND": "spotopt.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
@@ -169,6 +182,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
+    "purge-token-revocations": {
+        "task": "accounts.tasks.purge_expired_token_revocations",
+        "schedule": timedelta(hours=6),
+        "options": {"expires": 5 * 3600},
+    },
     "refresh-region-catalogs": {
         "task": "pricing.tasks.refresh_all_region_catalogs",
         "schedule": timedelta(days=1),
@@ -193,6 +211,8 @@ CELERY_BEAT_SCHEDULE: dict = {
 
 # --- Auth ------------------------------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# The one credential check for the API, the console and Django admin: limits, default-password refusal, audit.
+AUTHENTICATION_BACKENDS = ["accounts.backends.AccountsBackend"]
 BCRYPT_ROUNDS = env_int("BCRYPT_ROUNDS", 12)
 PASSWORD_HASHERS = [
     "spotopt.hashers.BCryptSHA256PasswordHasher",
@@ -203,6 +223,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.password_validation.NotOnlyWhitespaceValidator"},
+    {"NAME": "accounts.password_validation.NotFromEmailValidator"},
 ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "console:dashboard"
@@ -210,8 +232,21 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 DEFAULT_ADMIN_EMAIL = "admin@spotoptimizer.com"
 DEFAULT_ADMIN_PASSWORD = "admin123"
 
+# Requests per user (anonymous: per client address), counted in the cache; fails open when the cache is down.
 API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "100/min")
+# Failed password checks per account and per (account, client address), counted in the database.
 LOGIN_RATE_LIMIT = env_rate("LOGIN_RATE_LIMIT", "5/min")
+# Failed password checks per client address over all accounts: high, so that one attacker behind a shared NAT or
+# proxy does not lock out everyone else behind it.
+LOGIN_ADDRESS_RATE_LIMIT = env_rate("LOGIN_ADDRESS_RATE_LIMIT", "50/min")
+
+# Proxies (addresses or CIDR networks) whose X-Forwarded-For and X-Forwarded-Proto are believed. Empty: none, the
+# peer address is the client. The image passes the same list to gunicorn's --forwarded-allow-ips.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+try:
+    TRUSTED_PROXY_NETWORKS = [ipaddress.ip_network(p, strict=False) for p in TRUSTED_PROXIES]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES must be addresses or CIDR networks: {exc}") from exc
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("ACCESS_TOKEN_MINUTES", 15)),
@@ -231,7 +266,7 @@ SIMPLE_JWT = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -294,8 +329,10 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
-if PRODUCTION:
+# X-Forwarded-Proto is believed only when proxies are trusted, and only from them (ProxyHeadersMiddleware).
+if TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -316,6 +353,14 @@ PLATFORM_AWS_PRINCIPAL = env_str("PLATFORM_AWS_PRINCIPAL", "arn:aws:iam::1234567
 FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY")
 if PRODUCTION and not FIELD_ENCRYPTION_KEY:
     raise ImproperlyConfigured("production needs FIELD_ENCRYPTION_KEY set in the environment")
+if FIELD_ENCRYPTION_KEY:
+    for _key in filter(None, (k.strip() for k in FIELD_ENCRYPTION_KEY.split(","))):
+        try:
+            Fernet(_key.encode())
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                "FIELD_ENCRYPTION_KEY must be Fernet keys (urlsafe base64 of 32 bytes), comma-separated"
+            ) from exc
 AGENT_LEASE_SECONDS = env_int("AGENT_LEASE_SECONDS", 300)
 # How often agents poll (returned to them as next_poll_seconds); an agent silent for 3x this is stale.
 AGENT_POLL_SECONDS = env_int("AGENT_POLL_SECONDS", 30)

@@ -87,3 +87,70 @@ def test_check_deploy_reports_only_operator_settings(tmp_path):
     result = _run(env, "check", "--deploy")
     assert result.returncode == 0
     assert "spotopt.W001" not in result.stdout + result.stderr
+
+
+def _production_env(tmp_path, **overrides: str) -> dict[str, str]:
+    env = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": "s" * 40 + "-Q7w9",
+        "JWT_SECRET_KEY": "j" * 40 + "-R2t4",
+        "AUDIT_SIGNING_KEY": "a" * 40 + "-K8p3",
+        "FIELD_ENCRYPTION_KEY": "aDB0ZXN0LWtleS1mb3ItZmllbGQtZW5jcnlwdGlvbjA=",
+        "ALLOWED_HOSTS": "spot.example.com",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "VAR_DIR": str(tmp_path),
+    }
+    return env | overrides
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"SECRET_KEY": "short-but-not-empty"}, "SECRET_KEY"),
+        ({"JWT_SECRET_KEY": "x" * 31}, "JWT_SECRET_KEY"),
+        ({"SECRET_KEY": "dev-insecure-secret-key-change-me-0123456789-abcdefghijklmnopqrstuvwxyz"}, "SECRET_KEY"),
+        (
+            {"JWT_SECRET_KEY": "dev-insecure-secret-key-change-me-0123456789-abcdefghijklmnopqrstuvwxyz-jwt"},
+            "JWT_SECRET_KEY",
+        ),
+        ({"FIELD_ENCRYPTION_KEY": "not-a-fernet-key"}, "FIELD_ENCRYPTION_KEY"),
+        ({"FIELD_ENCRYPTION_KEY": "aDB0ZXN0LWtleS1mb3ItZmllbGQtZW5jcnlwdGlvbjA=,c2hvcnQ="}, "FIELD_ENCRYPTION_KEY"),
+    ],
+)
+def test_production_refuses_weak_or_default_secrets(tmp_path, overrides, named):
+    result = _run(_production_env(tmp_path, **overrides), "check")
+    assert result.returncode != 0
+    assert named in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_production_starts_with_strong_secrets(tmp_path):
+    result = _run(_production_env(tmp_path), "check")
+    assert result.returncode == 0, result.stderr
+
+
+def _start_web(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """What gunicorn and runserver do first: load the WSGI application."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    return subprocess.run(
+        [sys.executable, "-c", "import spotopt.wsgi"],
+        cwd=ROOT,
+        env=base | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_warns_at_every_start_while_the_default_admin_password_is_set(tmp_path):
+    env = _production_env(tmp_path)
+    assert _run(env, "migrate", "-v0").returncode == 0
+    for _ in range(2):
+        started = _start_web(env)
+        assert started.returncode == 0, started.stderr
+        assert "still has its default password" in started.stderr
+    env["NEW_PW"] = "Changed-" + DEFAULT_PASSWORD
+    assert _run(env, "set_admin_password", "--password-env", "NEW_PW").returncode == 0
+    started = _start_web(env)
+    assert started.returncode == 0, started.stderr
+    assert "default password" not in started.stderr

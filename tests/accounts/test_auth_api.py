@@ -98,12 +98,20 @@ def test_login_failures_are_limited_per_account(api_client, user, password):
     assert response.json()["error"]["code"] == "throttled"
 
 
-@override_settings(LOGIN_RATE_LIMIT="5/min")
-def test_login_failures_are_limited_per_ip(api_client, user, password):
-    for i in range(5):
+@override_settings(LOGIN_RATE_LIMIT="5/min", LOGIN_ADDRESS_RATE_LIMIT="8/min")
+def test_login_failures_are_limited_per_ip_at_the_address_threshold(api_client, user, password):
+    for i in range(8):
         api_client.post(LOGIN, {"email": f"x{i}@example.com", "password": "bad"}, format="json")
     response = _login(api_client, user.email, password)
     assert response.status_code == 429
+
+
+@override_settings(LOGIN_RATE_LIMIT="5/min", LOGIN_ADDRESS_RATE_LIMIT="50/min")
+def test_failures_on_other_accounts_do_not_lock_out_a_shared_address(api_client, user, password):
+    """One attacker behind a shared NAT failing on other accounts does not lock out the people behind it."""
+    for i in range(20):
+        assert _login(api_client, f"x{i}@example.com", "bad").status_code == 401
+    assert _login(api_client, user.email, password).status_code == 200
 
 
 @override_settings(LOGIN_RATE_LIMIT="5/min")

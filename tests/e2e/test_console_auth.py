@@ -43,3 +43,27 @@ def test_dashboard_requires_login(page):
     page.goto("/")
     page.wait_for_url("**/login/?next=/")
     assert page.locator("h1").inner_text() == "Log in"
+
+
+def test_console_pages_run_under_the_content_security_policy(page, user):
+    """The console works with its Content-Security-Policy on: no page reports a violation (an inline script or style,
+    or anything loaded from another host), and htmx still swaps in partials."""
+    from tests.factories import DEFAULT_PASSWORD
+
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+
+    response = page.goto("/login/")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page.fill("input[name=email]", user.email)
+    page.fill("input[name=password]", DEFAULT_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+    for path in ("/", "/accounts/", "/clusters/", "/templates/", "/agents/", "/audit/", "/account/password/"):
+        response = page.goto(path)
+        assert response.status == 200, path
+        assert response.headers["cache-control"] == "no-store", path
+        assert "script-src 'self'" in response.headers["content-security-policy"], path
+    # htmx is loaded and running (its script is same-origin, so the policy allows it).
+    assert page.evaluate("typeof htmx !== 'undefined' && htmx.config.includeIndicatorStyles === false")
+    assert violations == []

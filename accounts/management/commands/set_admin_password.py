@@ -6,6 +6,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.actions import AuthAction
 from accounts.models import User
 from accounts.services import set_password
 
@@ -35,5 +36,5 @@ class Command(BaseCommand):
             password_validation.validate_password(password, user)
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
-        set_password(user=user, password=password, action="auth.admin_password_set", actor="manage.py")
+        set_password(user=user, password=password, action=AuthAction.ADMIN_PASSWORD_SET, actor="manage.py")
         self.stdout.write(self.style.SUCCESS(f"Password set for {user.email}."))
