@@ -26,6 +26,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--simulate", action="store_true", help="run against an in-memory cluster")
     parser.add_argument("--sim-nodes", type=int, default=3, help="simulated nodes")
     parser.add_argument("--sim-pods-per-node", type=int, default=5, help="simulated pods per node")
+    parser.add_argument(
+        "--aws-cluster",
+        default=os.environ.get("SPOTOPT_AWS_CLUSTER", ""),
+        help="with --simulate: mirror the EC2 instances tagged for this cluster (AWS from the usual environment, "
+        "AWS_ENDPOINT_URL included)",
+    )
+    parser.add_argument("--aws-region", default=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    parser.add_argument("--sim-join-seconds", type=float, default=10.0, help="a launched node is Ready after this")
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig outside the cluster (default: in-cluster)")
     parser.add_argument("--max-actions", type=int, default=5, help="actions leased per poll")
     parser.add_argument("--once", action="store_true", help="one round, then exit")
@@ -35,6 +43,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_backend(args: argparse.Namespace):
+    if args.simulate and args.aws_cluster:
+        from .simulated_aws import mirrored_cluster
+
+        return mirrored_cluster(
+            cluster_name=args.aws_cluster,
+            region=args.aws_region,
+            endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+            join_seconds=args.sim_join_seconds,
+        )
     if args.simulate:
         from .simulated import demo_cluster
 

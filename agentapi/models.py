@@ -204,6 +204,7 @@ class AgentAction(models.Model):
         EVICT = "evict", "Evict"
         LABEL = "label", "Label"
         TAINT = "taint", "Taint"
+        SCALE = "scale", "Scale workloads"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -225,7 +226,11 @@ class AgentAction(models.Model):
     deadline = models.DateTimeField()
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=255, blank=True)
+    # What asked for the action, e.g. "optimization_job:12:step:40" or "agent_event:7", so its requester can follow it.
+    origin = models.CharField(max_length=128, blank=True, default="")
     result_message = models.TextField(blank=True)
+    # What the agent reported with its result (``scale``: each workload and its previous replicas / suspend).
+    result_output = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     leased_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -237,7 +242,7 @@ class AgentAction(models.Model):
         ordering = ("-created_at", "-id")
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(type__in=["cordon", "uncordon", "drain", "evict", "label", "taint"]),
+                condition=models.Q(type__in=["cordon", "uncordon", "drain", "evict", "label", "taint", "scale"]),
                 name="agent_action_type_valid",
             ),
             models.CheckConstraint(
@@ -251,6 +256,14 @@ class AgentAction(models.Model):
                 fields=["cluster", "created_at"],
                 condition=models.Q(state__in=["pending", "leased"]),
                 name="agent_action_open_idx",
+            ),
+            # A requester following its actions: WHERE origin = ... (optimization job steps).
+            models.Index(fields=["origin"], condition=~models.Q(origin=""), name="agent_action_origin_idx"),
+            # The lease sweeper: WHERE state IN (pending, leased) AND deadline <= now, across clusters.
+            models.Index(
+                fields=["deadline"],
+                condition=models.Q(state__in=["pending", "leased"]),
+                name="agent_action_deadline_idx",
             ),
         ]
 
@@ -270,6 +283,7 @@ class AgentAction(models.Model):
             "params": self.params,
             "attempt": self.attempts,
             "max_attempts": self.max_attempts,
+            "origin": self.origin,
             "deadline": self.deadline.isoformat().replace("+00:00", "Z"),
             "lease_expires_at": self.lease_expires_at.isoformat().replace("+00:00", "Z")
             if self.lease_expires_at

@@ -83,6 +83,7 @@ class AgentActionSerializer(serializers.ModelSerializer):
             "lease_expires_at",
             "reason",
             "result_message",
+            "result_output",
             "created_at",
             "leased_at",
             "finished_at",
@@ -92,6 +93,7 @@ class AgentActionSerializer(serializers.ModelSerializer):
 class ActionResultInputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["succeeded", "failed"])
     message = serializers.CharField(required=False, allow_blank=True, max_length=4000, default="")
+    output = serializers.JSONField(required=False, default=None, help_text="What the action reports (an object).")
 
 
 class AgentMessageSerializer(serializers.Serializer):

@@ -285,6 +285,10 @@ def _validate_params(action_type: str, target: str, params: dict) -> dict:
             fields["params"] = ["taint needs a key."]
         elif params.get("effect") not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
             fields["params"] = ["taint effect must be NoSchedule, PreferNoSchedule or NoExecute."]
+    if action_type == "scale":
+        problem = scale_params_problem(target, params)
+        if problem:
+            fields["params"] = [problem]
     if action_type in ("drain", "evict"):
         for key in ("grace_period_seconds", "timeout_seconds"):
             value = params.get(key)
@@ -295,41 +299,72 @@ def _validate_params(action_type: str, target: str, params: dict) -> dict:
     return params
 
 
+SCALE_KINDS = ("Deployment", "StatefulSet", "CronJob")
+MAX_SCALE_WORKLOADS = 5000
+
+
+def scale_params_problem(target: str, params: dict) -> str:
+    """What is wrong with a ``scale`` action, or "". Target ``workloads``; params either
+    ``{"select": "all", "dry_run": true, "exclude_namespaces": [...]}`` (report every Deployment, StatefulSet and
+    CronJob, change nothing) or ``{"workloads": [{"kind", "namespace", "name", "replicas" | "suspend"}]}``."""
+    if target != "workloads":
+        return 'scale targets "workloads".'
+    if params.get("select") is not None:
+        excluded = params.get("exclude_namespaces") or []
+        if params.get("select") != "all" or params.get("dry_run") is not True:
+            return 'select is "all" with "dry_run": true.'
+        if not isinstance(excluded, list) or not all(isinstance(n, str) for n in excluded):
+            return "exclude_namespaces must be a list of namespaces."
+        return ""
+    workloads = params.get("workloads")
+    if not isinstance(workloads, list) or not workloads or len(workloads) > MAX_SCALE_WORKLOADS:
+        return f"scale needs 1-{MAX_SCALE_WORKLOADS} workloads or select all."
+    for i, w in enumerate(workloads):
+        if not isinstance(w, dict) or w.get("kind") not in SCALE_KINDS:
+            return f"workloads[{i}].kind must be one of {', '.join(SCALE_KINDS)}."
+        if not all(isinstance(w.get(k), str) and 0 < len(w[k]) <= 253 for k in ("namespace", "name")):
+            return f"workloads[{i}] needs a namespace and a name."
+        if w["kind"] == "CronJob":
+            if not isinstance(w.get("suspend"), bool):
+                return f"workloads[{i}].suspend must be true or false."
+        elif isinstance(w.get("replicas"), bool) or not isinstance(w.get("replicas"), int) or w["replicas"] < 0:
+            return f"workloads[{i}].replicas must be a non-negative integer."
+    return ""
+
+
 def enqueue_action(
+    *,
     cluster: Cluster,
     type: str,
     target: str,
     params: dict | None = None,
-    *,
     deadline: datetime | None = None,
     max_attempts: int = 3,
     reason: str = "",
+    origin: str = "",
     actor: Any = None,
     dedupe: bool = True,
 ) -> AgentAction:
     """Queue a Kubernetes action for the cluster's agent: the only way actions are created. Audited.
 
-    With ``dedupe`` an identical open action (same type, target and params) is returned instead of a second one, so
-    repeated interruption notices do not pile up drains.
+    ``origin`` names what asked for it (``optimization_job:12:step:40``, ``agent_event:7``) so that the requester can
+    find its actions again (after a crash too). With ``dedupe`` an identical open action (same type, target and params,
+    whoever asked) is returned instead of a second one, so repeated interruption notices do not pile up drains.
     """
     params = _validate_params(type, target, params or {})
     if max_attempts < 1:
         raise ValidationFailed("max_attempts must be at least 1.", fields={"max_attempts": ["At least 1."]})
+    if not isinstance(origin, str) or len(origin) > 128:
+        raise ValidationFailed("origin is at most 128 characters.", fields={"origin": ["At most 128 characters."]})
     now = timezone.now()
     deadline = deadline or now + timedelta(seconds=settings.AGENT_ACTION_DEADLINE_SECONDS)
     with transaction.atomic():
         if dedupe:
+            same = AgentAction.objects.open().filter(cluster=cluster, type=type, target=target)
             existing = (
-                AgentAction.objects.open().filter(cluster=cluster, type=type, target=target, params=params).first()
+                same.filter(params=params).first()
                 if connection.vendor == "postgresql"
-                else next(
-                    (
-                        a
-                        for a in AgentAction.objects.open().filter(cluster=cluster, type=type, target=target)
-                        if a.params == params
-                    ),
-                    None,
-                )
+                else next((a for a in same if a.params == params), None)
             )
             if existing is not None:
                 return existing
@@ -341,25 +376,39 @@ def enqueue_action(
             deadline=deadline,
             max_attempts=max_attempts,
             reason=reason[:255],
+            origin=origin,
             created_at=now,
         )
         record(
             action="agent_action.enqueued",
             organization_id=cluster.organization_id,
             resource=action,
-            after={"type": type, "target": target, "params": params, "deadline": deadline, "reason": reason},
+            after={
+                "type": type,
+                "target": target,
+                "params": params,
+                "deadline": deadline,
+                "reason": reason,
+                "origin": origin,
+            },
             actor=actor,
         )
     return action
 
 
-def _finish(action: AgentAction, state: str, message: str, now: datetime, actor: Any) -> None:
+def _finish(
+    action: AgentAction, state: str, message: str, now: datetime, actor: Any, output: dict | None = None
+) -> None:
     before = {"state": action.state, "attempts": action.attempts}
     action.state = state
     action.result_message = message[:4000]
     action.finished_at = now
     action.lease_expires_at = None
-    action.save(update_fields=["state", "result_message", "finished_at", "lease_expires_at"])
+    update = ["state", "result_message", "finished_at", "lease_expires_at"]
+    if output is not None:
+        action.result_output = output
+        update.append("result_output")
+    action.save(update_fields=update)
     record(
         action=f"agent_action.{state}",
         organization_id=action.cluster.organization_id,
@@ -416,15 +465,49 @@ def actions_lease(*, api_key: ApiKey, max_actions: int = 10) -> list[AgentAction
     return leased
 
 
+def actions_expire(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Close the open actions no agent will ever finish: past their deadline (expired), or whose last lease ran out
+    (failed). Leasing does the same for a cluster whose agent polls; this sweep (beat, every minute) covers clusters
+    whose agent never polls again, so that what waits on those actions learns they are over. Rows locked by a
+    concurrent lease are skipped (they are being handled); returns how many actions were closed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        dead = list(
+            AgentAction.objects.select_for_update(skip_locked=True)
+            .filter(
+                Q(state__in=AgentAction.OPEN_STATES, deadline__lte=now)
+                | Q(state=AgentAction.State.LEASED, lease_expires_at__lte=now, attempts__gte=F("max_attempts"))
+            )
+            .select_related("cluster")
+            .order_by("deadline", "id")[:limit]
+        )
+        for action in dead:
+            if action.deadline <= now:
+                _finish(
+                    action, AgentAction.State.EXPIRED, "Deadline passed before the action completed.", now, "system"
+                )
+            else:
+                _finish(
+                    action,
+                    AgentAction.State.FAILED,
+                    f"No result after {action.attempts} attempt(s); the last lease expired.",
+                    now,
+                    "system",
+                )
+    return len(dead)
+
+
 def action_report_result(
-    *, api_key: ApiKey, action_id: Any, status: str, message: str = ""
+    *, api_key: ApiKey, action_id: Any, status: str, message: str = "", output: Any = None
 ) -> tuple[AgentAction, bool]:
-    """Record the agent's result. Idempotent: a result for a finished action changes nothing (returns changed=False).
-    Another cluster's action does not exist for this key."""
+    """Record the agent's result (and what the action reports, ``output``). Idempotent: a result for a finished
+    action changes nothing (returns changed=False). Another cluster's action does not exist for this key."""
     if status not in (AgentAction.State.SUCCEEDED, AgentAction.State.FAILED):
         raise ValidationFailed("status must be succeeded or failed.", fields={"status": ["succeeded or failed."]})
     if not isinstance(message, str):
         raise ValidationFailed("message must be a string.", fields={"message": ["Must be a string."]})
+    if output is not None and not isinstance(output, dict):
+        raise ValidationFailed("output must be an object.", fields={"output": ["Must be an object."]})
     try:
         action_id = int(action_id)
     except (TypeError, ValueError):
@@ -438,7 +521,7 @@ def action_report_result(
             return action, False
         if action.state == AgentAction.State.PENDING:
             raise Conflict("The action has not been leased.", code="not_leased")
-        _finish(action, status, message, timezone.now(), api_key)
+        _finish(action, status, message, timezone.now(), api_key, output)
     return action, True
 
 
@@ -482,14 +565,24 @@ def events_ingest(*, api_key: ApiKey, data: Any) -> list[AgentEvent]:
             if event.type == AgentEvent.Type.SPOT_INTERRUPTION and node:
                 deadline = max(item["action_deadline"] or now + SPOT_NOTICE, now + timedelta(seconds=30))
                 reason = f"spot interruption notice (event {event.pk})"
-                enqueue_action(cluster, "cordon", node, deadline=deadline, reason=reason, actor=api_key)
+                origin = f"agent_event:{event.pk}"
                 enqueue_action(
-                    cluster,
-                    "drain",
-                    node,
-                    {"grace_period_seconds": 30, "timeout_seconds": 90},
+                    cluster=cluster,
+                    type="cordon",
+                    target=node,
                     deadline=deadline,
                     reason=reason,
+                    origin=origin,
+                    actor=api_key,
+                )
+                enqueue_action(
+                    cluster=cluster,
+                    type="drain",
+                    target=node,
+                    params={"grace_period_seconds": 30, "timeout_seconds": 90},
+                    deadline=deadline,
+                    reason=reason,
+                    origin=origin,
                     actor=api_key,
                 )
             stored.append(event)

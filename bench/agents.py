@@ -80,7 +80,7 @@ def seed(n: int, actions_per_agent: int, clusters_per_org: int) -> list[str]:
     ApiKey.objects.bulk_create(keys)
     for cluster in clusters:
         for j in range(actions_per_agent):
-            enqueue_action(cluster, "cordon", f"ip-10-0-0-{j}.ec2.internal", reason="bench")
+            enqueue_action(cluster=cluster, type="cordon", target=f"ip-10-0-0-{j}.ec2.internal", reason="bench")
     return raws
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from cloud.session import AccountSession, call, paginate
+from cloud.session import CAPACITY_CODES, AccountSession, call, paginate
 from cloud.types import (
     CLUSTER_TAG_PREFIX,
     Ec2Instance,
@@ -205,6 +205,7 @@ def create_fleet(
     launch_template_version: str = "$Latest",
     spot_allocation_strategy: str = "price-capacity-optimized",
     tags: Mapping[str, str] | None = None,
+    client_token: str = "",
 ) -> LaunchResult:
     """An ``instant`` EC2 Fleet: launch up to ``target_capacity`` instances from the given (type, zone) overrides.
 
@@ -245,6 +246,9 @@ def create_fleet(
     }
     if tags:
         params["TagSpecifications"] = _tag_spec("instance", tags)
+    if client_token:
+        # Idempotency: a retry with the same token returns the first request's fleet instead of launching again.
+        params["ClientToken"] = client_token
     data = call(session.client("ec2"), "create_fleet", retry=session.retry, **params)
     ids: list[str] = []
     for group in data.get("Instances", []):
@@ -260,6 +264,19 @@ def create_fleet(
         for e in data.get("Errors", [])
     )
     return LaunchResult(instance_ids=tuple(ids), errors=fleet_errors, fleet_id=data.get("FleetId", ""))
+
+
+def is_capacity_error(code: str) -> bool:
+    """Whether an EC2 error code (a call's or a fleet's ``Errors`` entry) means the pool lacks capacity."""
+    return code in CAPACITY_CODES
+
+
+def describe_subnets(session: AccountSession, *, subnet_ids: Sequence[str]) -> dict[str, str]:
+    """Subnet id -> its availability zone."""
+    if not subnet_ids:
+        return {}
+    data = call(session.client("ec2"), "describe_subnets", retry=session.retry, SubnetIds=list(subnet_ids))
+    return {s["SubnetId"]: s.get("AvailabilityZone", "") for s in data.get("Subnets", [])}
 
 
 # -- instance types and offerings --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.aws import session_for
 from accounts.models import CloudAccount
 from audit.services import record
-from cloud import AccountSession, ec2, eks, errors
+from cloud import AccountSession, autoscaling, ec2, eks, errors
 
 from .models import Cluster
 
@@ -34,6 +34,7 @@ class FoundCluster:
     version: str = ""
     status: str = ""
     node_groups: list[dict[str, Any]] = field(default_factory=list, hash=False)
+    launch_config: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass
@@ -75,11 +76,49 @@ def find_clusters(session: AccountSession) -> dict[str, FoundCluster]:
             status=cluster.status,
             node_groups=groups,
         )
+    groups_of: dict[str, set[str]] = {
+        name: {g for ng in c.node_groups for g in ng["autoscaling_groups"]} for name, c in found.items()
+    }
     for instance in ec2.describe_cluster_instances(session):
         for name in instance.cluster_names:
             if name not in found:
                 found[name] = FoundCluster(name=name, kind=Cluster.Kind.SELF_MANAGED, status="ACTIVE")
-    return found
+            if instance.asg_name:
+                groups_of.setdefault(name, set()).add(instance.asg_name)
+    configs = launch_configs(session, groups_of)
+    return {
+        name: FoundCluster(**{**c.__dict__, "launch_config": configs.get(name, {})}) for name, c in found.items()
+    }
+
+
+def launch_configs(session: AccountSession, groups_of: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
+    """How the platform can launch nodes for each cluster: the launch template and subnets (by zone) of its Auto
+    Scaling groups (EKS node groups have one each). Two calls for the whole region."""
+    names = sorted({g for groups in groups_of.values() for g in groups})
+    if not names:
+        return {}
+    groups = {g.name: g for g in autoscaling.describe_auto_scaling_groups(session, names=names)}
+    subnet_ids = sorted({s for g in groups.values() for s in g.subnet_ids})
+    zone_of = ec2.describe_subnets(session, subnet_ids=subnet_ids) if subnet_ids else {}
+    configs: dict[str, dict[str, Any]] = {}
+    for cluster, group_names in groups_of.items():
+        chosen = [groups[n] for n in sorted(group_names) if n in groups and groups[n].launch_template_id]
+        if not chosen:
+            continue
+        subnets: dict[str, str] = {}
+        for group in chosen:
+            for subnet in group.subnet_ids:
+                zone = zone_of.get(subnet)
+                if zone and zone not in subnets:
+                    subnets[zone] = subnet
+        configs[cluster] = {
+            "launch_template_id": chosen[0].launch_template_id,
+            "launch_template_version": chosen[0].launch_template_version or "$Latest",
+            "subnets": subnets,
+            "source": "discovered",
+            "auto_scaling_group": chosen[0].name,
+        }
+    return configs
 
 
 def _facts(cluster: Cluster) -> dict[str, Any]:
@@ -91,6 +130,7 @@ def _facts(cluster: Cluster) -> dict[str, Any]:
         "kubernetes_version": cluster.kubernetes_version,
         "status": cluster.status,
         "node_groups": cluster.node_groups,
+        "launch_config": cluster.launch_config,
     }
 
 
@@ -120,6 +160,7 @@ def _apply_region(account: CloudAccount, region: str, found: dict[str, FoundClus
                 kubernetes_version=facts.version,
                 status=facts.status,
                 node_groups=facts.node_groups,
+                launch_config=facts.launch_config,
                 last_seen_at=now,
             )
             report.created.append(f"{region}/{name}")
@@ -138,6 +179,9 @@ def _apply_region(account: CloudAccount, region: str, found: dict[str, FoundClus
         cluster.kubernetes_version = facts.version or cluster.kubernetes_version
         cluster.status = facts.status
         cluster.node_groups = facts.node_groups
+        if facts.launch_config and (cluster.launch_config or {}).get("source") != "manual":
+            # An operator's launch configuration wins over what discovery finds.
+            cluster.launch_config = facts.launch_config
         cluster.missing_since = None
         cluster.last_seen_at = now
         cluster.save()

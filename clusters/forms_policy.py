@@ -61,6 +61,12 @@ class ClusterPolicyForm(forms.Form):
     )
     on_rebalance = forms.ChoiceField(choices=ClusterPolicy.OnRebalance.choices, label="On rebalance recommendation")
     uncordon_after_minutes = forms.IntegerField(required=False, label="Uncordon after (minutes)")
+    validation_delay_seconds = forms.IntegerField(
+        label="Validation delay (seconds)", help_text="Plan again after this before acting."
+    )
+    ready_timeout_minutes = forms.IntegerField(label="Ready timeout (minutes)")
+    drain_timeout_minutes = forms.IntegerField(label="Drain timeout (minutes)")
+    min_saving_pct = forms.DecimalField(label="Minimum saving (%)", max_digits=5, decimal_places=2)
 
     def __init__(self, *args, templates=(), **kwargs):
         super().__init__(*args, **kwargs)

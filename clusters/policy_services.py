@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -29,6 +30,10 @@ POLICY_FIELDS = (
     "maintenance_windows",
     "on_rebalance",
     "uncordon_after_minutes",
+    "validation_delay_seconds",
+    "ready_timeout_minutes",
+    "drain_timeout_minutes",
+    "min_saving_pct",
 )
 
 
@@ -93,6 +98,23 @@ def policy_errors(policy: ClusterPolicy) -> dict[str, Any]:
     minutes = policy.uncordon_after_minutes
     if minutes is not None and (not isinstance(minutes, int) or not 1 <= minutes <= 10080):
         errors["uncordon_after_minutes"] = ["Between 1 and 10080 minutes, or null to keep the node cordoned."]
+    for name, low, high in (
+        ("validation_delay_seconds", 0, 3600),
+        ("ready_timeout_minutes", 1, 240),
+        ("drain_timeout_minutes", 1, 1440),
+    ):
+        value = getattr(policy, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            errors[name] = [f"A whole number between {low} and {high}."]
+    pct = policy.min_saving_pct
+    try:
+        pct = Decimal(str(pct)) if not isinstance(pct, bool) else None
+    except (InvalidOperation, ValueError):
+        pct = None
+    if pct is None or not pct.is_finite() or not Decimal(0) <= pct <= Decimal(100):
+        errors["min_saving_pct"] = ["A percentage between 0 and 100."]
+    else:
+        policy.min_saving_pct = pct.quantize(Decimal("0.01"))
     return errors
 
 

@@ -30,6 +30,8 @@ class ClusterSerializer(serializers.ModelSerializer):
             "kubernetes_version",
             "status",
             "time_zone",
+            "hibernation_state",
+            "hibernation_state_changed_at",
             "missing",
             "missing_since",
             "last_seen_at",

@@ -26,6 +26,12 @@ class ClusterPolicyInputSerializer(serializers.Serializer):
     )
     on_rebalance = serializers.ChoiceField(choices=ClusterPolicy.OnRebalance.choices, required=False)
     uncordon_after_minutes = serializers.IntegerField(allow_null=True, required=False, min_value=1, max_value=10080)
+    validation_delay_seconds = serializers.IntegerField(required=False, min_value=0, max_value=3600)
+    ready_timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=240)
+    drain_timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=1440)
+    min_saving_pct = serializers.DecimalField(
+        required=False, max_digits=5, decimal_places=2, min_value=0, max_value=100, coerce_to_string=True
+    )
 
 
 class _TemplateRefSerializer(serializers.Serializer):
@@ -57,6 +63,10 @@ class ClusterPolicySerializer(serializers.ModelSerializer):
             "maintenance_windows",
             "on_rebalance",
             "uncordon_after_minutes",
+            "validation_delay_seconds",
+            "ready_timeout_minutes",
+            "drain_timeout_minutes",
+            "min_saving_pct",
             "created_at",
             "updated_at",
         ]

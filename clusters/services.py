@@ -209,3 +209,34 @@ def cloud_account_request_sync(*, account: CloudAccount, actor: Any = None) -> N
             resource=account,
         )
         transaction.on_commit(lambda: sync_account.delay(account.pk))
+
+
+#: Audit action of a cluster's hibernation state change.
+HIBERNATION_STATE_CHANGED = "cluster.hibernation_state_changed"
+
+
+def cluster_set_hibernation_state(*, cluster: Cluster, state: str, actor: Any = "system:hibernation") -> bool:
+    """Move the cluster to ``state`` (awake, sleeping, asleep, waking); audited. Returns False when it already was
+    there. Runs in the caller's transaction, so a failed transition leaves the old state and no entry."""
+    if state not in Cluster.HibernationState.values:
+        raise ValidationFailed(
+            f"Unknown hibernation state {state!r}.",
+            fields={"hibernation_state": [f"One of: {', '.join(Cluster.HibernationState.values)}."]},
+        )
+    before = cluster.hibernation_state
+    if before == state:
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        Cluster.objects.filter(pk=cluster.pk).update(hibernation_state=state, hibernation_state_changed_at=now)
+        cluster.hibernation_state = state
+        cluster.hibernation_state_changed_at = now
+        record(
+            action=HIBERNATION_STATE_CHANGED,
+            organization_id=cluster.organization_id,
+            actor=actor,
+            resource=cluster,
+            before={"hibernation_state": before},
+            after={"hibernation_state": state},
+        )
+    return True

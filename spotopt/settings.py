@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "templates_app",
     "hibernation",
     "agentapi",
+    "optimization",
     "lab",
 ]
 
@@ -177,6 +178,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=10),
         "options": {"expires": 9 * 60},
     },
+    "hibernation-tick": {
+        "task": "hibernation.tasks.tick",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
     "purge-token-revocations": {
         "task": "accounts.tasks.purge_expired_token_revocations",
         "schedule": timedelta(hours=6),
@@ -191,6 +197,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "audit.tasks.write_checkpoints",
         "schedule": timedelta(hours=1),
         "options": {"expires": 50 * 60},
+    },
+    "expire-agent-actions": {
+        "task": "agentapi.tasks.expire_dead_actions",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
+    "optimization-tick": {
+        "task": "optimization.tasks.tick",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
     },
 }
 
@@ -357,9 +373,17 @@ AGENT_RATE_LIMIT = env_rate("AGENT_RATE_LIMIT", "600/min")
 # Largest agent request body (a 5,000-pod snapshot is about 1.5 MiB); bigger is a 413.
 AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 8 * 1024 * 1024)
 AGENT_ACTION_DEADLINE_SECONDS = env_int("AGENT_ACTION_DEADLINE_SECONDS", 3600)
+# Hibernation: a drain is given this long before the sleep proceeds despite PodDisruptionBudgets; a step waits this
+# long for the agent; waking restores workloads this long after the wake time even if nodes are missing.
+HIBERNATION_DRAIN_TIMEOUT_SECONDS = env_int("HIBERNATION_DRAIN_TIMEOUT_SECONDS", 600)
+HIBERNATION_ACTION_TIMEOUT_SECONDS = env_int("HIBERNATION_ACTION_TIMEOUT_SECONDS", 900)
+HIBERNATION_READY_TIMEOUT_SECONDS = env_int("HIBERNATION_READY_TIMEOUT_SECONDS", 1800)
 AGENT_IMAGE = env_str("AGENT_IMAGE", "ghcr.io/spot-optimizer/agent:0.1.0")
 # The URL agents reach the platform at, for the install manifest; defaults to the URL the console is served from.
 AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")
+# Optimization jobs: one drain attempt lasts at most this long; a drain blocked by a PDB is retried until the policy's
+# drain timeout.
+OPTIMIZATION_DRAIN_ATTEMPT_SECONDS = env_int("OPTIMIZATION_DRAIN_ATTEMPT_SECONDS", 120)
 
 # --- Audit checkpoints -----------------------------------------------------------------------------------------------
 # Signs the audit chain checkpoints (HMAC-SHA256). Kept outside the database, like the other secrets: whoever can

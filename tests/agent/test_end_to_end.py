@@ -34,8 +34,12 @@ def test_enqueued_drain_is_executed_by_the_simulated_agent_and_reported(live_ser
     assert KubePod.objects.filter(cluster=cluster).count() == 15
     assert AgentStatus.objects.get(cluster=cluster).connection() == "connected"
 
-    drain = enqueue_action(cluster, "drain", node.name, {"grace_period_seconds": 5, "timeout_seconds": 30})
-    label = enqueue_action(cluster, "label", node.name, {"labels": {"spotopt.io/retiring": "true"}})
+    drain = enqueue_action(
+        cluster=cluster, type="drain", target=node.name, params={"grace_period_seconds": 5, "timeout_seconds": 30}
+    )
+    label = enqueue_action(
+        cluster=cluster, type="label", target=node.name, params={"labels": {"spotopt.io/retiring": "true"}}
+    )
     assert agent.run_once() == 0
     drain.refresh_from_db()
     label.refresh_from_db()

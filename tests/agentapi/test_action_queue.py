@@ -27,7 +27,9 @@ def _lease(client, n=10):
 
 
 def test_enqueue_is_audited_and_validated(cluster):
-    action = enqueue_action(cluster, "label", "node-1", {"labels": {"spot": "true"}}, reason="test")
+    action = enqueue_action(
+        cluster=cluster, type="label", target="node-1", params={"labels": {"spot": "true"}}, reason="test"
+    )
     entry = AuditLog.objects.get(action="agent_action.enqueued")
     assert entry.resource_id == str(action.pk)
     assert entry.after["params"] == {"labels": {"spot": "true"}}
@@ -39,18 +41,18 @@ def test_enqueue_is_audited_and_validated(cluster):
         ("cordon", "", {}),
     ):
         with pytest.raises(ValidationFailed):
-            enqueue_action(cluster, *bad)
+            enqueue_action(cluster=cluster, type=bad[0], target=bad[1], params=bad[2])
     assert AgentAction.objects.count() == 1
 
 
 def test_enqueue_dedupes_an_identical_open_action(cluster):
-    first = enqueue_action(cluster, "drain", "node-1", {"grace_period_seconds": 30})
-    assert enqueue_action(cluster, "drain", "node-1", {"grace_period_seconds": 30}) == first
-    assert enqueue_action(cluster, "drain", "node-1", {"grace_period_seconds": 10}) != first
+    first = enqueue_action(cluster=cluster, type="drain", target="node-1", params={"grace_period_seconds": 30})
+    assert enqueue_action(cluster=cluster, type="drain", target="node-1", params={"grace_period_seconds": 30}) == first
+    assert enqueue_action(cluster=cluster, type="drain", target="node-1", params={"grace_period_seconds": 10}) != first
 
 
 def test_lease_hands_out_oldest_first_and_hides_leased_ones(agent_client, cluster):
-    ids = [enqueue_action(cluster, "cordon", f"node-{i}").pk for i in range(5)]
+    ids = [enqueue_action(cluster=cluster, type="cordon", target=f"node-{i}").pk for i in range(5)]
     assert _lease(agent_client, 2) == ids[:2]
     assert _lease(agent_client, 10) == ids[2:]
     assert _lease(agent_client, 10) == []
@@ -62,14 +64,14 @@ def test_lease_hands_out_oldest_first_and_hides_leased_ones(agent_client, cluste
 def test_lease_query_count_does_not_grow_with_the_batch(agent_client, cluster, django_assert_num_queries):
     assert _lease(agent_client) == []  # first contact records the agent as seen
     for i in range(30):
-        enqueue_action(cluster, "cordon", f"node-{i}")
+        enqueue_action(cluster=cluster, type="cordon", target=f"node-{i}")
     # key lookup; savepoint; SELECT … FOR UPDATE SKIP LOCKED; one UPDATE of the leased rows; release
     with django_assert_num_queries(5):
         assert len(_lease(agent_client, 30)) == 30
 
 
 def test_expired_lease_is_handed_out_again(agent_client, cluster):
-    action = enqueue_action(cluster, "drain", "node-1")
+    action = enqueue_action(cluster=cluster, type="drain", target="node-1")
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         assert _lease(agent_client) == [action.pk]
         traveller.shift(timedelta(seconds=299))
@@ -81,7 +83,7 @@ def test_expired_lease_is_handed_out_again(agent_client, cluster):
 
 
 def test_action_fails_after_its_last_attempt(agent_client, cluster):
-    action = enqueue_action(cluster, "drain", "node-1", max_attempts=2)
+    action = enqueue_action(cluster=cluster, type="drain", target="node-1", max_attempts=2)
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         for _ in range(2):
             assert _lease(agent_client) == [action.pk]
@@ -94,7 +96,9 @@ def test_action_fails_after_its_last_attempt(agent_client, cluster):
 
 
 def test_action_past_its_deadline_expires(agent_client, cluster):
-    action = enqueue_action(cluster, "cordon", "node-1", deadline=timezone.now() + timedelta(seconds=60))
+    action = enqueue_action(
+        cluster=cluster, type="cordon", target="node-1", deadline=timezone.now() + timedelta(seconds=60)
+    )
     with time_machine.travel(timezone.now() + timedelta(seconds=61)):
         assert _lease(agent_client) == []
     action.refresh_from_db()
@@ -102,7 +106,7 @@ def test_action_past_its_deadline_expires(agent_client, cluster):
 
 
 def test_result_is_idempotent(agent_client, cluster):
-    action = enqueue_action(cluster, "cordon", "node-1")
+    action = enqueue_action(cluster=cluster, type="cordon", target="node-1")
     _lease(agent_client)
     url = f"/api/v1/agent/actions/{action.pk}/result"
     first = agent_client.post(url, {"status": "succeeded", "message": "cordoned"}, format="json")
@@ -121,7 +125,7 @@ def test_result_is_idempotent(agent_client, cluster):
 
 
 def test_result_validation_and_unknown_actions(agent_client, cluster):
-    action = enqueue_action(cluster, "cordon", "node-1")
+    action = enqueue_action(cluster=cluster, type="cordon", target="node-1")
     url = f"/api/v1/agent/actions/{action.pk}/result"
     assert agent_client.post(url, {"status": "succeeded"}, format="json").status_code == 409  # never leased
     _lease(agent_client)
@@ -142,7 +146,7 @@ def test_pg_concurrent_polls_never_receive_the_same_action():
     key, raw = api_key_create(cluster=cluster, name="k")
     total = 200
     for i in range(total):
-        enqueue_action(cluster, "cordon", f"node-{i}")
+        enqueue_action(cluster=cluster, type="cordon", target=f"node-{i}")
     received: list[list[int]] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(8)
@@ -182,8 +186,8 @@ def test_pg_skip_locked_lease_skips_rows_locked_by_another_poll():
         pytest.skip("needs PostgreSQL")
     cluster = ClusterFactory(organization=OrganizationFactory())
     key, _ = api_key_create(cluster=cluster, name="k")
-    first = enqueue_action(cluster, "cordon", "node-1")
-    second = enqueue_action(cluster, "cordon", "node-2")
+    first = enqueue_action(cluster=cluster, type="cordon", target="node-1")
+    second = enqueue_action(cluster=cluster, type="cordon", target="node-2")
     locked = threading.Event()
     release = threading.Event()
 
@@ -205,3 +209,33 @@ def test_pg_skip_locked_lease_skips_rows_locked_by_another_poll():
     finally:
         release.set()
         holder.join()
+
+
+def test_enqueue_is_keyword_only_and_records_its_origin(cluster):
+    with pytest.raises(TypeError):
+        enqueue_action(cluster, "cordon", "node-1")  # noqa: the positional form is refused on purpose
+    action = enqueue_action(cluster=cluster, type="cordon", target="node-1", origin="optimization_job:4:step:9")
+    assert action.origin == "optimization_job:4:step:9"
+    assert action.as_message()["origin"] == "optimization_job:4:step:9"
+    # An identical open action is reused whoever asks (one cordon is enough); dedupe=False makes a second one.
+    assert enqueue_action(cluster=cluster, type="cordon", target="node-1", origin="agent_event:1") == action
+    other = enqueue_action(cluster=cluster, type="cordon", target="node-1", origin="agent_event:1", dedupe=False)
+    assert other.pk != action.pk and other.origin == "agent_event:1"
+    with pytest.raises(ValidationFailed):
+        enqueue_action(cluster=cluster, type="cordon", target="node-1", origin="x" * 129)
+
+
+def test_sweeper_closes_dead_actions_of_a_cluster_whose_agent_never_polls_again(cluster):
+    from agentapi.services import actions_expire
+
+    now = timezone.now()
+    late = enqueue_action(cluster=cluster, type="cordon", target="node-1", deadline=now + timedelta(seconds=30))
+    spent = enqueue_action(cluster=cluster, type="drain", target="node-2", max_attempts=1)
+    alive = enqueue_action(cluster=cluster, type="cordon", target="node-3")
+    AgentAction.objects.filter(pk=spent.pk).update(
+        state="leased", attempts=1, lease_expires_at=now - timedelta(seconds=1)
+    )
+    assert actions_expire(now=now + timedelta(seconds=31)) == 2
+    states = dict(AgentAction.objects.values_list("pk", "state"))
+    assert states == {late.pk: "expired", spent.pk: "failed", alive.pk: "pending"}
+    assert actions_expire(now=now + timedelta(seconds=31)) == 0

@@ -92,7 +92,7 @@ def test_key_of_cluster_a_never_touches_cluster_b(org, cluster, key_pair):
 
     cluster_b = ClusterFactory(organization=org)
     _, raw_b = api_key_create(cluster=cluster_b, name="b")
-    action_b = enqueue_action(cluster_b, "cordon", "node-b")
+    action_b = enqueue_action(cluster=cluster_b, type="cordon", target="node-b")
     client_a = _agent(key_pair[1])
     # A's polls never see B's actions, and A cannot report B's.
     assert client_a.get("/api/v1/agent/actions").json()["actions"] == []

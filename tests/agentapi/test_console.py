@@ -21,7 +21,7 @@ def console(client, user):
 def test_index_lists_each_cluster_with_its_agent_state(console, org, agent_client, cluster, django_assert_num_queries):
     ClusterFactory(organization=org, name="zz-never")
     agent_client.post("/api/v1/agent/snapshot", make_snapshot(2, 3), format="json")
-    enqueue_action(cluster, "cordon", "n1")
+    enqueue_action(cluster=cluster, type="cordon", target="n1")
     # session; user; clusters with agent status and pending-action counts; the top bar's organization
     with django_assert_num_queries(4):
         html = console.get("/agents/").content.decode()
@@ -32,7 +32,7 @@ def test_index_lists_each_cluster_with_its_agent_state(console, org, agent_clien
 
 def test_detail_shows_status_actions_nodes_and_keys(console, agent_client, cluster, key_pair):
     agent_client.post("/api/v1/agent/snapshot", make_snapshot(2, 3), format="json")
-    enqueue_action(cluster, "drain", "ip-10-0-0-1.ec2.internal", reason="spot interruption notice")
+    enqueue_action(cluster=cluster, type="drain", target="ip-10-0-0-1.ec2.internal", reason="spot interruption notice")
     response = console.get(f"/agents/{cluster.pk}/")
     html = response.content.decode()
     assert response.status_code == 200

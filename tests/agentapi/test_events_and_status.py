@@ -98,10 +98,10 @@ def test_agent_status_never_connected_stale(auth_client, agent_client, cluster):
 
 
 def test_agent_status_lists_pending_and_recent_actions(auth_client, agent_client, cluster, django_assert_num_queries):
-    done = enqueue_action(cluster, "cordon", "n1")
+    done = enqueue_action(cluster=cluster, type="cordon", target="n1")
     agent_client.get("/api/v1/agent/actions")
     agent_client.post(f"/api/v1/agent/actions/{done.pk}/result", {"status": "failed", "message": "boom"}, format="json")
-    waiting = enqueue_action(cluster, "uncordon", "n2")
+    waiting = enqueue_action(cluster=cluster, type="uncordon", target="n2")
     # JWT user; cluster; agent status; pending actions; recent actions
     with django_assert_num_queries(5):
         body = auth_client.get(f"/api/v1/clusters/{cluster.pk}/agent").json()

@@ -42,6 +42,10 @@ def test_get_creates_the_policy_with_defaults(auth_client, cluster, user):
         "maintenance_windows": [],
         "on_rebalance": "cordon",
         "uncordon_after_minutes": 60,
+        "validation_delay_seconds": 15,
+        "ready_timeout_minutes": 10,
+        "drain_timeout_minutes": 15,
+        "min_saving_pct": "5.00",
         "created_at": None,
         "updated_at": None,
     }
@@ -172,3 +176,36 @@ def test_optimizer_constraints_from_the_policy(cluster):
     assert optimizer_constraints(policy) == {"on_demand_base": 0.3, "max_pool_share": 0.4}
     policy = policy_update(cluster=cluster, data={"max_interruption_rate": 0.1})
     assert optimizer_constraints(policy)["max_interruption_rate"] == 0.1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("validation_delay_seconds", -1),
+        ("ready_timeout_minutes", 0),
+        ("drain_timeout_minutes", 100000),
+        ("min_saving_pct", "101"),
+        ("min_saving_pct", "NaN"),
+    ],
+)
+def test_job_settings_are_validated(auth_client, cluster, field, value):
+    response = auth_client.patch(url(cluster), {field: value}, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+
+
+def test_job_settings_are_saved(auth_client, cluster):
+    response = auth_client.patch(
+        url(cluster),
+        {
+            "validation_delay_seconds": 0,
+            "ready_timeout_minutes": 5,
+            "drain_timeout_minutes": 20,
+            "min_saving_pct": "12.5",
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    policy = ClusterPolicy.objects.get(cluster=cluster)
+    assert (policy.validation_delay_seconds, policy.ready_timeout_minutes, policy.drain_timeout_minutes) == (0, 5, 20)
+    assert str(policy.min_saving_pct) == "12.50"

@@ -33,6 +33,10 @@ def _form(**overrides):
         "maintenance_windows": "",
         "on_rebalance": "replace",
         "uncordon_after_minutes": "30",
+        "validation_delay_seconds": "15",
+        "ready_timeout_minutes": "10",
+        "drain_timeout_minutes": "15",
+        "min_saving_pct": "7.5",
     }
     return data | overrides
 
@@ -56,6 +60,7 @@ def test_policy_form_saves(console, user):
     assert (policy.mode, policy.on_demand_base, policy.node_template_id) == ("automatic", 0.2, template.pk)
     assert policy.disruption_budgets == [{"nodes": "20%"}]
     assert policy.uncordon_after_minutes == 30
+    assert str(policy.min_saving_pct) == "7.50"
 
 
 def test_policy_form_shows_errors(console, user):

@@ -1,15 +1,17 @@
 import json
-from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
 
 from clusters.models import Cluster
-from clusters.optimization import optimize
+from optimization.planning import optimize
 from spotopt.errors import ApplicationError
 
 
 class Command(BaseCommand):
-    help = "Plan the cheapest safe node set for a cluster from its last snapshot, policy, template and the catalog."
+    help = (
+        "Plan a cluster from its current nodes, last snapshot, policy, template and the catalog (optimizer format "
+        "version 2) and print what would be kept, added and removed. Changes nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--cluster", type=int, required=True, help="cluster id")
@@ -24,7 +26,7 @@ class Command(BaseCommand):
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
         if options["json"]:
-            self.stdout.write(_dumps(report))
+            self.stdout.write(json.dumps(report, indent=2, sort_keys=True))
             return
         self._print(report)
 
@@ -33,22 +35,24 @@ class Command(BaseCommand):
         c = report["cluster"]
         out(f"Cluster {c['name']} (#{c['id']}, {c['region']}) - template {report['template']}, {report['strategy']}")
         out(f"{report['pods']} pods in {report['workloads']} workloads, {report['offerings']} offerings")
-        nodes = Counter(
-            (n["instance_type"], n["zone"], n["capacity_type"], n["price"]) for n in report["plan"]["nodes"]
-        )
+        header = f"  {'instance type':<16} {'zone':<12} {'capacity':<10} {'USD/h':>10}  node"
+        for title, rows in (("Keep", report["keep"]), ("Add", report["add"]), ("Remove", report["remove"])):
+            out("")
+            out(f"{title} ({len(rows)}):")
+            if rows:
+                out(header)
+            for row in rows:
+                node = row.get("node") or row.get("id") or ""
+                out(
+                    f"  {row['instance_type']:<16} {row['zone']:<12} {row['capacity_type']:<10} "
+                    f"{row['price']:>10}  {node}"
+                )
         out("")
-        out(f"{'count':>5}  {'instance type':<16} {'zone':<12} {'capacity':<10} {'USD/h each':>12}")
-        for (itype, zone, capacity, price), count in sorted(nodes.items()):
-            out(f"{count:>5}  {itype:<16} {zone:<12} {capacity:<10} {price:>12}")
-        out("")
-        out(f"Plan:    {len(report['plan']['nodes'])} nodes, {report['plan']['hourly_cost']} USD/h")
+        plan = report["plan"]
+        out(f"Plan:    {len(plan['nodes'])} nodes, {plan['hourly_cost']} USD/h")
         out(f"Current: {report['current']['nodes']} nodes, {report['current']['hourly_cost']} USD/h")
         saving = report["saving"]
         pct = f" ({saving['percent']}%)" if saving["percent"] is not None else ""
         out(self.style.SUCCESS(f"Saving:  {saving['hourly']} USD/h{pct}, {saving['monthly']} USD/month"))
         for note in report["notes"]:
             out(self.style.WARNING(note))
-
-
-def _dumps(report: dict) -> str:
-    return json.dumps(report, indent=2, sort_keys=True)

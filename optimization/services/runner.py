@@ -1,0 +1,960 @@
+"""The job runner: each tick advances every active job as far as it can without waiting.
+
+A job is advanced in small transactions, each under the job's row lock taken with
+``select_for_update(skip_locked=True)``: two workers never advance one job at once, and a worker that dies loses at
+most the transaction it was in. Every step looks before it acts: launches are tagged with the job and step id (and
+sent with a client token), so a repeated launch finds the instances of the first try; agent actions carry the step as
+their ``origin``; terminations check the instance's state first.
+
+Order (as Karpenter's replacements): plan → wait the validation delay and plan again → launch the new nodes → wait
+until they are Ready in the agent's snapshot → cordon and drain the removed nodes in batches the disruption budget
+allows (inside maintenance windows) → detach from their Auto Scaling group and terminate them. A launch that lacks
+capacity puts the pool in the ICE cache and launches the cheapest equivalent pool instead (on-demand only when no spot
+pool is left and the template allows fallback).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
+
+from accounts.aws import session_for
+from agentapi.models import AgentAction, KubeNode, KubePod
+from agentapi.services import enqueue_action
+from audit.services import record
+from cloud import AccountSession, autoscaling, ec2
+from cloud import errors as cloud_errors
+from cloud.types import CLUSTER_TAG_PREFIX, LaunchOverride
+from clusters import disruption
+from clusters.inventory import sync_cluster_instances
+from clusters.models import Cluster, ClusterPolicy
+from clusters.policy_services import disruption_allowance, policy_for
+from pricing import selectors as pricing
+from spotopt.errors import ApplicationError, Conflict
+
+from .. import actions, ice
+from ..models import JobStep, OptimizationJob, Recommendation
+from ..planning import SIX_PLACES, build_problem, plan_cluster
+from .jobs import job_create, job_transition, step_create, step_finish
+from .recommendations import recommendation_save
+
+logger = logging.getLogger(__name__)
+
+State = OptimizationJob.State
+Kind = JobStep.Kind
+StepState = JobStep.State
+
+TAG_MANAGED = "spotopt.io/managed-by"
+TAG_JOB = "spotopt.io/job"
+TAG_STEP = "spotopt.io/step"
+LIVE_STATES = ("pending", "running")
+# States a tick advances (a job awaiting approval waits for an operator).
+RUNNABLE = tuple(s for s in OptimizationJob.ACTIVE_STATES if s != State.PENDING_APPROVAL)
+MAX_LAUNCH_ATTEMPTS = 5
+DRAIN_GRACE_SECONDS = 30
+DRAIN_PARAMS = {"grace_period_seconds": 30}
+
+
+class JobAbort(Exception):
+    """Stop the job: roll back what it launched and end it in ``state`` with ``reason``."""
+
+    def __init__(self, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+# --- AWS plumbing ----------------------------------------------------------------------------------------------------
+
+
+def _session(cluster: Cluster) -> AccountSession:
+    if cluster.cloud_account is None:
+        raise JobAbort(State.FAILED, "The cluster has no linked AWS account: the platform cannot launch or terminate.")
+    return session_for(cluster.cloud_account, region=cluster.region)
+
+
+def _sync_inventory(cluster: Cluster, session: AccountSession) -> None:
+    """Bring the cluster's inventory up to date now (new instances in, terminated ones closed)."""
+    try:
+        observed = [
+            i
+            for i in ec2.describe_cluster_instances(session, cluster_name=cluster.name, include_terminated=True)
+            if cluster.name in i.cluster_names
+        ]
+    except cloud_errors.CloudError as exc:
+        logger.warning("inventory refresh of cluster %s failed: %s", cluster.pk, exc)
+        return
+    types = {i.instance_type for i in observed}
+    sync_cluster_instances(
+        cluster=cluster,
+        observed=observed,
+        on_demand=pricing.on_demand_prices(cluster.region, instance_types=types),
+        spot=pricing.latest_spot_prices(cluster.region, instance_types=types),
+    )
+
+
+def _instances_tagged(session: AccountSession, key: str, value: str) -> list:
+    return ec2.describe_instances(session, filters={f"tag:{key}": [value], "instance-state-name": list(LIVE_STATES)})
+
+
+# --- steps -----------------------------------------------------------------------------------------------------------
+
+
+def _steps(job: OptimizationJob) -> list[JobStep]:
+    steps = list(job.steps.all().order_by("id"))
+    for step in steps:
+        step.job = job
+    return steps
+
+
+def _launched_ids(steps: list[JobStep]) -> list[str]:
+    ids: list[str] = []
+    for step in steps:
+        if step.kind == Kind.LAUNCH:
+            ids.extend(step.result.get("instance_ids", []))
+    return ids
+
+
+def _offering_key(o: dict) -> tuple[str, str, str]:
+    return (o["instance_type"], o["zone"], o["capacity_type"])
+
+
+def _launch_groups(plan: dict, offerings: list[dict]) -> list[dict]:
+    """The plan's new nodes grouped by offering: one launch step each."""
+    by_key = {_offering_key(o): o for o in offerings}
+    counts: dict[tuple, int] = defaultdict(int)
+    for node in plan.get("nodes", []):
+        if node.get("new"):
+            counts[_offering_key(node)] += 1
+    groups = []
+    for key, count in sorted(counts.items()):
+        offering = by_key.get(key, {"instance_type": key[0], "zone": key[1], "capacity_type": key[2]})
+        groups.append({"offering": offering, "count": count})
+    return groups
+
+
+def _start_validation(job: OptimizationJob, now: datetime) -> bool:
+    policy = policy_for(job.cluster)
+    job_transition(job=job, to=State.VALIDATING, now=now)
+    job.next_check_at = now + timedelta(seconds=policy.validation_delay_seconds)
+    job.save(update_fields=["next_check_at"])
+    return policy.validation_delay_seconds == 0
+
+
+def _validate(job: OptimizationJob, now: datetime) -> bool:
+    """Plan again after the delay: go on only if the saving still holds and the new plan removes no node the
+    approved plan kept; then lay out the steps."""
+    if now < job.next_check_at:
+        return False
+    try:
+        fresh = plan_cluster(job.cluster, now=now)
+    except ApplicationError as exc:
+        job_transition(job=job, to=State.CANCELLED, now=now, error=f"Planning again failed: {exc.message}")
+        return False
+    recommendation_save(cluster=job.cluster, result=fresh, now=now)
+    approved = job.plan
+    kept = {n["keep"] for n in approved.get("nodes", []) if n.get("keep")}
+    removes = list(approved.get("remove") or [])
+    adds = [n for n in approved.get("nodes", []) if n.get("new")]
+    if not removes and not adds:
+        job_transition(job=job, to=State.SUCCEEDED, now=now, note="The plan changes nothing: nothing to do.")
+        return False
+    overlap = sorted(set(fresh.removes) & kept)
+    if overlap:
+        job_transition(
+            job=job,
+            to=State.CANCELLED,
+            now=now,
+            error=f"Planning again removes node(s) the approved plan kept ({', '.join(overlap)}): the plan is stale; "
+            "a new recommendation waits.",
+        )
+        return False
+    min_pct = fresh.built.policy.min_saving_pct
+    if not fresh.changes_anything or fresh.saving_pct < min_pct:
+        job_transition(
+            job=job,
+            to=State.CANCELLED,
+            now=now,
+            error=f"The saving no longer holds: planning again saves {fresh.saving_pct}% (minimum {min_pct}%).",
+        )
+        return False
+    running = {n.id for n in fresh.built.current_nodes}
+    gone = [r for r in removes if r not in running]
+    if gone:
+        removes = [r for r in removes if r in running]
+        job.plan = {**job.plan, "remove": removes}
+        job.notes = [*job.notes, f"Already gone, not drained: {', '.join(gone)}."]
+    groups = _launch_groups(approved, fresh.built.problem["offerings"])
+    needs_launch = bool(groups)
+    if not job.dry_run and needs_launch:
+        config = job.cluster.launch_config or {}
+        if not config.get("launch_template_id"):
+            job_transition(
+                job=job,
+                to=State.FAILED,
+                now=now,
+                error="The cluster has no launch configuration (launch template and subnets): set it on the cluster "
+                "or sync its account so that discovery finds its node group.",
+            )
+            return False
+        if job.cluster.cloud_account_id is None:
+            job_transition(job=job, to=State.FAILED, now=now, error="The cluster has no linked AWS account.")
+            return False
+    step_state = StepState.SKIPPED if job.dry_run else StepState.PENDING
+    for group in groups:
+        o = group["offering"]
+        step_create(
+            job=job,
+            kind=Kind.LAUNCH,
+            target=f"{group['count']} × {o['instance_type']} {o['zone']} {o['capacity_type']}",
+            params=group,
+            state=step_state,
+            now=now,
+        )
+    meta = {"labels": fresh.built.labels, "taints": fresh.built.taints}
+    job.plan = {
+        **job.plan,
+        "node_setup": meta,
+        "fallback_allowed": fresh.built.fallback_allowed,
+        "fallback_restore_minutes": fresh.built.fallback_restore_minutes,
+        # Substitutes for a pool that lacks capacity are chosen among these.
+        "offerings": fresh.built.problem["offerings"],
+    }
+    job.save(update_fields=["plan", "notes"])
+    if job.dry_run:
+        for node_id in removes:
+            for kind in (Kind.CORDON, Kind.DRAIN, Kind.TERMINATE):
+                step_create(job=job, kind=kind, target=node_id, state=StepState.SKIPPED, now=now)
+        job_transition(
+            job=job,
+            to=State.SUCCEEDED,
+            now=now,
+            note=f"Dry run: {sum(g['count'] for g in groups)} node(s) would be launched and {len(removes)} "
+            "drained and terminated; nothing was executed.",
+        )
+        return False
+    job_transition(job=job, to=State.LAUNCHING if needs_launch else State.DRAINING, now=now)
+    return True
+
+
+# --- launching -------------------------------------------------------------------------------------------------------
+
+
+def _substitute(job: OptimizationJob, failed: dict, now: datetime) -> tuple[dict, bool] | None:
+    """The cheapest offering that holds at least what ``failed`` holds, in a zone the cluster can launch in, not in
+    the ICE cache: spot first; on-demand only when no spot offering is left and the template allows fallback.
+    Returns (offering, is_fallback) or None."""
+    unavailable = {_offering_key(u) for u in ice.unavailable_for(job.cluster, now=now)}
+    subnets = (job.cluster.launch_config or {}).get("subnets") or {}
+    candidates = [
+        o
+        for o in job.plan.get("offerings", [])
+        if _offering_key(o) not in unavailable
+        and _offering_key(o) != _offering_key(failed)
+        and (not subnets or o["zone"] in subnets)
+        and o.get("arch") == failed.get("arch")
+        and o.get("allocatable_cpu_m", 0) >= failed.get("allocatable_cpu_m", 0)
+        and o.get("allocatable_memory_mib", 0) >= failed.get("allocatable_memory_mib", 0)
+        and o.get("max_pods", 0) >= failed.get("max_pods", 0)
+    ]
+
+    def cheapest(capacity: str) -> dict | None:
+        pool = [o for o in candidates if o["capacity_type"] == capacity]
+        return min(pool, key=lambda o: (Decimal(str(o["price"])), o["instance_type"], o["zone"])) if pool else None
+
+    if failed["capacity_type"] == "spot":
+        spot = cheapest("spot")
+        if spot is not None:
+            return spot, False
+        if job.plan.get("fallback_allowed"):
+            on_demand = cheapest("on-demand")
+            if on_demand is not None:
+                return on_demand, True
+        return None
+    on_demand = cheapest("on-demand")
+    return (on_demand, False) if on_demand is not None else None
+
+
+def _launch_step(job: OptimizationJob, step: JobStep, session: AccountSession, now: datetime) -> None:
+    """Launch what the step still lacks; look first (tag ``spotopt.io/step``)."""
+    offering = step.params["offering"]
+    count = int(step.params["count"])
+    existing = [i.instance_id for i in _instances_tagged(session, TAG_STEP, str(step.pk))]
+    if len(existing) >= count:
+        step_finish(step=step, state=StepState.SUCCEEDED, result={"instance_ids": existing[:count]}, now=now)
+        return
+    config = job.cluster.launch_config or {}
+    subnet = ((config.get("subnets") or {}).get(offering["zone"])) or ""
+    tags = {
+        f"{CLUSTER_TAG_PREFIX}{job.cluster.name}": "owned",
+        TAG_MANAGED: "spot-optimizer",
+        TAG_JOB: str(job.pk),
+        TAG_STEP: str(step.pk),
+        "Name": f"{job.cluster.name}-spotopt",
+    }
+    step.attempts += 1
+    step.started_at = step.started_at or now
+    step.state = StepState.RUNNING
+    short_reason = ""
+    launched: tuple[str, ...] = ()
+    capacity_short = False
+    if not subnet:
+        capacity_short = True
+        short_reason = f"no subnet of the cluster in {offering['zone']}"
+    else:
+        try:
+            result = ec2.create_fleet(
+                session,
+                launch_template_id=config["launch_template_id"],
+                launch_template_version=str(config.get("launch_template_version") or "$Latest"),
+                overrides=[LaunchOverride(instance_type=offering["instance_type"], subnet_id=subnet)],
+                target_capacity=count - len(existing),
+                capacity_type="spot" if offering["capacity_type"] == "spot" else "on-demand",
+                tags=tags,
+                client_token=f"spotopt-{job.pk}-{step.pk}-{step.attempts}",
+            )
+            launched = result.instance_ids
+            capacity = [e for e in result.errors if ec2.is_capacity_error(e.code)]
+            if capacity:
+                capacity_short = True
+                short_reason = "; ".join(sorted({f"{e.code}: {e.message}" for e in capacity}))
+            elif result.errors and len(existing) + len(launched) < count:
+                step.message = "; ".join(sorted({f"{e.code}: {e.message}" for e in result.errors}))[:4000]
+        except cloud_errors.InsufficientCapacity as exc:
+            capacity_short = True
+            short_reason = f"{exc.code}: {exc}"
+        except (cloud_errors.Throttled, cloud_errors.Unavailable) as exc:
+            step.message = f"AWS unavailable, retried at the next tick: {exc}"[:4000]
+        except cloud_errors.CloudError as exc:
+            raise JobAbort(State.FAILED, f"Launching {offering['instance_type']} failed: {exc}") from exc
+    ids = [*existing, *launched]
+    step.result = {**step.result, "instance_ids": ids}
+    if len(ids) >= count:
+        step_finish(step=step, state=StepState.SUCCEEDED, result={"instance_ids": ids[:count]}, now=now)
+        return
+    if capacity_short:
+        ice.mark_unavailable(cluster=job.cluster, offerings=[_offering_key(offering)], reason=short_reason, now=now)
+        substitute = _substitute(job, offering, now)
+        if substitute is None:
+            step_finish(step=step, state=StepState.FAILED, message=f"Insufficient capacity: {short_reason}", now=now)
+            raise JobAbort(
+                State.FAILED,
+                f"No capacity for {offering['instance_type']} in {offering['zone']} ({offering['capacity_type']}) "
+                "and no other offering of the template can take its place"
+                + ("" if job.plan.get("fallback_allowed") else " (fallback to on-demand is off)")
+                + ". Nothing was disrupted.",
+            )
+        replacement, is_fallback = substitute
+        new_step = step_create(
+            job=job,
+            kind=Kind.LAUNCH,
+            target=f"{count - len(ids)} × {replacement['instance_type']} {replacement['zone']} "
+            f"{replacement['capacity_type']}",
+            params={"offering": replacement, "count": count - len(ids), "replaces_step": step.pk},
+            now=now,
+        )
+        step_finish(
+            step=step,
+            state=StepState.SUCCEEDED if ids else StepState.FAILED,
+            message=f"Insufficient capacity ({short_reason}); {len(ids)} launched, the rest re-planned as step "
+            f"{new_step.pk} on {replacement['instance_type']} {replacement['zone']} {replacement['capacity_type']}.",
+            result={"instance_ids": ids},
+            now=now,
+        )
+        if is_fallback:
+            minutes = int(job.plan.get("fallback_restore_minutes") or 30)
+            job.fallback = True
+            job.restore_after = now + timedelta(minutes=minutes)
+            job.notes = [
+                *job.notes,
+                f"Fallback: no spot capacity left for {offering['instance_type']}; launched on-demand "
+                f"{replacement['instance_type']} instead. A fallback-restore job follows after {minutes} min.",
+            ]
+            job.save(update_fields=["fallback", "restore_after", "notes"])
+            record(
+                action=actions.JOB_FALLBACK,
+                organization_id=job.cluster.organization_id,
+                resource=job,
+                after={"job_id": job.pk, "from": offering, "to": replacement, "restore_after": job.restore_after},
+                actor="system:optimization",
+            )
+        return
+    if step.attempts >= MAX_LAUNCH_ATTEMPTS:
+        step_finish(step=step, state=StepState.FAILED, message=step.message or "Launch incomplete.", now=now)
+        raise JobAbort(State.FAILED, f"Launching {offering['instance_type']} failed {step.attempts} times.")
+    step.save()
+
+
+def _launch(job: OptimizationJob, now: datetime) -> bool:
+    steps = _steps(job)
+    pending = [s for s in steps if s.kind == Kind.LAUNCH and s.state in (StepState.PENDING, StepState.RUNNING)]
+    if pending:
+        session = _session(job.cluster)
+        _launch_step(job, pending[0], session, now)
+        if len(pending) == 1 and pending[0].state == StepState.SUCCEEDED:
+            _sync_inventory(job.cluster, session)
+        return pending[0].state != StepState.RUNNING or len(pending) > 1
+    step_create(
+        job=job,
+        kind=Kind.WAIT_READY,
+        target=f"{len(_launched_ids(steps))} node(s)",
+        params={"instance_ids": _launched_ids(steps)},
+        state=StepState.RUNNING,
+        now=now,
+    ).started_at = now
+    job_transition(job=job, to=State.WAITING_READY, now=now)
+    return True
+
+
+# --- waiting until Ready ---------------------------------------------------------------------------------------------
+
+
+def _wait_ready(job: OptimizationJob, now: datetime) -> bool:
+    steps = _steps(job)
+    wait = next(s for s in steps if s.kind == Kind.WAIT_READY)
+    ids = list(wait.params.get("instance_ids") or [])
+    ready = dict(
+        KubeNode.objects.filter(cluster=job.cluster, ec2_instance_id__in=ids, ready=True).values_list(
+            "ec2_instance_id", "name"
+        )
+    )
+    if len(ready) == len(set(ids)):
+        step_finish(step=wait, state=StepState.SUCCEEDED, result={"nodes": ready}, now=now)
+        setup = job.plan.get("node_setup") or {}
+        for name in sorted(ready.values()):
+            if setup.get("labels"):
+                enqueue_action(
+                    cluster=job.cluster,
+                    type="label",
+                    target=name,
+                    params={"labels": setup["labels"]},
+                    origin=wait.origin,
+                    reason=f"optimization job {job.pk}: template labels",
+                    actor="system:optimization",
+                )
+            for taint in setup.get("taints") or []:
+                enqueue_action(
+                    cluster=job.cluster,
+                    type="taint",
+                    target=name,
+                    params=taint,
+                    origin=wait.origin,
+                    reason=f"optimization job {job.pk}: template taints",
+                    actor="system:optimization",
+                )
+        job_transition(job=job, to=State.DRAINING, now=now)
+        return True
+    timeout = timedelta(minutes=policy_for(job.cluster).ready_timeout_minutes)
+    if now - wait.created_at >= timeout:
+        missing = sorted(set(ids) - set(ready))
+        step_finish(step=wait, state=StepState.FAILED, message=f"Not Ready in time: {', '.join(missing)}", now=now)
+        raise JobAbort(
+            State.ROLLED_BACK,
+            f"{len(missing)} launched node(s) not Ready after {timeout.seconds // 60} min ({', '.join(missing)}): "
+            "terminated what was launched.",
+        )
+    return False
+
+
+# --- draining and terminating ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _NodeSteps:
+    cordon: JobStep | None = None
+    drain: JobStep | None = None
+    terminate: JobStep | None = None
+    uncordon: JobStep | None = None
+
+
+def _by_node(steps: list[JobStep]) -> dict[str, _NodeSteps]:
+    nodes: dict[str, _NodeSteps] = defaultdict(_NodeSteps)
+    for step in steps:
+        if step.kind in (Kind.CORDON, Kind.DRAIN, Kind.TERMINATE, Kind.UNCORDON):
+            setattr(nodes[step.target], step.kind, step)
+    return nodes
+
+
+def _enqueue_drain(job: OptimizationJob, step: JobStep, node_name: str, policy: ClusterPolicy, now: datetime) -> int:
+    # One drain attempt is short; a blocked one (PDB) fails and is queued again until the policy's drain timeout.
+    timeout = min(policy.drain_timeout_minutes * 60, settings.OPTIMIZATION_DRAIN_ATTEMPT_SECONDS)
+    action = enqueue_action(
+        cluster=job.cluster,
+        type="drain",
+        target=node_name,
+        params={**DRAIN_PARAMS, "timeout_seconds": timeout},
+        deadline=now + timedelta(seconds=timeout + DRAIN_GRACE_SECONDS + 300),
+        origin=step.origin,
+        reason=f"optimization job {job.pk}",
+        actor="system:optimization",
+        dedupe=False,
+    )
+    return action.pk
+
+
+def _terminate_node(job: OptimizationJob, node_id: str, step: JobStep, session: AccountSession, now: datetime) -> bool:
+    """Detach from the Auto Scaling group (decrementing it) and terminate; look at the instance first."""
+    facts = job.current_nodes.get(node_id, {})
+    instance_id = facts.get("instance_id") or ""
+    step.attempts += 1
+    step.started_at = step.started_at or now
+    if not instance_id:
+        step_finish(step=step, state=StepState.SKIPPED, message="No EC2 instance to terminate.", now=now)
+        return True
+    try:
+        found = ec2.describe_instances(session, instance_ids=[instance_id])
+        state = found[0].state if found else "terminated"
+        if state not in ("shutting-down", "terminated"):
+            if facts.get("asg_name"):
+                try:
+                    autoscaling.detach_instances(
+                        session, name=facts["asg_name"], instance_ids=[instance_id], decrement_desired_capacity=True
+                    )
+                except (cloud_errors.InvalidRequest, cloud_errors.NotFound) as exc:
+                    logger.info("detach of %s from %s: %s", instance_id, facts["asg_name"], exc)
+            ec2.terminate_instances(session, instance_ids=[instance_id])
+    except cloud_errors.NotFound:
+        pass
+    except cloud_errors.CloudError as exc:
+        step.message = f"Terminate failed, retried: {exc}"[:4000]
+        step.state = StepState.RUNNING
+        step.save()
+        return False
+    step_finish(step=step, state=StepState.SUCCEEDED, result={"instance_id": instance_id}, now=now)
+    return True
+
+
+def _pods_on(job: OptimizationJob, node_names: list[str]) -> dict[str, tuple[int, bool]]:
+    """Workload pods and whether a do-not-disrupt pod runs, per node (one query)."""
+    out: dict[str, list] = defaultdict(lambda: [0, False])
+    rows = KubePod.objects.filter(
+        cluster=job.cluster, node_name__in=node_names, daemonset=False, phase__in=("Running", "Pending", "")
+    ).values_list("node_name", "do_not_disrupt", "owner_kind")
+    for node, dnd, owner_kind in rows:
+        if owner_kind == "Node":
+            continue  # mirror pods go with the node
+        out[node][0] += 1
+        out[node][1] = out[node][1] or dnd
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _drain(job: OptimizationJob, now: datetime) -> bool:
+    steps = _steps(job)
+    policy = policy_for(job.cluster)
+    removes: list[str] = list(job.plan.get("remove") or [])
+    nodes = _by_node(steps)
+    actions_by_id = {
+        a.pk: a
+        for a in AgentAction.objects.filter(
+            pk__in=[s.result.get("action_id") for n in nodes.values() for s in (n.drain,) if s and s.result]
+        )
+    }
+    session: AccountSession | None = None
+    moved = False
+    timeout = timedelta(minutes=policy.drain_timeout_minutes)
+    in_flight: list[str] = []
+    for node_id in removes:
+        n = nodes.get(node_id)
+        if n is None or n.drain is None or n.drain.state in (StepState.SKIPPED,):
+            continue
+        if n.terminate is not None and n.terminate.state in (StepState.SUCCEEDED, StepState.SKIPPED):
+            continue
+        if n.drain.state == StepState.RUNNING:
+            action = actions_by_id.get(n.drain.result.get("action_id"))
+            if action is not None and action.state == AgentAction.State.SUCCEEDED:
+                step_finish(step=n.drain, state=StepState.SUCCEEDED, message=action.result_message, now=now)
+                moved = True
+            elif action is None or action.state in (AgentAction.State.FAILED, AgentAction.State.EXPIRED):
+                if now - n.drain.started_at >= timeout:
+                    message = action.result_message if action is not None else "no drain action"
+                    step_finish(step=n.drain, state=StepState.FAILED, message=message, now=now)
+                    raise JobAbort(
+                        State.FAILED,
+                        f"Draining {job.current_nodes.get(node_id, {}).get('node_name') or node_id} was blocked for "
+                        f"{policy.drain_timeout_minutes} min ({message}): node uncordoned, empty launched nodes "
+                        "terminated.",
+                    )
+                name = job.current_nodes.get(node_id, {}).get("node_name", "")
+                n.drain.attempts += 1
+                n.drain.result = {
+                    **n.drain.result,
+                    "action_id": _enqueue_drain(job, n.drain, name, policy, now),
+                    "previous_action_ids": [
+                        *n.drain.result.get("previous_action_ids", []),
+                        n.drain.result.get("action_id"),
+                    ],
+                }
+                n.drain.message = f"Drain retried: {action.result_message if action else ''}"[:4000]
+                n.drain.save()
+                moved = True
+            elif now - n.drain.started_at >= timeout + timedelta(seconds=DRAIN_GRACE_SECONDS + 300):
+                raise JobAbort(State.FAILED, f"The agent did not drain {node_id} in time (is it running?).")
+        if n.drain.state == StepState.SUCCEEDED:
+            session = session or _session(job.cluster)
+            term = n.terminate or step_create(job=job, kind=Kind.TERMINATE, target=node_id, now=now)
+            term.job = job
+            n.terminate = term
+            if _terminate_node(job, node_id, term, session, now):
+                moved = True
+                continue
+        in_flight.append(node_id)
+
+    started = {nid for nid, n in nodes.items() if n.drain is not None or n.terminate is not None}
+    remaining = [nid for nid in removes if nid not in started]
+    if remaining and not job.cancel_requested:
+        launched = len(_launched_ids(steps))
+        decision = disruption_allowance(
+            policy,
+            node_count=len(job.current_nodes) + launched,
+            at=now,
+            reason="Empty" if policy.consolidation_policy == "when-empty" else "Underutilized",
+            disrupting=len(in_flight),
+        )
+        allowed = len(remaining) if decision.allowed == disruption.UNBOUNDED else int(decision.allowed)
+        batch = remaining[: max(0, allowed)]
+        names = [job.current_nodes.get(nid, {}).get("node_name", "") for nid in batch]
+        pods = _pods_on(job, [name for name in names if name])
+        for node_id, name in zip(batch, names, strict=True):
+            if name and pods.get(name, (0, False))[1]:
+                step_create(job=job, kind=Kind.DRAIN, target=node_id, state=StepState.SKIPPED, now=now)
+                job.notes = [*job.notes, f"Kept {name}: it now runs a do-not-disrupt pod."]
+                job.save(update_fields=["notes"])
+                moved = True
+                continue
+            if not name:
+                # Never joined the cluster: nothing to drain.
+                session = session or _session(job.cluster)
+                step_create(job=job, kind=Kind.DRAIN, target=node_id, state=StepState.SKIPPED, now=now)
+                term = step_create(job=job, kind=Kind.TERMINATE, target=node_id, now=now)
+                term.job = job
+                _terminate_node(job, node_id, term, session, now)
+                moved = True
+                continue
+            cordon = step_create(job=job, kind=Kind.CORDON, target=node_id, state=StepState.RUNNING, now=now)
+            cordon.job = job
+            cordon_action = enqueue_action(
+                cluster=job.cluster,
+                type="cordon",
+                target=name,
+                origin=cordon.origin,
+                reason=f"optimization job {job.pk}",
+                actor="system:optimization",
+            )
+            step_finish(step=cordon, state=StepState.SUCCEEDED, result={"action_id": cordon_action.pk}, now=now)
+            drain = step_create(job=job, kind=Kind.DRAIN, target=node_id, state=StepState.RUNNING, now=now)
+            drain.job = job
+            drain.started_at = now
+            drain.result = {"action_id": _enqueue_drain(job, drain, name, policy, now), "node": name}
+            drain.save()
+            in_flight.append(node_id)
+            moved = True
+        if not batch and not in_flight and decision.allowed == 0:
+            job.next_check_at = now + timedelta(seconds=30)
+            job.save(update_fields=["next_check_at"])
+    if not in_flight and not [nid for nid in removes if nid not in _started(job)]:
+        job_transition(job=job, to=State.TERMINATING, now=now)
+        return True
+    if job.cancel_requested and not in_flight:
+        job_transition(job=job, to=State.CANCELLED, now=now, note="Cancelled between batches.")
+        return False
+    return moved
+
+
+def _started(job: OptimizationJob) -> set[str]:
+    return set(JobStep.objects.filter(job=job, kind__in=(Kind.DRAIN, Kind.TERMINATE)).values_list("target", flat=True))
+
+
+def _terminate(job: OptimizationJob, now: datetime) -> bool:
+    steps = _steps(job)
+    open_steps = [s for s in steps if s.kind == Kind.TERMINATE and s.state in (StepState.PENDING, StepState.RUNNING)]
+    session = _session(job.cluster) if (open_steps or steps) else None
+    for step in open_steps:
+        if not _terminate_node(job, step.target, step, session, now):
+            return False
+    if session is not None:
+        _sync_inventory(job.cluster, session)
+    job.realized_hourly_saving = _realized_saving(job, _steps(job))
+    job.save(update_fields=["realized_hourly_saving"])
+    job_transition(job=job, to=State.SUCCEEDED, now=now)
+    return False
+
+
+def _realized_saving(job: OptimizationJob, steps: list[JobStep]) -> Decimal:
+    """USD/h: the removed nodes' prices less the launched nodes' prices, by the catalog's cost rule now."""
+    removed = sum(
+        (
+            Decimal(str(job.current_nodes.get(s.target, {}).get("price") or 0))
+            for s in steps
+            if s.kind == Kind.TERMINATE and s.state == StepState.SUCCEEDED
+        ),
+        Decimal(0),
+    )
+    launched = Decimal(0)
+    region = job.cluster.region
+    for step in steps:
+        if step.kind != Kind.LAUNCH:
+            continue
+        o = step.params.get("offering") or {}
+        for _ in step.result.get("instance_ids", []):
+            price = pricing.hourly_price(
+                region,
+                o.get("instance_type", ""),
+                lifecycle=o.get("capacity_type", "on-demand"),
+                zone=o.get("zone", ""),
+            )
+            launched += price if price is not None else Decimal(str(o.get("price") or 0))
+    return (removed - launched).quantize(SIX_PLACES)
+
+
+# --- rollback and cancellation ---------------------------------------------------------------------------------------
+
+
+def _rollback_launched(job: OptimizationJob, now: datetime, *, only_empty: bool = False) -> list[str]:
+    """Terminate what this job launched (found by its tag too, so nothing escapes); ``only_empty`` keeps the ones
+    that carry workload pods."""
+    try:
+        session = _session(job.cluster)
+    except JobAbort:
+        return []
+    try:
+        ids = {i.instance_id for i in _instances_tagged(session, TAG_JOB, str(job.pk))}
+    except cloud_errors.CloudError:
+        ids = set()
+    ids |= set(_launched_ids(_steps(job)))
+    if only_empty and ids:
+        names = dict(
+            KubeNode.objects.filter(cluster=job.cluster, ec2_instance_id__in=ids).values_list("ec2_instance_id", "name")
+        )
+        busy = _pods_on(job, list(names.values()))
+        ids = {i for i in ids if busy.get(names.get(i, ""), (0, False))[0] == 0}
+    ids_list = sorted(ids)
+    step = step_create(job=job, kind=Kind.ROLLBACK, target=f"{len(ids_list)} node(s)", state=StepState.RUNNING, now=now)
+    step.job = job
+    if ids_list:
+        try:
+            ec2.terminate_instances(session, instance_ids=ids_list)
+        except cloud_errors.CloudError as exc:
+            step_finish(step=step, state=StepState.FAILED, message=str(exc), result={"instance_ids": ids_list}, now=now)
+            return ids_list
+        _sync_inventory(job.cluster, session)
+    step_finish(step=step, state=StepState.SUCCEEDED, result={"instance_ids": ids_list}, now=now)
+    return ids_list
+
+
+def _uncordon_in_flight(job: OptimizationJob, now: datetime) -> None:
+    nodes = _by_node(_steps(job))
+    for node_id, n in nodes.items():
+        if n.cordon is None or (n.terminate is not None and n.terminate.state == StepState.SUCCEEDED):
+            continue
+        if n.uncordon is not None:
+            continue
+        name = job.current_nodes.get(node_id, {}).get("node_name", "")
+        step = step_create(job=job, kind=Kind.UNCORDON, target=node_id, state=StepState.RUNNING, now=now)
+        step.job = job
+        action = enqueue_action(
+            cluster=job.cluster,
+            type="uncordon",
+            target=name,
+            origin=step.origin,
+            reason=f"optimization job {job.pk} stopped",
+            actor="system:optimization",
+        )
+        step_finish(step=step, state=StepState.SUCCEEDED, result={"action_id": action.pk}, now=now)
+
+
+def _abort(job: OptimizationJob, exc: JobAbort, now: datetime) -> None:
+    if job.state in (State.DRAINING, State.TERMINATING):
+        _uncordon_in_flight(job, now)
+        _rollback_launched(job, now, only_empty=True)
+    else:
+        _rollback_launched(job, now)
+    job_transition(job=job, to=exc.state, now=now, error=exc.reason)
+
+
+def _cancel_running(job: OptimizationJob, now: datetime) -> bool:
+    if job.state in (State.LAUNCHING, State.WAITING_READY):
+        _rollback_launched(job, now)
+        job_transition(job=job, to=State.CANCELLED, now=now, note="Cancelled: what was launched is terminated.")
+        return False
+    if job.state == State.DRAINING:
+        _uncordon_in_flight(job, now)
+        job_transition(
+            job=job, to=State.CANCELLED, now=now, note="Cancelled: nodes being drained uncordoned; new nodes kept."
+        )
+        return False
+    return False
+
+
+# --- advancing -------------------------------------------------------------------------------------------------------
+
+HANDLERS = {
+    State.PLANNED: _start_validation,
+    State.VALIDATING: _validate,
+    State.LAUNCHING: _launch,
+    State.WAITING_READY: _wait_ready,
+    State.DRAINING: _drain,
+    State.TERMINATING: _terminate,
+}
+
+
+def _advance_once(job: OptimizationJob, now: datetime) -> bool:
+    if job.cancel_requested and job.state in (State.LAUNCHING, State.WAITING_READY, State.DRAINING):
+        return _cancel_running(job, now)
+    handler = HANDLERS.get(job.state)
+    if handler is None:
+        return False
+    try:
+        return handler(job, now)
+    except JobAbort as exc:
+        _abort(job, exc, now)
+        return False
+
+
+def advance_job(*, job_id: int, max_moves: int = 30) -> str | None:
+    """Advance one job as far as it goes without waiting; each move is its own transaction under the job's row lock
+    (skip_locked: a job another worker holds is left to it). Returns the job's state, or None if it was not ours."""
+    state = None
+    for _ in range(max_moves):
+        with transaction.atomic():
+            job = (
+                OptimizationJob.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("cluster", "cluster__cloud_account", "cluster__organization")
+                .filter(pk=job_id, state__in=RUNNABLE)
+                .first()
+            )
+            if job is None:
+                return state
+            moved = _advance_once(job, timezone.now())
+            state = job.state
+        if not moved or job.is_final:
+            break
+    return state
+
+
+# --- the tick --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TickReport:
+    started: list[int] = field(default_factory=list)
+    restores: list[int] = field(default_factory=list)
+    advanced: dict[int, str | None] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"started": self.started, "restores": self.restores, "advanced": self.advanced}
+
+
+def _awake(cluster: Cluster) -> bool:
+    """No job starts while the cluster is not awake (hibernation)."""
+    return getattr(cluster, "hibernation_state", "awake") in ("awake", "")
+
+
+def start_due_jobs(*, now: datetime) -> list[int]:
+    """Clusters with optimization enabled, no active job, not hibernating, last evaluated at least
+    ``consolidate_after`` ago: plan them; a plan saving at least ``min_saving_pct`` becomes a job (waiting for
+    approval in recommend mode). One query when no cluster is due."""
+    busy = OptimizationJob.objects.filter(
+        cluster=OuterRef("cluster"),
+        state__in=OptimizationJob.ACTIVE_STATES,
+        trigger__in=OptimizationJob.EXCLUSIVE_TRIGGERS,
+    )
+    last = Recommendation.objects.filter(cluster=OuterRef("cluster")).values("computed_at")[:1]
+    policies = (
+        ClusterPolicy.objects.filter(optimization_enabled=True, cluster__missing_since__isnull=True)
+        .exclude(consolidate_after="Never")
+        .annotate(busy=Exists(busy), last_evaluated=Subquery(last))
+        .filter(busy=False)
+        .select_related("cluster", "cluster__organization", "cluster__cloud_account")
+    )
+    started: list[int] = []
+    for policy in policies:
+        after = disruption.parse_duration(policy.consolidate_after)
+        if after is None or (policy.last_evaluated is not None and now - policy.last_evaluated < after):
+            continue
+        cluster = policy.cluster
+        if not _awake(cluster):
+            continue
+        try:
+            result = plan_cluster(cluster, now=now)
+        except ApplicationError as exc:
+            recommendation_save(cluster=cluster, result=None, error=exc.message, now=now)
+            continue
+        recommendation_save(cluster=cluster, result=result, now=now)
+        if not result.changes_anything or result.saving_pct < policy.min_saving_pct:
+            continue
+        try:
+            job = job_create(
+                cluster=cluster,
+                trigger=OptimizationJob.Trigger.SCHEDULE,
+                actor="system:schedule",
+                result=result,
+                now=now,
+            )
+        except Conflict:
+            continue
+        started.append(job.pk)
+    return started
+
+
+def start_fallback_restores(*, now: datetime) -> list[int]:
+    """After ``fallback_restore_minutes``, a job that fell back to on-demand gets a ``fallback-restore`` job that
+    moves back to spot if the saving holds (else it is looked at again after the same delay)."""
+    due = list(
+        OptimizationJob.objects.filter(
+            fallback=True, restored_by__isnull=True, restore_after__lte=now, state=State.SUCCEEDED
+        ).select_related("cluster", "cluster__organization", "cluster__cloud_account")
+    )
+    started: list[int] = []
+    for job in due:
+        minutes = int(job.plan.get("fallback_restore_minutes") or 30)
+        try:
+            result = plan_cluster(job.cluster, now=now)
+            if not result.changes_anything or result.saving_pct < result.built.policy.min_saving_pct:
+                raise Conflict("no saving")
+            restore = job_create(
+                cluster=job.cluster,
+                trigger=OptimizationJob.Trigger.FALLBACK_RESTORE,
+                actor="system:fallback-restore",
+                result=result,
+                approval_required=False,
+                now=now,
+            )
+        except ApplicationError:
+            OptimizationJob.objects.filter(pk=job.pk).update(restore_after=now + timedelta(minutes=minutes))
+            continue
+        OptimizationJob.objects.filter(pk=job.pk).update(restored_by=restore)
+        started.append(restore.pk)
+    return started
+
+
+def tick(*, now: datetime | None = None, limit: int = 500) -> TickReport:
+    """One tick: start due jobs, then advance every runnable job that is due. Constant queries for clusters with
+    nothing to do (one for the automatic candidates, one for restores, one for the due jobs)."""
+    now = now or timezone.now()
+    report = TickReport()
+    report.started = start_due_jobs(now=now)
+    report.restores = start_fallback_restores(now=now)
+    due = list(
+        OptimizationJob.objects.filter(state__in=RUNNABLE, next_check_at__lte=now)
+        .order_by("next_check_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for job_id in due:
+        try:
+            report.advanced[job_id] = advance_job(job_id=job_id)
+        except Exception:  # one job's bug must not stop the others; it is retried at the next tick
+            logger.exception("advancing optimization job %s failed", job_id)
+            report.advanced[job_id] = "error"
+    return report
+
+
+__all__ = ["JobAbort", "TickReport", "advance_job", "build_problem", "start_due_jobs", "tick"]

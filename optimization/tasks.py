@@ -1,0 +1,33 @@
+"""Celery adapters of the optimization app."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import notifications, runner
+
+
+@shared_task(soft_time_limit=50, time_limit=58)
+def tick() -> dict:
+    """Beat, every minute: start due automatic and restore jobs, advance every active job as far as it can go."""
+    return runner.tick().as_dict()
+
+
+@shared_task(soft_time_limit=50, time_limit=58)
+def advance_job(job_id: int) -> str | None:
+    """Advance one job (queued again while it runs, so that it does not wait a whole beat period)."""
+    return runner.advance_job(job_id=job_id)
+
+
+@shared_task(
+    autoretry_for=(notifications.WebhookFailed,),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=6,
+    soft_time_limit=20,
+    time_limit=30,
+)
+def deliver_webhook(organization_id: int, payload: dict) -> bool:
+    """POST a job notification to the organization's webhook; retried with backoff, never blocks a job."""
+    return notifications.webhook_deliver(organization_id=organization_id, payload=payload)
