@@ -19,6 +19,8 @@ from agentapi.models import AgentEvent, ApiKey
 from agentapi.services import api_key_create, enqueue_action, snapshot_ingest
 from audit.services import checkpoint_create_all
 from clusters.policy_services import policy_for
+from hibernation.models import HibernationPeriod
+from hibernation.services.schedules import schedule_create
 from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
 from spotopt.service_admin import ServiceAdmin
 from tests.agentapi.conftest import make_snapshot
@@ -52,6 +54,7 @@ PROCESS_OWNED = {
     "audit.AuditLog",
     "audit.AuditChainHead",
     "audit.AuditCheckpoint",
+    "hibernation.HibernationPeriod",
 }
 # Most queries any change list may take, whatever the number of rows: session, user, then the list's count(s),
 # its page of rows (with the related objects joined), and a date-hierarchy or filter lookup or two.
@@ -106,6 +109,12 @@ def populate(n: int, start: int = 0) -> None:
         )
         RevokedAccessToken.objects.create(jti=f"jti-{i}", user=org.owner, expires_at=later)
         RevokedTokenFamily.objects.create(family=f"family-{i}", user=org.owner, reason="logout", expires_at=later)
+        schedule = schedule_create(
+            cluster=cluster,
+            values={"name": "nights", "windows": [{"days": ["mon"], "sleep_at": "20:00", "wake_at": "07:00"}]},
+            actor=org.owner,
+        )
+        HibernationPeriod.objects.create(schedule=schedule, cluster=cluster, started_at=later)
     checkpoint_create_all()
 
 
