@@ -11,7 +11,7 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clusters.selectors import cluster_for_user
+from clusters.selectors import cluster_for_user, price_instances
 from spotopt.errors import ApplicationError, ValidationFailed
 
 from . import selectors, services
@@ -155,7 +155,16 @@ class ClusterNodesView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return selectors.cluster_nodes(cluster_for_user(self.request.user, self.kwargs["cluster_id"]))
+        self.cluster = cluster_for_user(self.request.user, self.kwargs["cluster_id"])
+        return selectors.cluster_nodes(self.cluster)
+
+    def paginate_queryset(self, queryset):
+        nodes = super().paginate_queryset(queryset)
+        instances = [node.instance for node in nodes if node.instance is not None]
+        for instance in instances:
+            instance.region = self.cluster.region
+        price_instances(instances)  # the one cost rule: two queries per page
+        return nodes
 
 
 class AgentStatusView(APIView):
