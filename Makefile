@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv migrate seed lint check bench bench-optimizer bench-agents clean
+.PHONY: run test fuzz venv migrate seed lint check bench bench-optimizer bench-agents clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ run: seed
 # The whole suite; PostgreSQL and Redis are used where DATABASE_URL / REDIS_URL point at them.
 test: venv
 	$(BIN)/python -m pytest
+
+# Property-based fuzzing of the whole API (schemathesis) against gunicorn on PostgreSQL: tests/fuzz/run.py.
+# Needs DATABASE_URL pointing at a PostgreSQL database that it may drop and recreate.
+fuzz: venv
+	$(BIN)/python -m tests.fuzz.run
 
 lint: venv
 	$(BIN)/ruff check .

@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "spotopt.middleware.RequestIdMiddleware",
     "spotopt.middleware.ProxyHeadersMiddleware",
     "spotopt.middleware.SecurityHeadersMiddleware",
+    "spotopt.api.request_size.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -260,9 +261,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["spotopt.api.throttling.ApiRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": API_RATE_LIMIT},
     "EXCEPTION_HANDLER": "spotopt.api.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "spotopt.api.schema.ErrorDocumentingAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["spotopt.api.parsers.SafeJSONParser"],
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -309,6 +310,7 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# Largest request body on any endpoint (API and console); bigger is a 413 (spotopt.api.request_size).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
 # --- Security (production) -------------------------------------------------------------------------------------------
