@@ -201,10 +201,8 @@ class CloudAccountSyncView(APIView):
 
     @extend_schema(request=None, responses={202: None})
     def post(self, request, pk: int):
-        from clusters.services import cloud_account_request_sync
-
         account = selectors.get_cloud_account(request.user, pk)
-        cloud_account_request_sync(account=account, actor=request.user)
+        services.cloud_account_request_sync(account=account, actor=request.user)
         return Response({"status": "queued"}, status=status.HTTP_202_ACCEPTED)
 
 

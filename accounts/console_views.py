@@ -99,10 +99,8 @@ def account_validate(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def account_sync(request: HttpRequest, pk: int) -> HttpResponse:
-    from clusters.services import cloud_account_request_sync
-
     def sync(account) -> str:
-        cloud_account_request_sync(account=account, actor=request.user)
+        services.cloud_account_request_sync(account=account, actor=request.user)
         return "Sync queued: discovery and inventory run in the background."
 
     return _act(request, pk, sync)

@@ -132,6 +132,13 @@ class CloudAccount(models.Model):
         ordering = ("id",)
         constraints = [
             models.UniqueConstraint(fields=["organization", "name"], name="unique_account_name_per_org"),
+            # An organization links an AWS account once (another organization may link the same one). The id is
+            # known from the role ARN at creation, or from STS at validation; "" while unknown.
+            models.UniqueConstraint(
+                fields=["organization", "aws_account_id"],
+                condition=~models.Q(aws_account_id=""),
+                name="unique_aws_account_per_org",
+            ),
         ]
 
     def __str__(self) -> str:

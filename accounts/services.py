@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -23,7 +23,7 @@ from cloud import ec2, sts
 from cloud import errors as cloud_errors
 from spotopt.errors import AuthenticationFailed, ValidationFailed
 
-from . import throttling
+from . import signals, throttling
 from .actions import AuthAction, OrganizationAction, UserAction
 from .aws import session_for
 from .crypto import DecryptionFailed, encrypt_json
@@ -318,6 +318,35 @@ def _clean_role_arn(role_arn: str) -> str:
     return role_arn
 
 
+def _aws_account_of(role_arn: str) -> str:
+    """The AWS account id a role ARN names (``arn:aws:iam::<id>:role/…``), "" without one."""
+    return role_arn.split(":")[4] if role_arn else ""
+
+
+def _already_linked(organization_id: int, aws_account_id: str, *, exclude_pk: int | None = None) -> CloudAccount | None:
+    if not aws_account_id:
+        return None
+    return (
+        CloudAccount.objects.filter(organization_id=organization_id, aws_account_id=aws_account_id)
+        .exclude(pk=exclude_pk)
+        .first()
+    )
+
+
+def _already_linked_error(aws_account_id: str, other: CloudAccount | None) -> ValidationFailed:
+    named = f" as {other.name!r}" if other is not None else ""
+    return ValidationFailed(
+        f"AWS account {aws_account_id} is already linked to this organization{named}: use that account, or unlink "
+        "it first.",
+        fields={"role_arn": [f"AWS account {aws_account_id} is already linked{named}."]},
+        code="aws_account_already_linked",
+    )
+
+
+def _is_duplicate_aws_account(exc: IntegrityError) -> bool:
+    return "unique_aws_account_per_org" in str(exc) or "accounts.organization_id, accounts.aws_account_id" in str(exc)
+
+
 def _encrypt_keys(access_key_id: str, secret_access_key: str) -> str:
     access_key_id = (access_key_id or "").strip()
     secret_access_key = (secret_access_key or "").strip()
@@ -350,23 +379,33 @@ def cloud_account_create(
         raise ValidationFailed("A name is required.", fields={"name": ["Required."]})
     if CloudAccount.objects.filter(organization=organization, name__iexact=name).exists():
         raise ValidationFailed("An account with this name already exists.", fields={"name": ["Already used."]})
+    role_arn = _clean_role_arn(role_arn)
+    aws_account_id = _aws_account_of(role_arn)
+    if (other := _already_linked(organization.pk, aws_account_id)) is not None:
+        raise _already_linked_error(aws_account_id, other)
     account = CloudAccount(
         organization=organization,
         name=name,
-        role_arn=_clean_role_arn(role_arn),
+        role_arn=role_arn,
+        aws_account_id=aws_account_id,
         regions=_clean_regions(regions or []),
         encrypted_access_keys=_encrypt_keys(access_key_id, secret_access_key),
         status=CloudAccount.Status.PENDING,
     )
-    with transaction.atomic():
-        account.save()
-        record(
-            action="cloud_account.created",
-            organization=organization,
-            actor=actor,
-            resource=account,
-            after=cloud_account_snapshot(account),
-        )
+    try:
+        with transaction.atomic():
+            account.save()
+            record(
+                action="cloud_account.created",
+                organization=organization,
+                actor=actor,
+                resource=account,
+                after=cloud_account_snapshot(account),
+            )
+    except IntegrityError as exc:  # a concurrent request linked it first (the constraint decides)
+        if _is_duplicate_aws_account(exc):
+            raise _already_linked_error(aws_account_id, _already_linked(organization.pk, aws_account_id)) from exc
+        raise
     return account
 
 
@@ -399,7 +438,12 @@ def cloud_account_update(
         account.name = name
     if role_arn is not _UNSET:
         cleaned = _clean_role_arn(role_arn)
-        credentials_changed |= cleaned != account.role_arn
+        if cleaned != account.role_arn:
+            credentials_changed = True
+            account.aws_account_id = _aws_account_of(cleaned)
+            other = _already_linked(account.organization_id, account.aws_account_id, exclude_pk=account.pk)
+            if other is not None:
+                raise _already_linked_error(account.aws_account_id, other)
         account.role_arn = cleaned
     if regions is not _UNSET:
         account.regions = _clean_regions(regions)
@@ -411,19 +455,25 @@ def cloud_account_update(
         credentials_changed = True
     if credentials_changed and account.status != CloudAccount.Status.DISABLED:
         account.status = CloudAccount.Status.PENDING
-    with transaction.atomic():
-        account.save()
-        after = cloud_account_snapshot(account)
-        if credentials_changed:
-            after["credentials_changed"] = True
-        record(
-            action="cloud_account.updated",
-            organization_id=account.organization_id,
-            actor=actor,
-            resource=account,
-            before=before,
-            after=after,
-        )
+    try:
+        with transaction.atomic():
+            account.save()
+            after = cloud_account_snapshot(account)
+            if credentials_changed:
+                after["credentials_changed"] = True
+            record(
+                action="cloud_account.updated",
+                organization_id=account.organization_id,
+                actor=actor,
+                resource=account,
+                before=before,
+                after=after,
+            )
+    except IntegrityError as exc:
+        if _is_duplicate_aws_account(exc):
+            other = _already_linked(account.organization_id, account.aws_account_id, exclude_pk=account.pk)
+            raise _already_linked_error(account.aws_account_id, other) from exc
+        raise
     return account
 
 
@@ -460,6 +510,37 @@ def cloud_account_validate(*, account: CloudAccount, actor: Any = None) -> Cloud
     if unknown:
         reason = f"These regions are not enabled in AWS account {identity.account_id}: {', '.join(unknown)}."
         _validation_failed(account, reason=reason, before=before, actor=actor)
+    other = _already_linked(account.organization_id, identity.account_id, exclude_pk=account.pk)
+    if other is not None:
+        _duplicate_validation_failed(account, identity.account_id, other, before=before, actor=actor)
+    try:
+        with transaction.atomic():
+            _validated(account, identity=identity, before=before, actor=actor)
+    except IntegrityError as exc:  # a concurrent validation of another link to the same AWS account won
+        if not _is_duplicate_aws_account(exc):
+            raise
+        account.refresh_from_db()
+        other = _already_linked(account.organization_id, identity.account_id, exclude_pk=account.pk)
+        _duplicate_validation_failed(account, identity.account_id, other, before=before, actor=actor, cause=exc)
+    return account
+
+
+def _duplicate_validation_failed(
+    account: CloudAccount,
+    aws_account_id: str,
+    other: CloudAccount | None,
+    *,
+    before: dict[str, Any],
+    actor: Any,
+    cause: Exception | None = None,
+) -> NoReturn:
+    error = _already_linked_error(aws_account_id, other)
+    _validation_failed(
+        account, reason=error.message, before=before, actor=actor, cause=cause, code=error.code, fields=error.fields
+    )
+
+
+def _validated(account: CloudAccount, *, identity, before: dict[str, Any], actor: Any) -> None:
     with transaction.atomic():
         account.status = CloudAccount.Status.ACTIVE
         account.aws_account_id = identity.account_id
@@ -474,11 +555,17 @@ def cloud_account_validate(*, account: CloudAccount, actor: Any = None) -> Cloud
             before=before,
             after=cloud_account_snapshot(account) | {"caller_arn": identity.arn},
         )
-    return account
 
 
 def _validation_failed(
-    account: CloudAccount, *, reason: str, before: dict[str, Any], actor: Any, cause: Exception | None = None
+    account: CloudAccount,
+    *,
+    reason: str,
+    before: dict[str, Any],
+    actor: Any,
+    cause: Exception | None = None,
+    code: str = "aws_validation_failed",
+    fields: dict | None = None,
 ) -> NoReturn:
     """Store the failure (status ``error``, ``last_error``), audit it, and raise it for the operator."""
     with transaction.atomic():
@@ -494,7 +581,7 @@ def _validation_failed(
             before=before,
             after=cloud_account_snapshot(account) | {"error": reason},
         )
-    raise ValidationFailed(reason, code="aws_validation_failed") from cause
+    raise ValidationFailed(reason, code=code, fields=fields) from cause
 
 
 def _validation_message(account: CloudAccount, exc: Exception) -> str:
@@ -511,6 +598,33 @@ def _validation_message(account: CloudAccount, exc: Exception) -> str:
     if isinstance(exc, cloud_errors.Unavailable | cloud_errors.Throttled):
         return f"AWS could not be reached, try again in a minute: {exc.message}"
     return f"AWS refused the request: {exc.message}"
+
+
+def cloud_account_request_sync(*, account: CloudAccount, actor: Any = None) -> None:
+    """ "Sync now": audited here; discovery and inventory are queued (by the clusters app, on
+    :data:`signals.cloud_account_sync_requested`) once the current transaction commits."""
+    if account.status != CloudAccount.Status.ACTIVE:
+        raise ValidationFailed(
+            "Only active accounts can be synced: validate the account first.", code="account_not_active"
+        )
+    account_id = account.pk
+    with transaction.atomic():
+        record(
+            action="cloud_account.sync_requested",
+            organization_id=account.organization_id,
+            actor=actor,
+            resource=account,
+        )
+        transaction.on_commit(
+            lambda: signals.cloud_account_sync_requested.send(sender=CloudAccount, account_id=account_id)
+        )
+
+
+def cloud_account_record_sync(*, account: CloudAccount, errors: dict[str, str], at=None) -> None:
+    """Store the outcome of a discovery/inventory run: when, and the regions that failed (empty when none did).
+    Routine, so not audited."""
+    last_error = "; ".join(f"{region}: {message}" for region, message in sorted(errors.items()))
+    CloudAccount.objects.filter(pk=account.pk).update(last_synced_at=at or timezone.now(), last_error=last_error)
 
 
 def cloud_account_disable(*, account: CloudAccount, actor: Any = None) -> CloudAccount:
@@ -531,14 +645,11 @@ def cloud_account_disable(*, account: CloudAccount, actor: Any = None) -> CloudA
 
 
 def cloud_account_delete(*, account: CloudAccount, actor: Any = None) -> None:
-    """Unlink the account. Its clusters stay (with their cost history), detached and marked missing."""
-    from clusters.models import Cluster
-
+    """Unlink the account. Its clusters stay (with their cost history), detached and marked missing (by the
+    clusters app, on :data:`signals.cloud_account_unlinking`)."""
     before = cloud_account_snapshot(account)
     with transaction.atomic():
-        Cluster.objects.filter(
-            cloud_account=account, missing_since__isnull=True, source=Cluster.Source.DISCOVERED
-        ).update(missing_since=timezone.now())
+        signals.cloud_account_unlinking.send(sender=CloudAccount, account=account, at=timezone.now())
         record(
             action="cloud_account.deleted",
             organization_id=account.organization_id,

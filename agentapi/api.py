@@ -11,9 +11,8 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clusters.models import Cluster
+from clusters.selectors import cluster_for_user, price_instances
 from spotopt.errors import ApplicationError, ValidationFailed
-from spotopt.tenancy import get_for_user
 
 from . import selectors, services
 from .authentication import AgentRateThrottle, ApiKeyAuthentication, IsAgent
@@ -140,20 +139,18 @@ class EventsView(AgentView):
 
 
 # --- Operator endpoints ----------------------------------------------------------------------------------------------
-def _cluster(request, cluster_id: int) -> Cluster:
-    return get_for_user(Cluster.objects.select_related("organization"), request.user, pk=cluster_id)
 
 
 class ApiKeyListCreateView(APIView):
     @extend_schema(responses={200: inline_serializer("ApiKeyList", {"results": ApiKeySerializer(many=True)})})
     def get(self, request, cluster_id: int):
-        cluster = _cluster(request, cluster_id)
+        cluster = cluster_for_user(request.user, cluster_id)
         keys = ApiKey.objects.filter(cluster=cluster).order_by("-created_at", "-id")
         return Response({"results": ApiKeySerializer(keys, many=True).data})
 
     @extend_schema(request=ApiKeyCreateInputSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request, cluster_id: int):
-        cluster = _cluster(request, cluster_id)
+        cluster = cluster_for_user(request.user, cluster_id)
         data = ApiKeyCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key, raw = services.api_key_create(cluster=cluster, name=data.validated_data["name"], actor=request.user)
@@ -167,7 +164,7 @@ class ApiKeyListCreateView(APIView):
 class ApiKeyRevokeView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, cluster_id: int, key_id: int):
-        cluster = _cluster(request, cluster_id)
+        cluster = cluster_for_user(request.user, cluster_id)
         key = get_object_or_404(ApiKey.objects.select_related("cluster"), cluster=cluster, pk=key_id)
         services.api_key_revoke(api_key=key, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -182,7 +179,16 @@ class ClusterNodesView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return selectors.cluster_nodes(_cluster(self.request, self.kwargs["cluster_id"]))
+        self.cluster = cluster_for_user(self.request.user, self.kwargs["cluster_id"])
+        return selectors.cluster_nodes(self.cluster)
+
+    def paginate_queryset(self, queryset):
+        nodes = super().paginate_queryset(queryset)
+        instances = [node.instance for node in nodes if node.instance is not None]
+        for instance in instances:
+            instance.region = self.cluster.region
+        price_instances(instances)  # the one cost rule: two queries per page
+        return nodes
 
 
 class AgentStatusView(APIView):
@@ -206,7 +212,7 @@ class AgentStatusView(APIView):
         }
     )
     def get(self, request, cluster_id: int):
-        overview = selectors.agent_overview(_cluster(request, cluster_id))
+        overview = selectors.agent_overview(cluster_for_user(request.user, cluster_id))
         agent = overview["status"]
         return Response(
             {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from clusters.models import Cluster
@@ -27,6 +27,21 @@ def cluster_nodes(cluster: Cluster) -> QuerySet[KubeNode]:
         .annotate(pod_count=Coalesce(Subquery(pods, output_field=IntegerField()), 0))
         .order_by("name", "id")
     )
+
+
+def clusters_with_agents(user) -> list[Cluster]:
+    """The caller's clusters by name, each with ``connection`` (its agent's state) and ``pending`` (open actions).
+    One query."""
+    clusters = list(
+        Cluster.objects.for_user(user)
+        .select_related("agent_status")
+        .annotate(pending=Count("agent_actions", filter=Q(agent_actions__state__in=AgentAction.OPEN_STATES)))
+        .order_by("name", "id")
+    )
+    for cluster in clusters:
+        status = getattr(cluster, "agent_status", None)
+        cluster.connection = connection_state(status.last_seen_at, status.poll_seconds) if status else "never"
+    return clusters
 
 
 def agent_overview(cluster: Cluster) -> dict:

@@ -37,7 +37,9 @@ class NodeInstanceSerializer(serializers.Serializer):
     zone = serializers.CharField()
     lifecycle = serializers.CharField()
     state = serializers.CharField()
-    hourly_price = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
+    hourly_price = serializers.DecimalField(
+        source="price", max_digits=12, decimal_places=6, allow_null=True, help_text="USD/h now (the one cost rule)."
+    )
 
 
 class KubeNodeSerializer(serializers.ModelSerializer):

@@ -25,6 +25,10 @@ class ClusterListView(generics.ListAPIView):
     def get_queryset(self):
         return selectors.clusters_for_user(self.request.user)
 
+    def paginate_queryset(self, queryset):
+        # Costs are priced per page by the one cost rule (three queries), not summed from a column.
+        return selectors.attach_costs(super().paginate_queryset(queryset))
+
     @extend_schema(request=serializers.ClusterCreateSerializer, responses={201: serializers.ClusterDetailSerializer})
     def post(self, request):
         data = serializers.ClusterCreateSerializer(data=request.data)
@@ -53,7 +57,7 @@ class ClusterListView(generics.ListAPIView):
             cloud_account=account,
             actor=user,
         )
-        cluster = selectors.get_cluster(user, cluster.pk)
+        cluster = selectors.with_cost(selectors.cluster_for_user(user, cluster.pk))
         return Response(serializers.ClusterDetailSerializer(cluster).data, status=status.HTTP_201_CREATED)
 
 
@@ -62,7 +66,7 @@ class ClusterDetailView(APIView):
 
     @extend_schema(responses={200: serializers.ClusterDetailSerializer})
     def get(self, request, pk: int):
-        cluster = selectors.get_cluster(request.user, pk)
+        cluster = selectors.with_cost(selectors.cluster_for_user(request.user, pk))
         return Response(serializers.ClusterDetailSerializer(cluster).data)
 
 
@@ -75,9 +79,12 @@ class ClusterInstancesView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
             return Instance.objects.none()
-        cluster = selectors.get_cluster(self.request.user, self.kwargs["pk"])
+        cluster = selectors.cluster_for_user(self.request.user, self.kwargs["pk"])
         include_closed = self.request.query_params.get("include_closed", "").lower() in ("1", "true", "yes")
         return selectors.cluster_instances(cluster, include_closed=include_closed)
+
+    def paginate_queryset(self, queryset):
+        return selectors.price_instances(super().paginate_queryset(queryset))
 
 
 class MetricsSummaryView(APIView):

@@ -7,10 +7,9 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from spotopt.tenancy import get_for_user
-
 from . import policy_services
 from .models import Cluster
+from .selectors import cluster_for_user
 from .serializers_policy import ClusterPolicyInputSerializer, ClusterPolicySerializer
 
 
@@ -26,7 +25,7 @@ class ClusterPolicyView(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     def _cluster(self, request, pk) -> Cluster:
-        return get_for_user(Cluster.objects.all(), request.user, pk=pk)
+        return cluster_for_user(request.user, pk)
 
     @extend_schema(responses={200: ClusterPolicySerializer})
     def get(self, request, pk):

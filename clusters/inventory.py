@@ -22,7 +22,7 @@ from accounts.models import CloudAccount
 from audit.services import record
 from cloud import AccountSession, ec2, errors
 from cloud.types import Ec2Instance
-from pricing import selectors as prices
+from pricing.selectors import PriceBook, price_book
 
 from .models import Cluster, Instance
 
@@ -83,12 +83,12 @@ def sync_cluster_instances(
     *,
     cluster: Cluster,
     observed: Iterable[Ec2Instance],
-    on_demand: dict[str, Decimal],
-    spot: dict[tuple[str, str], Decimal],
+    prices: PriceBook,
     now: datetime | None = None,
 ) -> ClusterSync:
-    """Bring ``cluster``'s rows in line with ``observed`` (everything AWS lists for it). Prices come from the dicts
-    (see :mod:`pricing.selectors`), so the whole sync is a fixed number of queries."""
+    """Bring ``cluster``'s rows in line with ``observed`` (everything AWS lists for it). Each instance is priced by
+    the one cost rule over ``prices`` (:func:`pricing.selectors.price_book`), so the whole sync is a fixed number of
+    queries."""
     now = now or timezone.now()
     result = ClusterSync()
     existing = {i.instance_id: i for i in Instance.objects.filter(cluster=cluster)}
@@ -98,9 +98,8 @@ def sync_cluster_instances(
     for obs in observed:
         seen.add(obs.instance_id)
         ended = obs.state in ENDED_STATES
-        price = prices.hourly_price(
-            cluster.region, obs.instance_type, lifecycle=obs.lifecycle, zone=obs.zone, on_demand=on_demand, spot=spot
-        )
+        capacity = Instance.Lifecycle.SPOT if obs.lifecycle == "spot" else Instance.Lifecycle.ON_DEMAND
+        price = prices.price(obs.instance_type, obs.zone, capacity, cluster.region)
         values = _values(obs, price)
         row = existing.get(obs.instance_id)
         if row is None:
@@ -170,12 +169,9 @@ def sync_account_inventory(*, account: CloudAccount, session: AccountSession | N
             for name in instance.cluster_names:
                 per_cluster[name].append(instance)
         types = {i.instance_type for i in observed}
-        on_demand = prices.on_demand_prices(region, instance_types=types)
-        spot = prices.latest_spot_prices(region, instance_types=types)
+        book = price_book((region, t) for t in types)
         for cluster in region_clusters:
-            sync = sync_cluster_instances(
-                cluster=cluster, observed=per_cluster.get(cluster.name, []), on_demand=on_demand, spot=spot
-            )
+            sync = sync_cluster_instances(cluster=cluster, observed=per_cluster.get(cluster.name, []), prices=book)
             report.clusters += 1
             report.added += len(sync.added)
             report.updated += len(sync.updated)

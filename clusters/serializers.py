@@ -57,8 +57,8 @@ class ClusterDetailSerializer(ClusterSerializer):
         read_only_fields = fields
 
     def get_cost(self, cluster: Cluster) -> dict:
-        breakdown = selectors.cost_breakdown(cluster, list(selectors.cluster_instances(cluster)))
-        return {k: (f"{v:.6f}" if not isinstance(v, int) else v) for k, v in breakdown.items()}
+        """``cluster.cost``, set by :func:`clusters.selectors.with_cost`."""
+        return {k: (f"{v:.6f}" if not isinstance(v, int) else v) for k, v in cluster.cost.items()}
 
 
 class ClusterCreateSerializer(serializers.Serializer):
@@ -70,6 +70,15 @@ class ClusterCreateSerializer(serializers.Serializer):
 
 
 class InstanceSerializer(serializers.ModelSerializer):
+    hourly_price = serializers.DecimalField(
+        source="price",
+        max_digits=12,
+        decimal_places=6,
+        allow_null=True,
+        read_only=True,
+        help_text="USD/h now by the catalog (a closed instance: the price it ran at).",
+    )
+
     class Meta:
         model = Instance
         fields = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from accounts.aws import session_for
 from accounts.models import CloudAccount, Organization
+from accounts.services import cloud_account_record_sync
 from audit.services import record
 from spotopt.errors import ValidationFailed
 
@@ -188,27 +190,16 @@ def account_sync(*, account: CloudAccount, discovery: bool = True, inventory: bo
     discovered = discover_account(account=account, session=session) if discovery else None
     synced = sync_account_inventory(account=account, session=session) if inventory else None
     report = SyncReport(discovery=discovered, inventory=synced)
-    last_error = "; ".join(f"{region}: {message}" for region, message in sorted(report.errors.items()))
-    CloudAccount.objects.filter(pk=account.pk).update(last_synced_at=timezone.now(), last_error=last_error)
+    cloud_account_record_sync(account=account, errors=report.errors)
     return report
 
 
-def cloud_account_request_sync(*, account: CloudAccount, actor: Any = None) -> None:
-    """ "Sync now": queue discovery and inventory for the account (after the current transaction commits)."""
-    from .tasks import sync_account
-
-    if account.status != CloudAccount.Status.ACTIVE:
-        raise ValidationFailed(
-            "Only active accounts can be synced: validate the account first.", code="account_not_active"
-        )
-    with transaction.atomic():
-        record(
-            action="cloud_account.sync_requested",
-            organization_id=account.organization_id,
-            actor=actor,
-            resource=account,
-        )
-        transaction.on_commit(lambda: sync_account.delay(account.pk))
+def clusters_mark_unlinked(*, account: CloudAccount, at: datetime) -> int:
+    """The account is being unlinked: its discovered clusters that are still present become missing (they keep
+    their cost history; the account link itself is cleared by the foreign key). Returns how many."""
+    return Cluster.objects.filter(
+        cloud_account=account, missing_since__isnull=True, source=Cluster.Source.DISCOVERED
+    ).update(missing_since=at)
 
 
 #: Audit action of a cluster's hibernation state change.

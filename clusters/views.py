@@ -7,16 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from agentapi.models import AgentStatus, connection_state
-
-from . import selectors
+from . import hooks, selectors
 from .filters import ClusterFilter
 
 
 @login_required
 def cluster_list(request: HttpRequest) -> HttpResponse:
     filterset = ClusterFilter(request.GET, queryset=selectors.clusters_for_user(request.user))
-    clusters = list(filterset.qs)
+    clusters = selectors.attach_costs(filterset.qs)
     for cluster in clusters:
         cluster.spot_share_pct = round(selectors.spot_share(cluster) * 100)
     template = "clusters/_cluster_rows.html" if request.htmx else "clusters/cluster_list.html"
@@ -25,15 +23,13 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = selectors.get_cluster(request.user, pk)
+    cluster = selectors.cluster_for_user(request.user, pk)
     instances = list(selectors.cluster_instances(cluster, include_closed=request.GET.get("closed") == "1"))
     cost = selectors.cost_breakdown(cluster, instances)
-    agent = AgentStatus.objects.filter(cluster=cluster).first()
     context = {
         "nav": "clusters",
         "cluster": cluster,
-        "agent": agent,
-        "agent_connection": connection_state(agent.last_seen_at, agent.poll_seconds) if agent else "never",
+        "panels": [render_panel(request, cluster) for render_panel in hooks.detail_panels().values()],
         "instances": instances,
         "cost": cost,
         "spot_pct": round(100 * cost["spot"] / cost["nodes"]) if cost["nodes"] else 0,

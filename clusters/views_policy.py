@@ -10,18 +10,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from spotopt.errors import ApplicationError
-from spotopt.tenancy import get_for_user
 from templates_app.models import NodeTemplate
 
 from . import policy_services
 from .forms_policy import ClusterPolicyForm
-from .models import Cluster
+from .selectors import cluster_for_user
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    cluster = get_for_user(Cluster.objects.select_related("organization"), request.user, pk=pk)
+    cluster = cluster_for_user(request.user, pk)
     policy = policy_services.policy_for(cluster)
     templates = list(NodeTemplate.objects.filter(organization_id=cluster.organization_id).order_by("name"))
     form = ClusterPolicyForm(request.POST or None, initial=ClusterPolicyForm.initial_from(policy), templates=templates)

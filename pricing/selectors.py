@@ -10,16 +10,25 @@ Typical use (node template -> offerings)::
     spot = latest_spot_prices("eu-west-1", instance_types=od.keys())            # 1 query
     zones = offered_zones("eu-west-1", instance_types=od.keys())                # 1 query (on-demand pools)
     for (instance_type, zone), price in spot.items(): ...
+
+The one cost rule, what an instance costs per hour at a given time, is :class:`PriceBook.price`; every figure (the
+dashboard, the metrics summary, cluster pages, the inventory, the optimizer's current cost) prices through it::
+
+    book = price_book([(region, instance_type) for ...], at=now)                # 2 queries, whatever the count
+    book.price(instance_type, zone, capacity_type, region)                       # no query
+    hourly_price(instance_type, zone, capacity_type, region, at=now)             # one instance: 2 queries
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from .models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
 
@@ -158,27 +167,106 @@ def spot_price_history(
     return qs.order_by("timestamp", "zone")
 
 
+SPOT = "spot"
+ON_DEMAND = "on-demand"
+
+
+@dataclasses.dataclass(frozen=True)
+class PriceBook:
+    """The catalog's prices of some (region, instance type) pairs at one moment, and the one cost rule over them.
+
+    ``on_demand``: (region, type) -> USD/h. ``spot``: (region, type, zone) -> the spot price in force at ``at`` (the
+    newest point not after it).
+    """
+
+    at: datetime
+    on_demand: dict[tuple[str, str], Decimal] = dataclasses.field(default_factory=dict)
+    spot: dict[tuple[str, str, str], Decimal] = dataclasses.field(default_factory=dict)
+
+    def price(
+        self, instance_type: str, zone: str, capacity_type: str, region: str, *, recorded: Decimal | None = None
+    ) -> Decimal | None:
+        """What one instance costs per hour at ``self.at`` (USD, ``Decimal``), or None when nothing is known.
+
+        - spot: the spot price of its pool (type, zone) in force at ``at``; when its zone has no recorded price, the
+          dearest spot price of its type in the region's other zones (an estimate that never overstates the saving);
+          with no spot price of the type in the region at all, ``recorded`` (the price last recorded for the
+          instance, i.e. what this rule said when the inventory last saw it), else the on-demand price;
+        - on-demand: the region's on-demand price, else ``recorded``.
+        """
+        if capacity_type == SPOT:
+            price = self.spot.get((region, instance_type, zone))
+            if price is None:
+                price = max(
+                    (p for (r, t, _), p in self.spot.items() if r == region and t == instance_type), default=None
+                )
+            if price is None:
+                price = recorded
+            if price is not None:
+                return price
+        price = self.on_demand.get((region, instance_type))
+        return price if price is not None else recorded
+
+    def on_demand_price(self, instance_type: str, region: str) -> Decimal | None:
+        return self.on_demand.get((region, instance_type))
+
+
+def spot_prices_at(pairs: Iterable[tuple[str, str]], *, at: datetime) -> dict[tuple[str, str, str], Decimal]:
+    """(region, type, zone) -> the spot price in force at ``at`` for the given (region, type) pairs. One query.
+
+    PostgreSQL: ``DISTINCT ON (region, instance_type, zone) ... WHERE timestamp <= at ORDER BY ..., timestamp DESC``
+    (walks ``spot_price_latest_idx``); elsewhere a correlated subquery on the same index.
+    """
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    regions = {r for r, _ in pairs}
+    types = {t for _, t in pairs}
+    qs = SpotPricePoint.objects.filter(region__in=regions, instance_type__in=types, timestamp__lte=at)
+    if connection.vendor == "postgresql":
+        qs = qs.order_by("region", "instance_type", "zone", "-timestamp").distinct("region", "instance_type", "zone")
+    else:
+        newest = (
+            SpotPricePoint.objects.filter(
+                region=OuterRef("region"),
+                instance_type=OuterRef("instance_type"),
+                zone=OuterRef("zone"),
+                timestamp__lte=at,
+            )
+            .order_by("-timestamp")
+            .values("timestamp")[:1]
+        )
+        qs = qs.filter(timestamp=Subquery(newest))
+    rows = qs.values_list("region", "instance_type", "zone", "price")
+    return {(r, t, z): p for r, t, z, p in rows if (r, t) in pairs}
+
+
+def price_book(pairs: Iterable[tuple[str, str]], *, at: datetime | None = None) -> PriceBook:
+    """The prices needed to price instances of the given (region, instance type) pairs at ``at`` (default: now).
+    Two queries (on-demand, spot), none when ``pairs`` is empty."""
+    at = at or timezone.now()
+    pairs = set(pairs)
+    if not pairs:
+        return PriceBook(at=at)
+    match = Q()
+    for region in {r for r, _ in pairs}:
+        match |= Q(region=region, instance_type__in=sorted({t for r, t in pairs if r == region}))
+    rows = OnDemandPrice.objects.filter(match).values_list("region", "instance_type", "price")
+    on_demand = {(region, itype): price for region, itype, price in rows}
+    return PriceBook(at=at, on_demand=on_demand, spot=spot_prices_at(pairs, at=at))
+
+
 def hourly_price(
-    region: str,
-    instance_type: str,
-    *,
-    lifecycle: str,
-    zone: str = "",
-    on_demand: dict[str, Decimal] | None = None,
-    spot: dict[tuple[str, str], Decimal] | None = None,
+    instance_type: str, zone: str, capacity_type: str, region: str, *, at: datetime | None = None
 ) -> Decimal | None:
-    """The current price of one instance: the spot price of its pool; for a spot instance whose zone has no recorded
-    price, the dearest spot price of its type in the region's other zones (an estimate that never overstates the
-    saving); else on-demand. Pass the dicts from :func:`on_demand_prices` / :func:`latest_spot_prices` (for the whole
-    region) to price many instances without more queries."""
-    if on_demand is None:
-        on_demand = on_demand_prices(region, instance_types=[instance_type])
-    if lifecycle == "spot":
-        if spot is None:
-            spot = latest_spot_prices(region, instance_types=[instance_type])
-        price = spot.get((instance_type, zone))
-        if price is None:
-            price = max((p for (t, _), p in spot.items() if t == instance_type), default=None)
-        if price is not None:
-            return price
-    return on_demand.get(instance_type)
+    """What one instance costs per hour at ``at`` (default now): :meth:`PriceBook.price`. Two queries."""
+    return price_book([(region, instance_type)], at=at).price(instance_type, zone, capacity_type, region)
+
+
+def hourly_prices(
+    instances: Iterable[tuple[str, str, str, str]], *, at: datetime | None = None
+) -> dict[tuple[str, str, str, str], Decimal | None]:
+    """(instance type, zone, capacity type, region) -> USD/h at ``at``, for many instances. Two queries."""
+    keys = set(instances)
+    book = price_book({(region, itype) for itype, _, _, region in keys}, at=at)
+    return {key: book.price(*key) for key in keys}

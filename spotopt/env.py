@@ -5,6 +5,7 @@ Every secret may also come from a file: ``SECRET_KEY_FILE=/run/secrets/key`` win
 
 from __future__ import annotations
 
+import json
 import os
 
 from django.core.exceptions import ImproperlyConfigured
@@ -44,9 +45,18 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    """Comma-separated (``a,b``) or a JSON list of strings (``["a", "b"]``)."""
     raw = os.environ.get(name)
     if raw is None:
         return list(default or [])
+    if raw.strip().startswith("["):
+        try:
+            items = json.loads(raw)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} is not a valid JSON list: {exc}") from exc
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise ImproperlyConfigured(f"{name} must be a JSON list of strings, got {raw!r}")
+        return [item.strip() for item in items if item.strip()]
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 

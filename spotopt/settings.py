@@ -292,6 +292,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # No online validator badge (an image from validator.swagger.io): the docs load nothing from another host.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    # ReDoc's page is templates/drf_spectacular/redoc.html, without its web fonts.
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a "status"; name each choice set so that the schema (and check --deploy) stays clean.
@@ -348,7 +351,8 @@ SECURE_REDIRECT_EXEMPT = [r"^health$", r"^health/detailed$"]
 
 # --- AWS and the agent -----------------------------------------------------------------------------------------------
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL")
-AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION", "us-east-1")
+# AWS_REGION is read too (an alias, as the AWS SDKs read it); AWS_DEFAULT_REGION wins when both are set.
+AWS_DEFAULT_REGION = env_str("AWS_DEFAULT_REGION") or env_str("AWS_REGION") or "us-east-1"
 # botocore retry mode for every client ("standard" or "adaptive"); ``cloud`` adds its own throttling backoff on top.
 AWS_RETRY_MODE = env_str("AWS_RETRY_MODE", "standard")
 # The principal that customers' roles trust (the platform's own AWS identity). The default is moto's account.

@@ -1,7 +1,7 @@
 from importlib import import_module
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import health, views
@@ -20,9 +20,11 @@ CONSOLE_SECTIONS = (
 
 urlpatterns = [
     path("health", health.health, name="health"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("health/detailed", health.health_detailed, name="health-detailed"),
     path("api/v1/", include("spotopt.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/(?P<path>.*)$", views.api_not_found),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),

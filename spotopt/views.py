@@ -1,8 +1,13 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
 
 from clusters.selectors import organization_summary
+
+from .api.exceptions import handler404
 
 
 @login_required
@@ -14,3 +19,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 def section_placeholder(request: HttpRequest, section: str) -> HttpResponse:
     return render(request, "console/section_empty.html", {"nav": section, "section": section})
+
+
+def api_not_found(request: HttpRequest, path: str = "") -> HttpResponse:
+    """Any unknown path under ``/api/``: the API's JSON 404, in development (``DEBUG``) too."""
+    return handler404(request, Http404())
+
+
+@require_safe
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> FileResponse:
+    return FileResponse((settings.BASE_DIR / "static" / "favicon.ico").open("rb"), content_type="image/x-icon")

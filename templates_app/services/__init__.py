@@ -18,6 +18,7 @@ from audit.services import record
 from spotopt.errors import Conflict, ValidationFailed
 
 from ..models import NodeTemplate
+from ..signals import template_users
 
 # The fields an operator sets (the API's writable fields, the console form's fields, the audit snapshot).
 EDITABLE_FIELDS = (
@@ -207,16 +208,11 @@ def template_set_default(*, template: NodeTemplate, actor: Any = None) -> NodeTe
 def template_delete(*, template: NodeTemplate, actor: Any = None) -> None:
     """Delete a template. Refused (409) while a cluster policy names it. Deleting the default makes the oldest
     remaining template the default, so the organization keeps exactly one."""
-    from clusters.models import ClusterPolicy
-
     org = _lock_organization(template.organization_id)
     # Locked so that a policy being pointed at it (``policy_update`` locks it too) waits for the outcome.
     template = NodeTemplate.objects.select_for_update().get(pk=template.pk)
-    users = list(
-        ClusterPolicy.objects.filter(node_template=template).select_related("cluster").order_by("cluster__name")
-    )
-    if users:
-        names = [p.cluster.name for p in users]
+    names = [name for _, users in template_users.send(sender=NodeTemplate, template=template) for name in users]
+    if names:
         raise Conflict(
             f"The template is used by {len(names)} cluster(s): {', '.join(names)}.",
             fields={"clusters": names},

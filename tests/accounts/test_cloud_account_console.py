@@ -73,8 +73,9 @@ def test_cluster_pages(browser, user, django_assert_num_queries) -> None:
     InstanceFactory(cluster=cluster, lifecycle="on-demand", hourly_price=Decimal("0.096"))
     for _ in range(3):
         InstanceFactory(cluster=ClusterFactory(organization=user.organization), hourly_price=Decimal("0.1"))
-    # 1 session, 2 user, 3 clusters with stats (one aggregate query), 4 the user's organization (top bar)
-    with django_assert_num_queries(4):
+    # 1 session, 2 user, 3 clusters with stats (one aggregate query), 4 their running instances, 5 on-demand and
+    # 6 spot prices (the one cost rule), 7 the user's organization (top bar)
+    with django_assert_num_queries(7):
         page = browser.get("/clusters/").content.decode()
     assert "prod" in page and "50%" in page
     detail = browser.get(f"/clusters/{cluster.pk}/").content.decode()

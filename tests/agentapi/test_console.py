@@ -45,17 +45,32 @@ def test_detail_shows_status_actions_nodes_and_keys(console, agent_client, clust
     assert "<html" not in partial
 
 
-def test_creating_a_key_shows_it_once_with_the_manifest(console, cluster):
+def test_creating_a_key_redirects_and_shows_it_once_with_the_manifest(console, cluster):
     response = console.post(f"/agents/{cluster.pk}/keys/", {"name": "prod"})
-    assert response.status_code == 201
-    assert response["Cache-Control"] == "no-store"
+    assert response.status_code == 302 and response["Location"] == f"/agents/{cluster.pk}/"
     key = ApiKey.objects.get(cluster=cluster)
-    html = response.content.decode()
-    raw = response.context["raw_key"]
+    assert key.prefix not in response.content.decode()
+    shown = console.get(response["Location"])
+    assert shown.status_code == 200
+    assert shown["Cache-Control"] == "no-store"
+    html = shown.content.decode()
+    raw = shown.context["raw_key"]
     assert raw.startswith(key.prefix)
     assert raw in html
     assert "kind: Deployment" in html
-    assert raw not in console.get(f"/agents/{cluster.pk}/").content.decode()
+    assert ApiKey.objects.for_key(raw) == key
+    # never again: neither on a reload nor in the session
+    again = console.get(f"/agents/{cluster.pk}/")
+    assert raw not in again.content.decode() and "raw_key" not in again.context
+    assert raw not in str(dict(console.session))
+
+
+def test_reloading_after_creating_a_key_creates_no_second_key(console, cluster):
+    response = console.post(f"/agents/{cluster.pk}/keys/", {"name": "prod"}, follow=True)
+    assert response.redirect_chain == [(f"/agents/{cluster.pk}/", 302)]
+    # A browser's reload repeats the last request, which is now the GET of the redirect.
+    console.get(response.request["PATH_INFO"])
+    assert ApiKey.objects.filter(cluster=cluster).count() == 1
 
 
 def test_revoking_a_key_from_the_console(console, cluster, key_pair):

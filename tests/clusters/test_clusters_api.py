@@ -48,8 +48,9 @@ def test_list_query_count_is_constant(auth_client, user, cluster, django_assert_
         )
         InstanceFactory.create_batch(2, cluster=other, hourly_price=Decimal("0.1"))
     # 1: the user (JWT authentication); 2: COUNT for pagination;
-    # 3: the page of clusters joined to their accounts, with node/spot counts and cost aggregated in SQL
-    with django_assert_num_queries(3):
+    # 3: the page of clusters joined to their accounts, with node/spot counts aggregated in SQL;
+    # 4: the page's running instances; 5: on-demand and 6: spot prices of their types (the one cost rule)
+    with django_assert_num_queries(6):
         response = auth_client.get(LIST_URL)
     assert response.json()["count"] == 5
 
@@ -128,6 +129,6 @@ def test_client_cannot_read_other_orgs_cluster(auth_client, cluster) -> None:
 
 def test_detail_query_count(auth_client, cluster, django_assert_num_queries) -> None:
     # 1: the user (JWT); 2: the cluster with its account and stats; 3: its running instances;
-    # 4: on-demand prices of their types (for the all-on-demand comparison)
-    with django_assert_num_queries(4):
+    # 4: on-demand and 5: spot prices of their types (the one cost rule and the all-on-demand comparison)
+    with django_assert_num_queries(5):
         assert auth_client.get(f"{LIST_URL}/{cluster.pk}").status_code == 200

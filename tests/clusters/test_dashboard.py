@@ -44,13 +44,14 @@ def test_summary_api_figures(auth_client, estate):
 
 
 def test_summary_query_count_is_constant(auth_client, estate, user, django_assert_num_queries):
-    # 1 the token's user; 2 clusters with stats and agent status; 3 running instances; 4 on-demand prices
-    with django_assert_num_queries(4):
+    # 1 the token's user; 2 clusters with stats; 3 running instances; 4 on-demand prices; 5 spot prices;
+    # 6 the clusters' agent statuses (the agent app's summary column)
+    with django_assert_num_queries(6):
         assert auth_client.get("/api/v1/metrics/summary").status_code == 200
     for _ in range(5):
         cluster = ClusterFactory(organization=user.organization, region="us-west-2")
         InstanceFactory(cluster=cluster, hourly_price=Decimal("0.1"))
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(6):
         assert auth_client.get("/api/v1/metrics/summary").json()["cluster_count"] == 7
 
 
@@ -60,9 +61,9 @@ def test_summary_requires_login(api_client):
 
 def test_dashboard_page(client, user, estate, django_assert_num_queries):
     client.force_login(user)
-    # 1 session, 2 user, 3 clusters with stats and agent status, 4 running instances, 5 on-demand prices,
-    # 6 the user's organization (top bar)
-    with django_assert_num_queries(6):
+    # 1 session, 2 user, 3 clusters with stats, 4 running instances, 5 on-demand prices, 6 spot prices,
+    # 7 the clusters' agent statuses, 8 the user's organization (top bar)
+    with django_assert_num_queries(8):
         page = client.get("/").content.decode()
     assert "$0.2810" in page and "$0.1140/h" in page and "50%" in page
     assert 'data-testid="agents">1/2' in page

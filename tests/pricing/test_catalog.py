@@ -123,23 +123,63 @@ def test_on_demand_prices_dict(catalog, django_assert_num_queries) -> None:
     assert set(prices) == {"m5.large", "c5.large"}
 
 
-def test_hourly_price_prefers_spot_pool_then_dearest_zone_then_on_demand() -> None:
-    on_demand = {"m5.large": Decimal("0.096"), "c5.large": Decimal("0.085")}
-    spot = {("m5.large", "us-east-1a"): Decimal("0.04"), ("m5.large", "us-east-1b"): Decimal("0.045")}
-    assert selectors.hourly_price(
-        "us-east-1", "m5.large", lifecycle="spot", zone="us-east-1a", on_demand=on_demand, spot=spot
-    ) == Decimal("0.04")
-    # no price in its zone: the dearest pool of the type in the region, never the cheapest
-    assert selectors.hourly_price(
-        "us-east-1", "m5.large", lifecycle="spot", zone="us-east-1c", on_demand=on_demand, spot=spot
-    ) == Decimal("0.045")
-    # no spot price for the type anywhere in the region: on-demand
-    assert selectors.hourly_price(
-        "us-east-1", "c5.large", lifecycle="spot", zone="us-east-1c", on_demand=on_demand, spot=spot
-    ) == Decimal("0.085")
-    assert selectors.hourly_price(
-        "us-east-1", "m5.large", lifecycle="on-demand", on_demand=on_demand, spot=spot
-    ) == Decimal("0.096")
+def test_the_cost_rule_prefers_spot_pool_then_dearest_zone_then_recorded_then_on_demand() -> None:
+    book = selectors.PriceBook(
+        at=T0,
+        on_demand={("us-east-1", "m5.large"): Decimal("0.096"), ("us-east-1", "c5.large"): Decimal("0.085")},
+        spot={
+            ("us-east-1", "m5.large", "us-east-1a"): Decimal("0.04"),
+            ("us-east-1", "m5.large", "us-east-1b"): Decimal("0.045"),
+            ("eu-west-1", "m5.large", "eu-west-1a"): Decimal("0.9"),
+        },
+    )
+    assert book.price("m5.large", "us-east-1a", "spot", "us-east-1") == Decimal("0.04")
+    # no price in its zone: the dearest pool of the type in the region (never another region's), never the cheapest
+    assert book.price("m5.large", "us-east-1c", "spot", "us-east-1") == Decimal("0.045")
+    # no spot price for the type anywhere in the region: the price recorded for the instance, else on-demand
+    assert book.price("c5.large", "us-east-1c", "spot", "us-east-1", recorded=Decimal("0.03")) == Decimal("0.03")
+    assert book.price("c5.large", "us-east-1c", "spot", "us-east-1") == Decimal("0.085")
+    assert book.price("m5.large", "", "on-demand", "us-east-1", recorded=Decimal("0.5")) == Decimal("0.096")
+    # the catalog knows nothing of it: what was recorded, or None (unpriced)
+    assert book.price("x9.large", "", "on-demand", "us-east-1", recorded=Decimal("0.5")) == Decimal("0.5")
+    assert book.price("x9.large", "us-east-1a", "spot", "us-east-1") is None
+
+
+def test_hourly_price_at_a_time_uses_the_price_then_in_force(django_assert_num_queries) -> None:
+    OnDemandPrice.objects.create(region="us-east-1", instance_type="m5.large", price=Decimal("0.096"))
+    for hours, price in ((0, "0.030"), (2, "0.050")):
+        SpotPricePoint.objects.create(
+            region="us-east-1", zone="us-east-1a", instance_type="m5.large", price=Decimal(price),
+            timestamp=T0 + timedelta(hours=hours),
+        )
+    with django_assert_num_queries(2):
+        assert selectors.hourly_price("m5.large", "us-east-1a", "spot", "us-east-1", at=T0 + timedelta(hours=1)) == (
+            Decimal("0.030")
+        )
+    assert selectors.hourly_price("m5.large", "us-east-1a", "spot", "us-east-1", at=T0 + timedelta(hours=3)) == (
+        Decimal("0.050")
+    )
+    # before any spot price was recorded: on-demand
+    assert selectors.hourly_price("m5.large", "us-east-1a", "spot", "us-east-1", at=T0 - timedelta(hours=1)) == (
+        Decimal("0.096")
+    )
+
+
+def test_bulk_prices_take_two_queries_whatever_the_count(django_assert_num_queries) -> None:
+    items = []
+    for region in ("us-east-1", "eu-west-1"):
+        for n, itype in enumerate(("m5.large", "c5.large", "r5.large")):
+            OnDemandPrice.objects.create(region=region, instance_type=itype, price=Decimal("0.1") + n)
+            SpotPricePoint.objects.create(
+                region=region, zone=f"{region}a", instance_type=itype, price=Decimal("0.01") + n, timestamp=T0
+            )
+            items += [(itype, f"{region}a", "spot", region), (itype, f"{region}b", "on-demand", region)]
+    with django_assert_num_queries(2):
+        prices = selectors.hourly_prices(items, at=T0 + timedelta(minutes=1))
+    assert prices[("c5.large", "eu-west-1a", "spot", "eu-west-1")] == Decimal("1.01")
+    assert prices[("r5.large", "us-east-1b", "on-demand", "us-east-1")] == Decimal("2.1")
+    with django_assert_num_queries(0):
+        assert selectors.hourly_prices([]) == {}
 
 
 def test_moto_placeholder_spot_prices_are_ignored(aws) -> None:

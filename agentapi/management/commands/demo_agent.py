@@ -8,7 +8,6 @@ import threading
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.db.models import Count, Q
 
 from accounts.models import CloudAccount, User
@@ -18,8 +17,8 @@ from agent.runner import Agent
 from agent.simulated import demo_cluster
 from agentapi.models import ApiKey
 from agentapi.services import api_key_create, api_key_revoke
-from audit.services import record
 from clusters.models import Cluster, Instance
+from clusters.services import cluster_register
 
 KEY_NAME = "demo agent (simulated)"
 
@@ -68,21 +67,13 @@ class Command(BaseCommand):
                 break
             time.sleep(2)
         if cluster is None:
-            with transaction.atomic():
-                cluster = Cluster.objects.create(
-                    organization=user.organization,
-                    name="demo-simulated",
-                    region="us-east-1",
-                    kind=Cluster.Kind.SELF_MANAGED,
-                    source=Cluster.Source.MANUAL,
-                )
-                record(
-                    action="cluster.created",
-                    organization=user.organization,
-                    resource=cluster,
-                    after={"name": cluster.name, "source": "manual"},
-                    actor="system:demo_agent",
-                )
+            cluster = cluster_register(
+                organization=user.organization,
+                name="demo-simulated",
+                region="us-east-1",
+                kind=Cluster.Kind.SELF_MANAGED,
+                actor="system:demo_agent",
+            )
         return cluster
 
     def handle(self, *args, **options) -> None:

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.models import Organization, User
+from accounts.models import User
+from accounts.services import user_signup
 from templates_app.models import NodeTemplate
 from templates_app.services import template_create
 
@@ -16,13 +17,10 @@ class Command(BaseCommand):
         with transaction.atomic():
             user = User.objects.filter(email=DEMO_EMAIL).first()
             if user is None:
-                org = Organization.objects.create(name="Demo Org")
-                user = User.objects.create_user(
-                    email=DEMO_EMAIL, password=DEMO_PASSWORD, full_name="Demo Operator", organization=org
+                user = user_signup(
+                    email=DEMO_EMAIL, password=DEMO_PASSWORD, organization_name="Demo Org", full_name="Demo Operator"
                 )
-                org.owner = user
-                org.save(update_fields=["owner"])
-                self.stdout.write(f"Created {DEMO_EMAIL} in {org.name}.")
+                self.stdout.write(f"Created {DEMO_EMAIL} in {user.organization.name}.")
             else:
                 self.stdout.write(f"{DEMO_EMAIL} already exists.")
             if not NodeTemplate.objects.filter(organization=user.organization).exists():
