@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv migrate seed lint check bench bench-optimizer bench-agents clean
+.PHONY: run test fuzz venv migrate seed lint check bench bench-optimizer bench-optimizer-small bench-agents clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ run: seed
 test: venv
 	$(BIN)/python -m pytest
 
+# Property-based fuzzing of the whole API (schemathesis) against gunicorn on PostgreSQL: tests/fuzz/run.py.
+# Needs DATABASE_URL pointing at a PostgreSQL database that it may drop and recreate.
+fuzz: venv
+	$(BIN)/python -m tests.fuzz.run
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
@@ -46,6 +51,10 @@ bench: bench-optimizer
 
 bench-optimizer: venv
 	$(BIN)/python bench/optimizer.py
+
+# The small size class only (40-200 pods over hundreds of offerings): what CI runs; exits 1 on an invalid plan.
+bench-optimizer-small: venv
+	$(BIN)/python bench/optimizer.py --small --seeds 1 --bound-seconds 10
 
 bench-agents: venv
 	$(BIN)/python bench/agents.py

@@ -14,3 +14,13 @@ class AuthAction:
     PASSWORD_SET = "auth.password_set"
     ADMIN_PASSWORD_SET = "auth.admin_password_set"
     REFRESH_TOKEN_REUSED = "auth.refresh_token_reused"
+
+
+class OrganizationAction:
+    CREATED = "organization.created"
+    UPDATED = "organization.updated"
+
+
+class UserAction:
+    CREATED = "user.created"
+    UPDATED = "user.updated"

@@ -49,7 +49,7 @@ class CloudAccountSerializer(serializers.ModelSerializer):
     """Output: never the access keys, only whether the account has some."""
 
     has_access_keys = serializers.BooleanField(read_only=True)
-    cluster_count = serializers.IntegerField(read_only=True, default=None)
+    cluster_count = serializers.IntegerField(read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = CloudAccount

@@ -24,7 +24,7 @@ from cloud import errors as cloud_errors
 from spotopt.errors import AuthenticationFailed, ValidationFailed
 
 from . import signals, throttling
-from .actions import AuthAction
+from .actions import AuthAction, OrganizationAction, UserAction
 from .aws import session_for
 from .crypto import DecryptionFailed, encrypt_json
 from .models import CloudAccount, Organization, RevokedAccessToken, RevokedTokenFamily, User
@@ -658,3 +658,182 @@ def cloud_account_delete(*, account: CloudAccount, actor: Any = None) -> None:
             before=before,
         )
         account.delete()
+
+
+# --- Organizations and users as the platform's administrators manage them --------------------------------------------
+
+
+def organization_snapshot(organization: Organization) -> dict[str, Any]:
+    return {"id": organization.pk, "name": organization.name, "owner_id": organization.owner_id}
+
+
+def _clean_organization_name(name: Any) -> str:
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name or len(name) > 200:
+        raise ValidationFailed("An organization needs a name of 1 to 200 characters.", fields={"name": ["Required."]})
+    return name
+
+
+def organization_create(*, name: str, actor: Any = None) -> Organization:
+    """Create an organization without users (signup creates one with its owner)."""
+    name = _clean_organization_name(name)
+    with transaction.atomic():
+        organization = Organization.objects.create(name=name)
+        record(
+            action=OrganizationAction.CREATED,
+            organization=organization,
+            actor=actor,
+            resource=organization,
+            after=organization_snapshot(organization),
+        )
+    return organization
+
+
+def organization_update(
+    *, organization: Organization, name: str = _UNSET, owner: User | None = _UNSET, actor: Any = None
+) -> Organization:
+    """Rename an organization or change its owner, who must be one of its users."""
+    before = organization_snapshot(organization)
+    if name is not _UNSET:
+        organization.name = _clean_organization_name(name)
+    if owner is not _UNSET:
+        if owner is not None and owner.organization_id != organization.pk:
+            raise ValidationFailed(
+                "The owner must be a user of the organization.", fields={"owner": ["Not a user of this organization."]}
+            )
+        organization.owner = owner
+    after = organization_snapshot(organization)
+    if after == before:
+        return organization
+    with transaction.atomic():
+        organization.save(update_fields=["name", "owner"])
+        record(
+            action=OrganizationAction.UPDATED,
+            organization=organization,
+            actor=actor,
+            resource=organization,
+            before=before,
+            after=after,
+        )
+    return organization
+
+
+def _user_state(user: User) -> dict[str, Any]:
+    return user_snapshot(user) | {"is_active": user.is_active}
+
+
+def _clean_email(email: Any, *, exclude_pk: int | None = None) -> str:
+    email = User.objects.normalize_email(email if isinstance(email, str) else "").strip().lower()
+    if not email or "@" not in email or len(email) > 254:
+        raise ValidationFailed("A valid email address is required.", fields={"email": ["Enter a valid email."]})
+    taken = User.objects.filter(email__iexact=email)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise ValidationFailed("A user with this email already exists.", fields={"email": ["Already registered."]})
+    return email
+
+
+def _check_role(role: Any, organization: Organization | None) -> None:
+    if role not in User.Role.values:
+        raise ValidationFailed("Unknown role.", fields={"role": [f"One of: {', '.join(User.Role.values)}."]})
+    if role == User.Role.CLIENT and organization is None:
+        raise ValidationFailed(
+            "A client user belongs to an organization.", fields={"organization": ["Required for a client."]}
+        )
+
+
+def _apply_role(user: User) -> None:
+    """Django admin's own flags follow the role: a super admin is staff and superuser, a client neither."""
+    user.is_staff = user.is_superuser = user.role == User.Role.SUPER_ADMIN
+
+
+def user_create(
+    *,
+    email: str,
+    password: str,
+    role: str = User.Role.CLIENT,
+    organization: Organization | None = None,
+    full_name: str = "",
+    actor: Any = None,
+) -> User:
+    """Create a user in an existing organization (a client) or a platform super admin. The password must pass the
+    password rules."""
+    email = _clean_email(email)
+    _check_role(role, organization)
+    user = User(email=email, full_name=(full_name or "").strip(), role=role, organization=organization)
+    _validate_password(password, user)
+    _apply_role(user)
+    with transaction.atomic():
+        user.set_password(password)
+        user.password_changed_at = timezone.now()
+        user.save()
+        record(
+            action=UserAction.CREATED,
+            organization_id=user.organization_id,
+            actor=actor,
+            resource=user,
+            after=_user_state(user),
+        )
+    return user
+
+
+def user_update(
+    *,
+    user: User,
+    email: str = _UNSET,
+    full_name: str = _UNSET,
+    role: str = _UNSET,
+    organization: Organization | None = _UNSET,
+    is_active: bool = _UNSET,
+    actor: Any = None,
+) -> User:
+    """Change a user's profile, role, organization or whether it may log in. Deactivating a user revokes its
+    refresh tokens. The platform always keeps an active super admin, and nobody demotes or deactivates themselves."""
+    before = _user_state(user)
+    if email is not _UNSET:
+        user.email = _clean_email(email, exclude_pk=user.pk)
+    if full_name is not _UNSET:
+        user.full_name = (full_name or "").strip()[:200]
+    if role is not _UNSET:
+        user.role = role
+    if organization is not _UNSET:
+        if before["organization_id"] is not None and getattr(organization, "pk", None) != before["organization_id"]:
+            if Organization.objects.filter(pk=before["organization_id"], owner=user).exists():
+                raise ValidationFailed(
+                    "The user owns its organization: give the organization another owner first.",
+                    fields={"organization": ["Owner of its organization."]},
+                )
+        user.organization = organization
+    if is_active is not _UNSET:
+        user.is_active = bool(is_active)
+    _check_role(user.role, user.organization)
+    losing_admin = before["role"] == User.Role.SUPER_ADMIN and (
+        user.role != User.Role.SUPER_ADMIN or (before["is_active"] and not user.is_active)
+    )
+    if losing_admin:
+        if actor is not None and getattr(actor, "pk", None) == user.pk:
+            raise ValidationFailed(
+                "You cannot remove your own administrator access.", fields={"role": ["Ask another super admin."]}
+            )
+        others = User.objects.filter(role=User.Role.SUPER_ADMIN, is_active=True).exclude(pk=user.pk)
+        if not others.exists():
+            raise ValidationFailed(
+                "The platform needs at least one active super admin.", fields={"role": ["The last super admin."]}
+            )
+    after = _user_state(user)
+    if after == before:
+        return user
+    _apply_role(user)
+    with transaction.atomic():
+        user.save()
+        revoked = _blacklist_all(user) if before["is_active"] and not user.is_active else 0
+        record(
+            action=UserAction.UPDATED,
+            organization_id=user.organization_id,
+            actor=actor,
+            resource=user,
+            before=before,
+            after=after | ({"revoked_refresh_tokens": revoked} if revoked else {}),
+        )
+    return user

@@ -79,6 +79,26 @@ class Pod:
         }
 
 
+#: The workload kinds the ``scale`` action handles: replicas for the first two, ``suspend`` for CronJobs.
+SCALABLE_KINDS = ("Deployment", "StatefulSet")
+WORKLOAD_KINDS = (*SCALABLE_KINDS, "CronJob")
+
+
+@dataclass
+class Workload:
+    """A Deployment or StatefulSet (``replicas``) or a CronJob (``suspend``)."""
+
+    kind: str
+    namespace: str
+    name: str
+    replicas: int | None = None
+    suspend: bool | None = None
+
+    def as_report(self) -> dict:
+        value = {"suspend": bool(self.suspend)} if self.kind == "CronJob" else {"replicas": int(self.replicas or 0)}
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name, **value}
+
+
 class ClusterBackend(Protocol):
     def version(self) -> str: ...
 
@@ -97,3 +117,14 @@ class ClusterBackend(Protocol):
         :class:`EvictionBlocked`."""
 
     def pod_exists(self, namespace: str, name: str) -> bool: ...
+
+    def list_workloads(self) -> list[Workload]:
+        """Every Deployment, StatefulSet and CronJob."""
+
+    def get_workload(self, kind: str, namespace: str, name: str) -> Workload | None: ...
+
+    def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> None:
+        """Through the scale subresource of a Deployment or StatefulSet."""
+
+    def set_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        """Suspend or resume a CronJob."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from .backend import ClusterBackend, EvictionBlocked, Node, Pod
+from .backend import ClusterBackend, EvictionBlocked, Node, Pod, Workload
 
 logger = logging.getLogger("agent.executor")
 
@@ -22,10 +22,11 @@ TERMINAL_PHASES = ("Succeeded", "Failed")
 class Result:
     status: str  # "succeeded" | "failed"
     message: str
+    output: dict | None = None  # what the action reports back (``scale``: the workloads and their previous values)
 
     @classmethod
-    def ok(cls, message: str) -> Result:
-        return cls("succeeded", message)
+    def ok(cls, message: str, output: dict | None = None) -> Result:
+        return cls("succeeded", message, output)
 
     @classmethod
     def fail(cls, message: str) -> Result:
@@ -194,3 +195,31 @@ class Executor:
         if self._wait_gone(evicted, limit):
             return Result.fail(f"pod {target} evicted but still terminating")
         return Result.ok(f"evicted {target}")
+
+    # --- workloads --------------------------------------------------------------------------------------------------
+    def _do_scale(self, target: str, params: dict, deadline: float | None) -> Result:
+        """``{"select": "all", "dry_run": true, "exclude_namespaces": [...]}`` reports every Deployment and
+        StatefulSet (replicas) and CronJob (suspend) and changes nothing; ``{"workloads": [...]}`` sets each listed
+        one and reports its previous value (a workload that is gone is reported with ``"found": false``)."""
+        if params.get("select") == "all":
+            excluded = set(params.get("exclude_namespaces") or ())
+            found = [w for w in self.backend.list_workloads() if w.namespace not in excluded]
+            return Result.ok(f"listed {len(found)} workload(s)", {"workloads": [w.as_report() for w in found]})
+        report: list[dict] = []
+        changed = missing = 0
+        for wanted in params.get("workloads") or ():
+            kind, namespace, name = wanted["kind"], wanted["namespace"], wanted["name"]
+            current: Workload | None = self.backend.get_workload(kind, namespace, name)
+            if current is None:
+                missing += 1
+                report.append({"kind": kind, "namespace": namespace, "name": name, "found": False})
+                continue
+            report.append(current.as_report() | {"found": True})
+            if kind == "CronJob":
+                if bool(current.suspend) != bool(wanted["suspend"]):
+                    self.backend.set_suspend(namespace, name, bool(wanted["suspend"]))
+                    changed += 1
+            elif current.replicas != wanted["replicas"]:
+                self.backend.set_replicas(kind, namespace, name, int(wanted["replicas"]))
+                changed += 1
+        return Result.ok(f"scaled {changed} of {len(report)} workload(s); {missing} not found", {"workloads": report})

@@ -11,7 +11,7 @@ from decimal import Decimal
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from .backend import EvictionBlocked, Node, Pod
+from .backend import EvictionBlocked, Node, Pod, Workload
 
 LIST_CHUNK = 500
 _QUANTITY = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)([a-zA-Z]*)$")
@@ -133,6 +133,8 @@ class KubernetesBackend:
             api_client = client.ApiClient()
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.batch = client.BatchV1Api(api_client)
 
     @staticmethod
     def _json(response) -> dict:
@@ -203,3 +205,52 @@ class KubernetesBackend:
             if exc.status == 404:
                 return False
             raise
+
+    # --- workloads (the ``scale`` action) ---------------------------------------------------------------------------
+    def _list_all(self, method) -> list[dict]:
+        items, token = [], None
+        while True:
+            page = self._json(method(limit=LIST_CHUNK, _continue=token, _preload_content=False))
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    @staticmethod
+    def _workload(kind: str, obj: dict) -> Workload:
+        meta, spec = obj.get("metadata", {}), obj.get("spec", {})
+        if kind == "CronJob":
+            return Workload(kind, meta["namespace"], meta["name"], suspend=bool(spec.get("suspend")))
+        replicas = spec.get("replicas")
+        return Workload(kind, meta["namespace"], meta["name"], replicas=1 if replicas is None else int(replicas))
+
+    def list_workloads(self) -> list[Workload]:
+        sources = (
+            ("Deployment", self.apps.list_deployment_for_all_namespaces),
+            ("StatefulSet", self.apps.list_stateful_set_for_all_namespaces),
+            ("CronJob", self.batch.list_cron_job_for_all_namespaces),
+        )
+        return [self._workload(kind, item) for kind, method in sources for item in self._list_all(method)]
+
+    def get_workload(self, kind: str, namespace: str, name: str) -> Workload | None:
+        read = {
+            "Deployment": self.apps.read_namespaced_deployment,
+            "StatefulSet": self.apps.read_namespaced_stateful_set,
+            "CronJob": self.batch.read_namespaced_cron_job,
+        }[kind]
+        try:
+            return self._workload(kind, self._json(read(name, namespace, _preload_content=False)))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> None:
+        patch = {
+            "Deployment": self.apps.patch_namespaced_deployment_scale,
+            "StatefulSet": self.apps.patch_namespaced_stateful_set_scale,
+        }[kind]
+        patch(name, namespace, {"spec": {"replicas": replicas}}, _preload_content=False)
+
+    def set_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        self.batch.patch_namespaced_cron_job(name, namespace, {"spec": {"suspend": suspend}}, _preload_content=False)

@@ -55,8 +55,11 @@ class PlatformClient:
     def lease(self, max_actions: int) -> list[dict]:
         return self._request("GET", "/actions", params={"max": max_actions})["actions"]
 
-    def report(self, action_id: int, status: str, message: str) -> dict:
-        return self._request("POST", f"/actions/{action_id}/result", json={"status": status, "message": message})
+    def report(self, action_id: int, status: str, message: str, output: dict | None = None) -> dict:
+        body: dict = {"status": status, "message": message}
+        if output is not None:
+            body["output"] = output
+        return self._request("POST", f"/actions/{action_id}/result", json=body)
 
     def events(self, events: list[dict]) -> dict:
         return self._request("POST", "/events", json={"events": events})

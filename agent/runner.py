@@ -50,14 +50,17 @@ class Agent:
         self.clock = clock
         self._next_snapshot = 0.0
         self._backoff = 0.0
-        self._unreported: dict[int, tuple[str, str]] = {}
+        self._unreported: dict[int, tuple[str, str, dict | None]] = {}
         self._ready: dict[str, bool] = {}
         self.stats = {"snapshots": 0, "actions": 0, "reports": 0, "errors": 0}
 
     def _flush_reports(self) -> None:
-        for action_id, (status, message) in list(self._unreported.items()):
+        for action_id, (status, message, output) in list(self._unreported.items()):
             try:
-                self.platform.report(action_id, status, message)
+                if output is None:
+                    self.platform.report(action_id, status, message)
+                else:
+                    self.platform.report(action_id, status, message, output=output)
                 self.stats["reports"] += 1
             except PlatformUnavailable:
                 raise
@@ -104,7 +107,7 @@ class Agent:
                 result = self.executor.execute(action)
                 self.stats["actions"] += 1
                 logger.info("action %s %s: %s", action["id"], result.status, result.message)
-                self._unreported[action["id"]] = (result.status, result.message)
+                self._unreported[action["id"]] = (result.status, result.message, result.output)
                 self._flush_reports()
         except (PlatformUnavailable, Unauthorized) as exc:
             # Unreachable, overloaded or our key revoked: exponential back-off with jitter, results kept to resend.

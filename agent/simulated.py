@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .backend import EvictionBlocked, Node, Pod
+from .backend import EvictionBlocked, Node, Pod, Workload
 
 CONTROLLERS = ("ReplicaSet", "StatefulSet", "Job")
 
@@ -174,6 +174,101 @@ class SimulatedBackend:
         self._pods[replacement.key] = _SimPod(replacement, now + self.reschedule_seconds)
 
 
+    # --- workloads (the ``scale`` action) ---------------------------------------------------------------------------
+    @property
+    def workloads(self) -> dict[tuple[str, str, str], _SimWorkload]:
+        if not hasattr(self, "_workloads"):
+            self._workloads: dict[tuple[str, str, str], _SimWorkload] = {}
+        return self._workloads
+
+    def add_workload(self, workload: Workload, *, template: Pod | None = None) -> Workload:
+        """Register a Deployment (its pods are owned by the ReplicaSet named in ``template.owner_name``), a
+        StatefulSet (pods ``<name>-<ordinal>``) or a CronJob. Pods already in the cluster count as its replicas."""
+        with self._lock:
+            self.workloads[(workload.kind, workload.namespace, workload.name)] = _SimWorkload(workload, template)
+        return workload
+
+    def _owned(self, sim: _SimWorkload) -> list[_SimPod]:
+        w = sim.workload
+        if w.kind == "StatefulSet":
+            owner = ("StatefulSet", w.name)
+        elif sim.template is not None:
+            owner = (sim.template.owner_kind, sim.template.owner_name)
+        else:
+            return []
+        return [
+            sp
+            for sp in self._pods.values()
+            if sp.pod.namespace == w.namespace and (sp.pod.owner_kind, sp.pod.owner_name) == owner
+        ]
+
+    def list_workloads(self) -> list[Workload]:
+        with self._lock:
+            return [Workload(**vars(sw.workload)) for sw in self.workloads.values()]
+
+    def get_workload(self, kind: str, namespace: str, name: str) -> Workload | None:
+        with self._lock:
+            sim = self.workloads.get((kind, namespace, name))
+            return Workload(**vars(sim.workload)) if sim else None
+
+    def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> None:
+        """The controller's work at once: surplus pods deleted (highest ordinal first), missing ones created on the
+        least loaded schedulable node (Pending when there is none) and Ready after ``reschedule_seconds``."""
+        with self._lock:
+            sim = self.workloads.get((kind, namespace, name))
+            if sim is None:
+                raise LookupError(f"{kind} {namespace}/{name} not found")
+            sim.workload.replicas = replicas
+            owned = sorted(self._owned(sim), key=lambda sp: sp.pod.name)
+            for sp in owned[replicas:]:
+                del self._pods[sp.pod.key]
+            template = sim.template or Pod(namespace, name, owner_kind=kind, owner_name=name)
+            now = self.clock()
+            for ordinal in range(len(owned), replicas):
+                pod_name = f"{name}-{ordinal}" if kind == "StatefulSet" else f"{name}-s{next(self._seq)}"
+                pod = Pod(**{**vars(template), "labels": dict(template.labels), "name": pod_name, "node": ""})
+                if kind == "StatefulSet":
+                    pod.owner_kind, pod.owner_name = "StatefulSet", name
+                self._reschedule(pod, now)
+            self._note_health()
+
+    def set_suspend(self, namespace: str, name: str, suspend: bool) -> None:
+        with self._lock:
+            sim = self.workloads.get(("CronJob", namespace, name))
+            if sim is None:
+                raise LookupError(f"CronJob {namespace}/{name} not found")
+            sim.workload.suspend = suspend
+
+
+@dataclass
+class _SimWorkload:
+    workload: Workload
+    template: Pod | None = None
+
+
+def add_demo_workloads(sim: SimulatedBackend, *, db_replicas: int = 0) -> None:
+    """The demo's workloads: the web Deployment over its pods, a StatefulSet ``db`` (``db_replicas`` pods) and a
+    nightly CronJob."""
+    web = [p for p in sim.list_pods() if p.labels.get("app") == "web"]
+    if web:
+        template = Pod(
+            "default",
+            "web",
+            cpu_m=250,
+            memory_mib=256,
+            owner_kind="ReplicaSet",
+            owner_name="web-5d8f",
+            labels={"app": "web"},
+        )
+        sim.add_workload(Workload("Deployment", "default", "web", replicas=len(web)), template=template)
+    sim.add_workload(
+        Workload("StatefulSet", "default", "db", replicas=0),
+        template=Pod("default", "db", cpu_m=500, memory_mib=1024, labels={"app": "db"}),
+    )
+    if db_replicas:
+        sim.set_replicas("StatefulSet", "default", "db", db_replicas)
+    sim.add_workload(Workload("CronJob", "default", "nightly-report", suspend=False))
+
 def demo_cluster(
     *,
     nodes: int = 3,
@@ -262,4 +357,5 @@ def demo_cluster(
     web = sum(1 for p in sim.list_pods() if p.labels.get("app") == "web")
     if web:
         sim.add_pdb(PodDisruptionBudget("default", "web", {"app": "web"}, min_available=max(1, web - 1)))
+    add_demo_workloads(sim)
     return sim

@@ -19,6 +19,7 @@ import boto3
 import botocore.exceptions
 
 from .backend import Node, Pod
+from .backend import Workload as BackendWorkload
 from .simulated import CONTROLLERS, PodDisruptionBudget, SimulatedBackend, _SimPod
 
 logger = logging.getLogger("agent.simulated")
@@ -279,4 +280,24 @@ def mirrored_cluster(
     sim.sync()
     sim.join_seconds = join_seconds
     sim.add_workloads(workloads)
+    register_deployments(sim, workloads)
     return sim
+
+
+def register_deployments(sim: SimulatedBackend, workloads: tuple[Workload, ...]) -> None:
+    """Each workload as a Deployment the ``scale`` action can scale (its pods are owned by the ReplicaSet of its
+    name), and a nightly CronJob, so that hibernation can put them to sleep and back."""
+    for w in workloads:
+        template = Pod(
+            w.namespace,
+            w.name,
+            cpu_m=w.cpu_m,
+            memory_mib=w.memory_mib,
+            owner_kind="ReplicaSet",
+            owner_name=w.name,
+            do_not_disrupt=w.do_not_disrupt,
+            labels={"app": w.name},
+        )
+        sim.add_workload(BackendWorkload("Deployment", w.namespace, w.name, replicas=w.replicas), template=template)
+    if workloads:
+        sim.add_workload(BackendWorkload("CronJob", workloads[0].namespace, "nightly-report", suspend=False))

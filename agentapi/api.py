@@ -11,7 +11,7 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clusters.selectors import cluster_for_user
+from clusters.selectors import cluster_for_user, price_instances
 from spotopt.errors import ApplicationError, ValidationFailed
 
 from . import selectors, services
@@ -25,7 +25,9 @@ from .serializers import (
     ApiKeyCreatedSerializer,
     ApiKeyCreateInputSerializer,
     ApiKeySerializer,
+    EventsInputSerializer,
     KubeNodeSerializer,
+    SnapshotInputSerializer,
 )
 
 
@@ -69,15 +71,29 @@ _SnapshotResult = inline_serializer(
 class SnapshotView(AgentView):
     """The cluster as the agent sees it. Replaces the stored node and pod state; all or nothing."""
 
-    @extend_schema(request=dict, responses={200: _SnapshotResult})
+    @extend_schema(request=SnapshotInputSerializer, responses={200: _SnapshotResult})
     def post(self, request):
         return Response(services.snapshot_ingest(api_key=request.auth, data=request.data))
 
 
 class LeaseActionsView(AgentView):
     @extend_schema(
-        parameters=[OpenApiParameter("max", int, description="Lease at most this many (1-100, default 10).")],
-        responses={200: inline_serializer("LeasedActions", {"actions": AgentMessageSerializer(many=True)})},
+        parameters=[
+            OpenApiParameter(
+                "max",
+                {"type": "integer", "minimum": 1, "maximum": 100},
+                description="Lease at most this many (1-100, default 10).",
+            )
+        ],
+        responses={
+            200: inline_serializer(
+                "LeasedActions",
+                {
+                    "actions": AgentMessageSerializer(many=True),
+                    "next_poll_seconds": drf_serializers.IntegerField(),
+                },
+            )
+        },
     )
     def get(self, request):
         raw = request.query_params.get("max", "10")
@@ -106,8 +122,16 @@ class ActionResultView(AgentView):
 
 class EventsView(AgentView):
     @extend_schema(
-        request=dict,
-        responses={201: inline_serializer("EventsAccepted", {"accepted": drf_serializers.IntegerField()})},
+        request=EventsInputSerializer,
+        responses={
+            201: inline_serializer(
+                "EventsAccepted",
+                {
+                    "accepted": drf_serializers.IntegerField(),
+                    "ids": drf_serializers.ListField(child=drf_serializers.IntegerField()),
+                },
+            )
+        },
     )
     def post(self, request):
         events = services.events_ingest(api_key=request.auth, data=request.data)
@@ -118,7 +142,7 @@ class EventsView(AgentView):
 
 
 class ApiKeyListCreateView(APIView):
-    @extend_schema(responses={200: ApiKeySerializer(many=True)})
+    @extend_schema(responses={200: inline_serializer("ApiKeyList", {"results": ApiKeySerializer(many=True)})})
     def get(self, request, cluster_id: int):
         cluster = cluster_for_user(request.user, cluster_id)
         keys = ApiKey.objects.filter(cluster=cluster).order_by("-created_at", "-id")
@@ -155,7 +179,16 @@ class ClusterNodesView(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return self.queryset
-        return selectors.cluster_nodes(cluster_for_user(self.request.user, self.kwargs["cluster_id"]))
+        self.cluster = cluster_for_user(self.request.user, self.kwargs["cluster_id"])
+        return selectors.cluster_nodes(self.cluster)
+
+    def paginate_queryset(self, queryset):
+        nodes = super().paginate_queryset(queryset)
+        instances = [node.instance for node in nodes if node.instance is not None]
+        for instance in instances:
+            instance.region = self.cluster.region
+        price_instances(instances)  # the one cost rule: two queries per page
+        return nodes
 
 
 class AgentStatusView(APIView):

@@ -204,6 +204,7 @@ class AgentAction(models.Model):
         EVICT = "evict", "Evict"
         LABEL = "label", "Label"
         TAINT = "taint", "Taint"
+        SCALE = "scale", "Scale workloads"
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -228,6 +229,8 @@ class AgentAction(models.Model):
     # What asked for the action, e.g. "optimization_job:12:step:40" or "agent_event:7", so its requester can follow it.
     origin = models.CharField(max_length=128, blank=True, default="")
     result_message = models.TextField(blank=True)
+    # What the agent reported with its result (``scale``: each workload and its previous replicas / suspend).
+    result_output = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     leased_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -239,7 +242,7 @@ class AgentAction(models.Model):
         ordering = ("-created_at", "-id")
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(type__in=["cordon", "uncordon", "drain", "evict", "label", "taint"]),
+                condition=models.Q(type__in=["cordon", "uncordon", "drain", "evict", "label", "taint", "scale"]),
                 name="agent_action_type_valid",
             ),
             models.CheckConstraint(

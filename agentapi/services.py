@@ -285,6 +285,10 @@ def _validate_params(action_type: str, target: str, params: dict) -> dict:
             fields["params"] = ["taint needs a key."]
         elif params.get("effect") not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
             fields["params"] = ["taint effect must be NoSchedule, PreferNoSchedule or NoExecute."]
+    if action_type == "scale":
+        problem = scale_params_problem(target, params)
+        if problem:
+            fields["params"] = [problem]
     if action_type in ("drain", "evict"):
         for key in ("grace_period_seconds", "timeout_seconds"):
             value = params.get(key)
@@ -293,6 +297,39 @@ def _validate_params(action_type: str, target: str, params: dict) -> dict:
     if fields:
         raise ValidationFailed("Invalid action.", fields=fields)
     return params
+
+
+SCALE_KINDS = ("Deployment", "StatefulSet", "CronJob")
+MAX_SCALE_WORKLOADS = 5000
+
+
+def scale_params_problem(target: str, params: dict) -> str:
+    """What is wrong with a ``scale`` action, or "". Target ``workloads``; params either
+    ``{"select": "all", "dry_run": true, "exclude_namespaces": [...]}`` (report every Deployment, StatefulSet and
+    CronJob, change nothing) or ``{"workloads": [{"kind", "namespace", "name", "replicas" | "suspend"}]}``."""
+    if target != "workloads":
+        return 'scale targets "workloads".'
+    if params.get("select") is not None:
+        excluded = params.get("exclude_namespaces") or []
+        if params.get("select") != "all" or params.get("dry_run") is not True:
+            return 'select is "all" with "dry_run": true.'
+        if not isinstance(excluded, list) or not all(isinstance(n, str) for n in excluded):
+            return "exclude_namespaces must be a list of namespaces."
+        return ""
+    workloads = params.get("workloads")
+    if not isinstance(workloads, list) or not workloads or len(workloads) > MAX_SCALE_WORKLOADS:
+        return f"scale needs 1-{MAX_SCALE_WORKLOADS} workloads or select all."
+    for i, w in enumerate(workloads):
+        if not isinstance(w, dict) or w.get("kind") not in SCALE_KINDS:
+            return f"workloads[{i}].kind must be one of {', '.join(SCALE_KINDS)}."
+        if not all(isinstance(w.get(k), str) and 0 < len(w[k]) <= 253 for k in ("namespace", "name")):
+            return f"workloads[{i}] needs a namespace and a name."
+        if w["kind"] == "CronJob":
+            if not isinstance(w.get("suspend"), bool):
+                return f"workloads[{i}].suspend must be true or false."
+        elif isinstance(w.get("replicas"), bool) or not isinstance(w.get("replicas"), int) or w["replicas"] < 0:
+            return f"workloads[{i}].replicas must be a non-negative integer."
+    return ""
 
 
 def enqueue_action(
@@ -359,13 +396,19 @@ def enqueue_action(
     return action
 
 
-def _finish(action: AgentAction, state: str, message: str, now: datetime, actor: Any) -> None:
+def _finish(
+    action: AgentAction, state: str, message: str, now: datetime, actor: Any, output: dict | None = None
+) -> None:
     before = {"state": action.state, "attempts": action.attempts}
     action.state = state
     action.result_message = message[:4000]
     action.finished_at = now
     action.lease_expires_at = None
-    action.save(update_fields=["state", "result_message", "finished_at", "lease_expires_at"])
+    update = ["state", "result_message", "finished_at", "lease_expires_at"]
+    if output is not None:
+        action.result_output = output
+        update.append("result_output")
+    action.save(update_fields=update)
     record(
         action=f"agent_action.{state}",
         organization_id=action.cluster.organization_id,
@@ -455,14 +498,16 @@ def actions_expire(*, now: datetime | None = None, limit: int = 1000) -> int:
 
 
 def action_report_result(
-    *, api_key: ApiKey, action_id: Any, status: str, message: str = ""
+    *, api_key: ApiKey, action_id: Any, status: str, message: str = "", output: Any = None
 ) -> tuple[AgentAction, bool]:
-    """Record the agent's result. Idempotent: a result for a finished action changes nothing (returns changed=False).
-    Another cluster's action does not exist for this key."""
+    """Record the agent's result (and what the action reports, ``output``). Idempotent: a result for a finished
+    action changes nothing (returns changed=False). Another cluster's action does not exist for this key."""
     if status not in (AgentAction.State.SUCCEEDED, AgentAction.State.FAILED):
         raise ValidationFailed("status must be succeeded or failed.", fields={"status": ["succeeded or failed."]})
     if not isinstance(message, str):
         raise ValidationFailed("message must be a string.", fields={"message": ["Must be a string."]})
+    if output is not None and not isinstance(output, dict):
+        raise ValidationFailed("output must be an object.", fields={"output": ["Must be an object."]})
     try:
         action_id = int(action_id)
     except (TypeError, ValueError):
@@ -476,7 +521,7 @@ def action_report_result(
             return action, False
         if action.state == AgentAction.State.PENDING:
             raise Conflict("The action has not been leased.", code="not_leased")
-        _finish(action, status, message, timezone.now(), api_key)
+        _finish(action, status, message, timezone.now(), api_key, output)
     return action, True
 
 

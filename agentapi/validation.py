@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from spotopt.api.values import INT32_MAX, INT32_MIN, parse_aware_datetime
 from spotopt.errors import ValidationFailed
 
 MAX_NODES = 5_000
@@ -49,7 +49,17 @@ def _str(errors: _Errors, obj: dict, key: str, path: str, *, required: bool = Tr
     return value
 
 
-def _int(errors: _Errors, obj: dict, key: str, path: str, *, default: int = 0, minimum: int | None = 0) -> int:
+def _int(
+    errors: _Errors,
+    obj: dict,
+    key: str,
+    path: str,
+    *,
+    default: int = 0,
+    minimum: int | None = 0,
+    maximum: int = 2**62,
+) -> int:
+    """An integer within [minimum, maximum]; the bounds are the column's (64-bit by default)."""
     value = obj.get(key, default)
     if value is None:
         return default
@@ -59,8 +69,8 @@ def _int(errors: _Errors, obj: dict, key: str, path: str, *, default: int = 0, m
     if minimum is not None and value < minimum:
         errors.add(f"{path}.{key}", f"Must be at least {minimum}.")
         return default
-    if abs(value) > 2**62:
-        errors.add(f"{path}.{key}", "Out of range.")
+    if value > maximum or (minimum is None and value < -maximum):
+        errors.add(f"{path}.{key}", f"Must be at most {maximum}.")
         return default
     return value
 
@@ -141,7 +151,7 @@ def _node(errors: _Errors, raw: Any, path: str) -> dict | None:
         "ready": _bool(errors, obj, "ready", path),
         "cpu_m": _int(errors, alloc, "cpu_m", apath),
         "memory_mib": _int(errors, alloc, "memory_mib", apath),
-        "max_pods": _int(errors, alloc, "pods", apath),
+        "max_pods": _int(errors, alloc, "pods", apath, maximum=INT32_MAX),
     }
 
 
@@ -170,7 +180,7 @@ def _pod(errors: _Errors, raw: Any, path: str) -> dict | None:
         "owner_name": _str(errors, obj, "owner_name", path, required=False),
         "daemonset": _bool(errors, obj, "daemonset", path),
         "do_not_disrupt": _bool(errors, obj, "do_not_disrupt", path),
-        "priority": _int(errors, obj, "priority", path, minimum=-(2**31)),
+        "priority": _int(errors, obj, "priority", path, minimum=INT32_MIN, maximum=INT32_MAX),
     }
 
 
@@ -216,13 +226,11 @@ def _datetime(errors: _Errors, obj: dict, key: str, path: str) -> datetime | Non
     value = obj.get(key)
     if value is None:
         return None
-    parsed = parse_datetime(value) if isinstance(value, str) else None
-    if parsed is None:
-        errors.add(f"{path}.{key}", "Must be an ISO 8601 date-time.")
+    try:
+        return parse_aware_datetime(value)
+    except ValueError as exc:
+        errors.add(f"{path}.{key}", str(exc))
         return None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.UTC)
-    return parsed
 
 
 EVENT_TYPES = ("spot-interruption", "rebalance-recommendation", "node-not-ready")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import ENTRY_FIELDS, AuditChainHead, AuditLog
+from spotopt.service_admin import related_link
+
+from .models import ENTRY_FIELDS, AuditChainHead, AuditCheckpoint, AuditLog
 
 
 class _ReadOnlyAdmin(admin.ModelAdmin):
@@ -25,7 +27,7 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 class AuditLogAdmin(_ReadOnlyAdmin):
     list_display = (
         "created_at",
-        "organization_id",
+        related_link("organization"),
         "actor_type",
         "actor_label",
         "action",
@@ -34,6 +36,7 @@ class AuditLogAdmin(_ReadOnlyAdmin):
         "ip",
     )
     list_filter = ("actor_type",)
+    list_select_related = ("organization",)
     search_fields = ("action", "actor_label", "resource_id", "request_id")
     date_hierarchy = "created_at"
     # The change list must not count a million rows on every page.
@@ -45,4 +48,15 @@ class AuditLogAdmin(_ReadOnlyAdmin):
 @admin.register(AuditChainHead)
 class AuditChainHeadAdmin(_ReadOnlyAdmin):
     list_display = ("chain", "seq", "last_hash")
+    search_fields = ("chain",)
     readonly_fields = ("chain", "seq", "last_hash")
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(_ReadOnlyAdmin):
+    """Signed by ``manage.py audit_checkpoint`` (and hourly by beat); shown, never written here."""
+
+    list_display = ("created_at", "chain", "seq", "hash")
+    search_fields = ("chain", "hash")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at", "chain", "seq", "hash", "signature")

@@ -4,9 +4,31 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
+
+from spotopt.api.values import datetime_error
 
 from .models import AuditLog
+
+
+class BoundedIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time that a query can use: impossible dates (``2024-02-30``), year 0 and offsets that push
+    the instant past what the database holds (``9999-12-31T23:59:59-23:59``) are form errors, not overflows."""
+
+    def to_python(self, value):
+        try:
+            parsed = super().to_python(value)
+        except (ValueError, OverflowError):
+            raise ValidationError("Enter a valid date/time.", code="invalid")
+        if parsed is not None and (problem := datetime_error(parsed)) is not None:
+            raise ValidationError(problem, code="out_of_range")
+        return parsed
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
 
 
 class AuditLogFilter(django_filters.FilterSet):
@@ -21,13 +43,13 @@ class AuditLogFilter(django_filters.FilterSet):
     resource_type = django_filters.CharFilter(field_name="resource_type", label="Resource type")
     resource_id = django_filters.CharFilter(field_name="resource_id", label="Resource id")
     request_id = django_filters.CharFilter(field_name="request_id", label="Request id")
-    since = django_filters.IsoDateTimeFilter(
+    since = BoundedIsoDateTimeFilter(
         field_name="created_at",
         lookup_expr="gte",
         label="Since",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = BoundedIsoDateTimeFilter(
         field_name="created_at",
         lookup_expr="lt",
         label="Until",

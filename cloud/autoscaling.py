@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cloud.errors import NotFound
 from cloud.session import AccountSession, call, paginate
-from cloud.types import AutoScalingGroup
+from cloud.types import AutoScalingGroup, AutoScalingGroupResize, GroupSize
 
 #: DescribeAutoScalingGroups and DetachInstances take at most this many names / ids per call.
 _BATCH = 50
@@ -97,3 +98,21 @@ def detach_instances(
             InstanceIds=list(instance_ids[i : i + _BATCH]),
             ShouldDecrementDesiredCapacity=decrement_desired_capacity,
         )
+
+
+def resize_group(
+    session: AccountSession, *, name: str, min_size: int, max_size: int, desired_capacity: int
+) -> AutoScalingGroupResize:
+    """Set a group's min, max and desired capacity together; returns the sizes before and after.
+    :class:`cloud.errors.NotFound` when the group does not exist."""
+    found = describe_auto_scaling_groups(session, names=[name])
+    if not found:
+        raise NotFound(
+            f"Auto Scaling group {name} not found", service="autoscaling", operation="DescribeAutoScalingGroups"
+        )
+    current = found[0]
+    before = GroupSize(current.min_size, current.max_size, current.desired_capacity)
+    after = GroupSize(min_size, max_size, desired_capacity)
+    if after != before:
+        update_group_size(session, name=name, min_size=min_size, max_size=max_size, desired_capacity=desired_capacity)
+    return AutoScalingGroupResize(name, before, after)

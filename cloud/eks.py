@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cloud.session import AccountSession, call, paginate
-from cloud.types import EksCluster, EksNodeGroup
+from cloud.types import EksCluster, EksNodeGroup, GroupSize, NodeGroupResize
 
 
 def list_clusters(session: AccountSession) -> list[str]:
@@ -111,3 +111,24 @@ def update_node_group_scaling(
         scalingConfig=scaling,
     )
     return str(data.get("update", {}).get("id", ""))
+
+
+def resize_node_group(
+    session: AccountSession, *, cluster_name: str, name: str, min_size: int, max_size: int, desired_size: int
+) -> NodeGroupResize:
+    """Set a managed node group's min, max and desired size (``UpdateNodegroupConfig``); returns what it was and
+    what was asked. EKS refuses a max below 1, so scaling to zero keeps the max."""
+    current = describe_node_group(session, cluster_name=cluster_name, name=name)
+    before = GroupSize(current.min_size, current.max_size, current.desired_size)
+    after = GroupSize(min_size, max(1, max_size), desired_size)
+    if after == before:
+        return NodeGroupResize(cluster_name, name, "", before, after)
+    update_id = update_node_group_scaling(
+        session,
+        cluster_name=cluster_name,
+        name=name,
+        desired_size=after.desired,
+        min_size=after.min_size,
+        max_size=after.max_size,
+    )
+    return NodeGroupResize(cluster_name, name, update_id, before, after)

@@ -221,3 +221,32 @@ class TerminationChange:
     instance_id: str
     previous_state: str
     current_state: str
+
+
+@dataclass(frozen=True)
+class GroupSize:
+    """The min, max and desired size of a node group or Auto Scaling group."""
+
+    min_size: int
+    max_size: int
+    desired: int
+
+
+@dataclass(frozen=True)
+class NodeGroupResize:
+    """An ``UpdateNodegroupConfig`` made: the sizes before and the ones asked for, and the EKS update id."""
+
+    cluster_name: str
+    name: str
+    update_id: str
+    before: GroupSize
+    after: GroupSize
+
+
+@dataclass(frozen=True)
+class AutoScalingGroupResize:
+    """An ``UpdateAutoScalingGroup`` made: the sizes before and after."""
+
+    name: str
+    before: GroupSize
+    after: GroupSize

@@ -25,9 +25,12 @@ from croniter import croniter
 REASONS = ("Empty", "Underutilized", "Drifted")
 _NODES = re.compile(r"^(?:(?P<count>\d+)|(?P<pct>\d{1,3})%)$")
 # Karpenter accepts only hours and minutes for budget durations ("8h", "30m", "1h30m").
-_WINDOW_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
+_WINDOW_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?", re.ASCII)
 # Go-style durations with seconds, for consolidate_after ("30s", "5m", "1h30m").
-_DURATION = re.compile(r"^(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?$")
+_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?", re.ASCII)
+# The longest duration either accepts: a year. Longer is meaningless here and, in hours, soon past what a timedelta
+# (and the schedule arithmetic done with it) can hold.
+MAX_DURATION = timedelta(days=366)
 _MACRO_CRON = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -40,21 +43,33 @@ _MACRO_CRON = {
 UNBOUNDED = math.inf
 
 
+def _bounded(hours: str | None, minutes: str | None, seconds: str | None = None) -> timedelta | None:
+    # Each part is bounded before it becomes a timedelta: "99999999999h" overflows timedelta itself.
+    if any(part and len(part) > 12 for part in (hours, minutes, seconds)):
+        return None
+    limit = MAX_DURATION.total_seconds()
+    parts = [int(hours or 0) * 3600, int(minutes or 0) * 60, int(seconds or 0)]
+    if any(part > limit for part in parts) or sum(parts) > limit:
+        return None
+    return timedelta(seconds=sum(parts))
+
+
 def parse_window_duration(value: str) -> timedelta | None:
-    """``"8h"``, ``"30m"``, ``"1h30m"`` → timedelta; None when malformed or zero."""
-    match = _WINDOW_DURATION.match(value or "")
+    """``"8h"``, ``"30m"``, ``"1h30m"`` → timedelta; None when malformed, zero or longer than a year."""
+    match = _WINDOW_DURATION.fullmatch(value or "") if isinstance(value, str) else None
     if not match or not value:
         return None
-    delta = timedelta(hours=int(match["h"] or 0), minutes=int(match["m"] or 0))
-    return delta if delta > timedelta(0) else None
+    delta = _bounded(match["h"], match["m"])
+    return delta if delta is not None and delta > timedelta(0) else None
 
 
 def parse_duration(value: str) -> timedelta | None:
-    """A Go-style duration (``"30s"``, ``"5m"``, ``"1h30m"``, ``"0s"``) → timedelta; None when malformed."""
-    match = _DURATION.match(value or "")
+    """A Go-style duration (``"30s"``, ``"5m"``, ``"1h30m"``, ``"0s"``) → timedelta; None when malformed or longer
+    than a year."""
+    match = _DURATION.fullmatch(value or "") if isinstance(value, str) else None
     if not match or not value:
         return None
-    return timedelta(hours=int(match["h"] or 0), minutes=int(match["m"] or 0), seconds=int(match["s"] or 0))
+    return _bounded(match["h"], match["m"], match["s"])
 
 
 def normalize_cron(schedule: str) -> str:
@@ -97,7 +112,9 @@ def _window_errors(item, *, schedule_required: bool) -> dict[str, list[str]]:
     if (problem := cron_error(schedule)) is not None:
         errors["schedule"] = [problem]
     if not isinstance(duration, str) or parse_window_duration(duration) is None:
-        errors["duration"] = [f'"{duration}" is not a duration in hours and minutes ("8h", "30m", "1h30m").']
+        errors["duration"] = [
+            f'"{duration}" is not a duration in hours and minutes ("8h", "30m", "1h30m"), at most a year.'
+        ]
     return errors
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from django import forms
 
+from spotopt.api.parsers import loads
+
 from .models import ClusterPolicy
 from .policy_services import POLICY_FIELDS
 
@@ -19,7 +21,8 @@ class _JSONListField(forms.CharField):
         if not value:
             return []
         try:
-            data = json.loads(value)
+            # The API's JSON rules: no deep nesting, NUL, lone surrogates or non-finite numbers.
+            data = loads(value)
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}.") from exc
         if not isinstance(data, list):

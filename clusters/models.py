@@ -19,6 +19,12 @@ class Cluster(models.Model):
         DISCOVERED = "discovered", "Discovered"
         MANUAL = "manual", "Registered by hand"
 
+    class HibernationState(models.TextChoices):
+        AWAKE = "awake", "Awake"
+        SLEEPING = "sleeping", "Going to sleep"
+        ASLEEP = "asleep", "Asleep"
+        WAKING = "waking", "Waking up"
+
     organization = models.ForeignKey("accounts.Organization", on_delete=models.CASCADE, related_name="clusters")
     cloud_account = models.ForeignKey(
         "accounts.CloudAccount", null=True, blank=True, on_delete=models.SET_NULL, related_name="clusters"
@@ -35,8 +41,13 @@ class Cluster(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="Last time discovery found it.")
     inventory_synced_at = models.DateTimeField(null=True, blank=True)
     # EKS managed node groups as discovery last saw them: name, capacity_type, instance_types, min/max/desired size
-    # and Auto Scaling group names (hibernation restores the sizes from here).
+    # and Auto Scaling group names. Hibernation keeps its own copy of the sizes to restore, on the schedule.
     node_groups = models.JSONField(default=list, blank=True)
+    # Set by hibernation through ``clusters.services.cluster_set_hibernation_state``.
+    hibernation_state = models.CharField(
+        max_length=10, choices=HibernationState.choices, default=HibernationState.AWAKE
+    )
+    hibernation_state_changed_at = models.DateTimeField(null=True, blank=True)
     # How the platform launches nodes for this cluster: {"launch_template_id", "launch_template_version",
     # "subnets": {"<zone>": "<subnet id>"}, "source": "discovered" | "manual"}. Discovery fills it from the cluster's
     # node group / Auto Scaling group; an operator may set it on a hand-registered cluster. Empty: no launch possible.

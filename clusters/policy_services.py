@@ -88,7 +88,7 @@ def policy_errors(policy: ClusterPolicy) -> dict[str, Any]:
         errors["consolidation_policy"] = [f"Choose from: {', '.join(ClusterPolicy.ConsolidationPolicy.values)}."]
     after = policy.consolidate_after
     if not isinstance(after, str) or (after != "Never" and disruption.parse_duration(after) is None):
-        errors["consolidate_after"] = ['A duration such as "30s", "5m" or "1h30m", or "Never".']
+        errors["consolidate_after"] = ['A duration such as "30s", "5m" or "1h30m" (at most a year), or "Never".']
     if (problems := disruption.budget_errors(policy.disruption_budgets)) is not None:
         errors["disruption_budgets"] = [problems] if isinstance(problems, str) else problems
     if (problems := disruption.window_errors(policy.maintenance_windows)) is not None:

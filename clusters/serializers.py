@@ -7,7 +7,9 @@ from .models import Cluster, Instance
 
 
 class ClusterSerializer(serializers.ModelSerializer):
-    cloud_account_name = serializers.CharField(source="cloud_account.name", read_only=True, default=None)
+    cloud_account_name = serializers.CharField(
+        source="cloud_account.name", read_only=True, default=None, allow_null=True
+    )
     node_count = serializers.IntegerField(read_only=True)
     spot_count = serializers.IntegerField(read_only=True)
     spot_share = serializers.SerializerMethodField()
@@ -28,6 +30,8 @@ class ClusterSerializer(serializers.ModelSerializer):
             "kubernetes_version",
             "status",
             "time_zone",
+            "hibernation_state",
+            "hibernation_state_changed_at",
             "missing",
             "missing_since",
             "last_seen_at",

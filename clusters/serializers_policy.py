@@ -25,7 +25,7 @@ class ClusterPolicyInputSerializer(serializers.Serializer):
         required=False, help_text='[{"schedule": "0 2 * * sun", "duration": "4h"}]'
     )
     on_rebalance = serializers.ChoiceField(choices=ClusterPolicy.OnRebalance.choices, required=False)
-    uncordon_after_minutes = serializers.IntegerField(allow_null=True, required=False)
+    uncordon_after_minutes = serializers.IntegerField(allow_null=True, required=False, min_value=1, max_value=10080)
     validation_delay_seconds = serializers.IntegerField(required=False, min_value=0, max_value=3600)
     ready_timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=240)
     drain_timeout_minutes = serializers.IntegerField(required=False, min_value=1, max_value=1440)

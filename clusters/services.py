@@ -7,8 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.aws import session_for
 from accounts.models import CloudAccount, Organization
@@ -85,6 +87,87 @@ def cluster_register(
             after=cluster_snapshot(cluster),
         )
     return cluster
+
+
+_UNSET: Any = object()
+# What discovery owns on a discovered cluster; only a cluster registered by hand may change them.
+DISCOVERY_OWNED = ("name", "region", "kind")
+
+
+def cluster_update(
+    *,
+    cluster: Cluster,
+    name: str = _UNSET,
+    region: str = _UNSET,
+    kind: str = _UNSET,
+    time_zone: str = _UNSET,
+    actor: Any = None,
+) -> Cluster:
+    """Change a cluster: its time zone (an IANA name, used by schedules), and for a cluster registered by hand its
+    name, region and kind (discovery owns those of a discovered cluster). Audited when anything changed."""
+    given = {"name": name, "region": region, "kind": kind, "time_zone": time_zone}
+    given = {field: value for field, value in given.items() if value is not _UNSET}
+    problems: dict[str, list[str]] = {}
+    if "name" in given:
+        given["name"] = (given["name"] or "").strip()
+        if not CLUSTER_NAME_RE.match(given["name"]):
+            problems["name"] = ["1-100 letters, digits, '.', '_' or '-', starting with a letter or digit."]
+    if "region" in given:
+        given["region"] = (given["region"] or "").strip().lower()
+        if not REGION_RE.match(given["region"]):
+            problems["region"] = ["Not an AWS region code."]
+    if "kind" in given and given["kind"] not in Cluster.Kind.values:
+        problems["kind"] = [f"One of: {', '.join(Cluster.Kind.values)}."]
+    if "time_zone" in given and not _is_time_zone(given["time_zone"]):
+        problems["time_zone"] = ["An IANA time zone name, such as Europe/Paris or UTC."]
+    if cluster.source == Cluster.Source.DISCOVERED:
+        for field in DISCOVERY_OWNED:
+            if field in given and given[field] != getattr(cluster, field):
+                problems.setdefault(field, []).append("Set by discovery for a discovered cluster.")
+    if problems:
+        field, messages = next(iter(problems.items()))
+        raise ValidationFailed(f"{field}: {messages[0]}", fields=problems)
+    before = cluster_snapshot(cluster) | {"time_zone": cluster.time_zone}
+    for field, value in given.items():
+        setattr(cluster, field, value)
+    after = cluster_snapshot(cluster) | {"time_zone": cluster.time_zone}
+    if after == before:
+        return cluster
+    duplicate = (
+        Cluster.objects.filter(
+            organization_id=cluster.organization_id,
+            cloud_account_id=cluster.cloud_account_id,
+            region=cluster.region,
+            name=cluster.name,
+        )
+        .exclude(pk=cluster.pk)
+        .exists()
+    )
+    if duplicate:
+        raise ValidationFailed(
+            "A cluster with this name is already registered in this region.", fields={"name": ["Already registered."]}
+        )
+    with transaction.atomic():
+        cluster.save()
+        record(
+            action="cluster.updated",
+            organization_id=cluster.organization_id,
+            actor=actor,
+            resource=cluster,
+            before=before,
+            after=after,
+        )
+    return cluster
+
+
+def _is_time_zone(name: Any) -> bool:
+    if not isinstance(name, str) or not name or len(name) > 64:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory of the zone database ("Europe")
+        return False
+    return True
 
 
 @dataclass
@@ -174,3 +257,34 @@ def cluster_set_launch_config(*, cluster: Cluster, data: Any, actor: Any = None)
         )
     cluster.launch_config = config
     return cluster
+
+
+#: Audit action of a cluster's hibernation state change.
+HIBERNATION_STATE_CHANGED = "cluster.hibernation_state_changed"
+
+
+def cluster_set_hibernation_state(*, cluster: Cluster, state: str, actor: Any = "system:hibernation") -> bool:
+    """Move the cluster to ``state`` (awake, sleeping, asleep, waking); audited. Returns False when it already was
+    there. Runs in the caller's transaction, so a failed transition leaves the old state and no entry."""
+    if state not in Cluster.HibernationState.values:
+        raise ValidationFailed(
+            f"Unknown hibernation state {state!r}.",
+            fields={"hibernation_state": [f"One of: {', '.join(Cluster.HibernationState.values)}."]},
+        )
+    before = cluster.hibernation_state
+    if before == state:
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        Cluster.objects.filter(pk=cluster.pk).update(hibernation_state=state, hibernation_state_changed_at=now)
+        cluster.hibernation_state = state
+        cluster.hibernation_state_changed_at = now
+        record(
+            action=HIBERNATION_STATE_CHANGED,
+            organization_id=cluster.organization_id,
+            actor=actor,
+            resource=cluster,
+            before={"hibernation_state": before},
+            after={"hibernation_state": state},
+        )
+    return True

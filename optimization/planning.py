@@ -20,7 +20,8 @@ Decisions (documented here because the snapshot does not say everything a schedu
 - A *current node* is a running EC2 instance of the cluster (its id is the instance id) with the pods the snapshot
   places on it. It is ``protected`` (always kept) when it runs a do-not-disrupt pod, when the snapshot has no node
   for an instance older than the ready timeout would allow to join, when the agent knows the node but the inventory
-  has no instance for it (nothing the platform could terminate), and, under ``consolidation_policy: when-empty``,
+  has no instance for it (nothing the platform could terminate), when it belongs to an EKS managed node group (EKS
+  would put it back: its size is the node group's), and, under ``consolidation_policy: when-empty``,
   when it runs any workload pod.
 - ``disruption.max_nodes_replaced`` is what the disruption budgets allow at planning time (maintenance windows are
   honoured later, when nodes are drained); ``min_saving_pct`` is the policy's.
@@ -182,7 +183,7 @@ def _current_nodes(
     instances = list(
         Instance.objects.running()
         .filter(cluster=cluster)
-        .values_list("instance_id", "instance_type", "zone", "lifecycle", "hourly_price", "asg_name", "private_dns")
+        .values_list("instance_id", "instance_type", "zone", "lifecycle", "hourly_price", "asg_name", "node_group")
     )
     kube = list(
         KubeNode.objects.filter(cluster=cluster).values_list(
@@ -204,13 +205,16 @@ def _current_nodes(
 
     nodes: list[CurrentNode] = []
     known = set()
-    for instance_id, itype, zone, lifecycle, hourly, asg_name, _private_dns in instances:
+    for instance_id, itype, zone, lifecycle, hourly, asg_name, node_group in instances:
         known.add(instance_id)
         name = node_of.get(instance_id, "")
         pods = dict(per_node.get(name, {})) if name else {}
         why = ""
         if name in do_not_disrupt:
             why = "runs a do-not-disrupt pod"
+        elif node_group:
+            # EKS sets a managed node group's size back to its desired size: change it through the node group.
+            why = f"EKS managed node group {node_group}"
         elif when_empty and pods:
             why = "consolidation policy when-empty: runs workload pods"
         nodes.append(

@@ -375,7 +375,7 @@ def plan_fresh(
         return st
 
     pods = int(cl.count.sum())
-    small = exact and pods <= SMALL_PODS
+    small = exact and pods <= SMALL_PODS and depth == 0
     # the integer program: small problems always; mid-sized ones at the top level (big ones round the LP well)
     use_mip = small or (depth == 0 and pods <= MIP_PODS)
     # (b) LP over fit groups picks the node mix
@@ -414,7 +414,7 @@ def plan_fresh(
             prices,
             integral=True,
             whole_pods=small,
-            gap=1e-4 if small else MIP_GAP,
+            gap=MIP_GAP,
         )
     )
     if mip is not None:

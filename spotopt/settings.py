@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "spotopt.middleware.RequestIdMiddleware",
     "spotopt.middleware.ProxyHeadersMiddleware",
     "spotopt.middleware.SecurityHeadersMiddleware",
+    "spotopt.api.request_size.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -177,6 +178,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=10),
         "options": {"expires": 9 * 60},
     },
+    "hibernation-tick": {
+        "task": "hibernation.tasks.tick",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
     "purge-token-revocations": {
         "task": "accounts.tasks.purge_expired_token_revocations",
         "schedule": timedelta(hours=6),
@@ -187,6 +193,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(days=1),
         "options": {"expires": 23 * 3600},
     },
+    "audit-checkpoint": {
+        "task": "audit.tasks.write_checkpoints",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 50 * 60},
+    },
     "expire-agent-actions": {
         "task": "agentapi.tasks.expire_dead_actions",
         "schedule": timedelta(minutes=1),
@@ -196,11 +207,6 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "optimization.tasks.tick",
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
-    },
-    "audit-checkpoint": {
-        "task": "audit.tasks.write_checkpoints",
-        "schedule": timedelta(hours=1),
-        "options": {"expires": 50 * 60},
     },
 }
 
@@ -271,9 +277,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["spotopt.api.throttling.ApiRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": API_RATE_LIMIT},
     "EXCEPTION_HANDLER": "spotopt.api.exceptions.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "spotopt.api.schema.ErrorDocumentingAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["spotopt.api.parsers.SafeJSONParser"],
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -324,10 +330,13 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# Largest request body on any endpoint (API and console); bigger is a 413 (spotopt.api.request_size).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 
 # --- Security (production) -------------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Messages live in the server-side session, never in a cookie: a new API key is shown once through a message.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
@@ -372,6 +381,11 @@ AGENT_RATE_LIMIT = env_rate("AGENT_RATE_LIMIT", "600/min")
 # Largest agent request body (a 5,000-pod snapshot is about 1.5 MiB); bigger is a 413.
 AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 8 * 1024 * 1024)
 AGENT_ACTION_DEADLINE_SECONDS = env_int("AGENT_ACTION_DEADLINE_SECONDS", 3600)
+# Hibernation: a drain is given this long before the sleep proceeds despite PodDisruptionBudgets; a step waits this
+# long for the agent; waking restores workloads this long after the wake time even if nodes are missing.
+HIBERNATION_DRAIN_TIMEOUT_SECONDS = env_int("HIBERNATION_DRAIN_TIMEOUT_SECONDS", 600)
+HIBERNATION_ACTION_TIMEOUT_SECONDS = env_int("HIBERNATION_ACTION_TIMEOUT_SECONDS", 900)
+HIBERNATION_READY_TIMEOUT_SECONDS = env_int("HIBERNATION_READY_TIMEOUT_SECONDS", 1800)
 AGENT_IMAGE = env_str("AGENT_IMAGE", "ghcr.io/spot-optimizer/agent:0.1.0")
 # The URL agents reach the platform at, for the install manifest; defaults to the URL the console is served from.
 AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from .models import NodeTemplate
 from .services import EDITABLE_FIELDS
+from .validation import MAX_VCPU
 
 
 class MoneyField(serializers.DecimalField):
@@ -32,8 +33,9 @@ class NodeTemplateInputSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=2000, allow_blank=True, required=False)
     architectures = serializers.JSONField(required=False, help_text='["x86_64", "arm64"]')
     instance_families = serializers.JSONField(required=False, help_text='{"include": ["m*", "c7*"], "exclude": ["t*"]}')
-    min_vcpu = serializers.IntegerField(allow_null=True, required=False)
-    max_vcpu = serializers.IntegerField(allow_null=True, required=False)
+    # validation.py's bounds, stated here too so that the OpenAPI schema carries them.
+    min_vcpu = serializers.IntegerField(allow_null=True, required=False, min_value=1, max_value=MAX_VCPU)
+    max_vcpu = serializers.IntegerField(allow_null=True, required=False, min_value=1, max_value=MAX_VCPU)
     min_memory_gib = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True, required=False)
     max_memory_gib = serializers.DecimalField(max_digits=8, decimal_places=2, allow_null=True, required=False)
     gpu = serializers.ChoiceField(choices=NodeTemplate.Gpu.choices, required=False)
@@ -42,9 +44,9 @@ class NodeTemplateInputSerializer(serializers.Serializer):
     current_generation_only = serializers.BooleanField(required=False)
     capacity_types = serializers.JSONField(required=False, help_text='["spot", "on-demand"]')
     spot_fallback = serializers.BooleanField(required=False)
-    fallback_restore_minutes = serializers.IntegerField(required=False)
+    fallback_restore_minutes = serializers.IntegerField(required=False, min_value=1, max_value=10080)
     spot_diversity = serializers.BooleanField(required=False)
-    max_price_increase_pct = serializers.IntegerField(required=False)
+    max_price_increase_pct = serializers.IntegerField(required=False, min_value=0, max_value=100)
     zones = serializers.JSONField(required=False, help_text='["us-east-1a"]; empty means every zone')
     strategy = serializers.ChoiceField(choices=NodeTemplate.Strategy.choices, required=False)
     labels = serializers.JSONField(required=False, help_text='{"team": "web"}')

@@ -25,6 +25,10 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _RESERVED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io", "karpenter.sh", "spotopt.io")
 _ALLOWED_RESERVED = ("node-restriction.kubernetes.io",)
 MAX_BUDGET = Decimal("1000000")
+# Upper bounds of the size filters: far above any instance type (the largest have 448 vCPU and 24 TiB), within what
+# the columns hold.
+MAX_VCPU = 4096
+MAX_MEMORY_GIB = Decimal("999999.99")
 
 
 def label_key_error(key: Any) -> str | None:
@@ -154,11 +158,14 @@ def template_errors(template: Any) -> dict[str, Any]:
     if problems := _families_errors(template.instance_families, matching.known_families()):
         errors["instance_families"] = problems
 
-    for low, high, unit in (("min_vcpu", "max_vcpu", "vCPU"), ("min_memory_gib", "max_memory_gib", "GiB")):
+    sizes = (("min_vcpu", "max_vcpu", "vCPU", MAX_VCPU), ("min_memory_gib", "max_memory_gib", "GiB", MAX_MEMORY_GIB))
+    for low, high, unit, most in sizes:
         lo, hi = _decimal(getattr(template, low)), _decimal(getattr(template, high))
         for name, value in ((low, lo), (high, hi)):
             if value is not None and (value.is_nan() or value <= 0):
                 errors[name] = [f"Must be a positive number of {unit}."]
+            elif value is not None and value > most:
+                errors[name] = [f"At most {most} {unit}."]
         if lo is not None and hi is not None and low not in errors and high not in errors and lo > hi:
             errors[low] = [f"{low} ({lo}) must not exceed {high} ({hi})."]
 

@@ -11,8 +11,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.factories import DEFAULT_PASSWORD, OrganizationFactory, SuperAdminFactory, UserFactory
 
-# moto fixtures (``aws``) for the tests that talk to AWS.
-pytest_plugins = ["tests.aws_fixtures"]
+# moto fixtures (``aws``) for the tests that talk to AWS; ``admin_web`` for the Django admin tests.
+pytest_plugins = ["tests.aws_fixtures", "tests.admin_helpers"]
 
 
 @pytest.fixture(autouse=True)

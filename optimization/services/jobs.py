@@ -124,6 +124,11 @@ def job_create(
         .exists()
     ):
         raise Conflict("The cluster already has an active optimization job.", code="job_active")
+    if cluster.hibernation_state != Cluster.HibernationState.AWAKE:
+        raise Conflict(
+            f"The cluster is {cluster.get_hibernation_state_display().lower()}: no job starts until it is awake.",
+            code="cluster_not_awake",
+        )
     result = result or plan_cluster(cluster, now=now)
     if approval_required is None:
         approval_required = trigger == Trigger.SCHEDULE and result.built.policy.mode == "recommend"

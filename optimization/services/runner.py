@@ -847,7 +847,7 @@ class TickReport:
 
 def _awake(cluster: Cluster) -> bool:
     """No job starts while the cluster is not awake (hibernation)."""
-    return getattr(cluster, "hibernation_state", "awake") in ("awake", "")
+    return cluster.hibernation_state == Cluster.HibernationState.AWAKE
 
 
 def start_due_jobs(*, now: datetime) -> list[int]:

@@ -101,7 +101,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return None
 
 
-def _is_api(request: HttpRequest) -> bool:
+def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/health")
 
 
@@ -110,7 +110,7 @@ def json_error(status_code: int, code: str, message: str | None = None) -> JsonR
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None):
-    if _is_api(request):
+    if is_api_request(request):
         return json_error(status.HTTP_404_NOT_FOUND, "not_found")
     from django.shortcuts import render
 
@@ -118,7 +118,7 @@ def handler404(request: HttpRequest, exception: Exception | None = None):
 
 
 def handler500(request: HttpRequest):
-    if _is_api(request):
+    if is_api_request(request):
         return json_error(status.HTTP_500_INTERNAL_SERVER_ERROR, "server_error")
     from django.shortcuts import render
 
@@ -126,7 +126,7 @@ def handler500(request: HttpRequest):
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None):
-    if _is_api(request):
+    if is_api_request(request):
         return json_error(status.HTTP_403_FORBIDDEN, "permission_denied")
     from django.shortcuts import render
 
@@ -134,7 +134,7 @@ def handler403(request: HttpRequest, exception: Exception | None = None):
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None):
-    if _is_api(request):
+    if is_api_request(request):
         return json_error(status.HTTP_400_BAD_REQUEST, "bad_request", "Bad request.")
     from django.shortcuts import render
 

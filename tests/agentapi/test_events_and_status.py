@@ -115,8 +115,9 @@ def test_nodes_list_joins_instances_and_includes_agent_only_nodes(
     InstanceFactory(cluster=cluster, instance_id="i-0bbb0000000000001", lifecycle="spot")
     snap = make_snapshot(30, 90, instance_ids=["i-0bbb0000000000001"])
     agent_client.post("/api/v1/agent/snapshot", snap, format="json")
-    # JWT user; cluster; count; page of nodes with instance and pod count
-    with django_assert_num_queries(4):
+    # JWT user; cluster; count; page of nodes with instance and pod count; on-demand and spot prices of the page's
+    # instances (the one cost rule)
+    with django_assert_num_queries(6):
         body = auth_client.get(f"/api/v1/clusters/{cluster.pk}/nodes?page_size=20").json()
     assert body["count"] == 30
     assert len(body["results"]) == 20

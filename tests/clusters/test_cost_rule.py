@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from agentapi.services import api_key_create, snapshot_ingest
 from cloud.types import Ec2Instance
 from clusters.inventory import sync_cluster_instances
 from clusters.models import Instance
@@ -56,6 +57,17 @@ def test_dashboard_inventory_cluster_pages_and_optimize_agree(auth_client, clien
 
     cost, nodes = current_cost(cluster)
     assert (cost, nodes) == (SPOT_IN_1A, 1)
+
+    key, _ = api_key_create(cluster=cluster, name="agent")
+    node = {
+        "name": "node-1", "provider_id": f"aws:///us-east-1c/{instance.instance_id}", "instance_type": "m5.large",
+        "zone": "us-east-1c", "capacity_type": "spot", "labels": {}, "taints": [], "unschedulable": False,
+        "ready": True, "allocatable": {"cpu_m": 1930, "memory_mib": 7000, "pods": 29},
+    }
+    snapshot_ingest(api_key=key, data={"agent_version": "1", "kubernetes_version": "1.31", "nodes": [node], "pods": []})
+    (listed_node,) = auth_client.get(f"/api/v1/clusters/{cluster.pk}/nodes").json()["results"]
+    assert Decimal(listed_node["instance"]["hourly_price"]) == SPOT_IN_1A
+    assert current_cost(cluster) == (SPOT_IN_1A, 1)  # the node is that instance, counted once
 
     observed = Ec2Instance(
         instance_id=instance.instance_id, instance_type="m5.large", zone="us-east-1c", lifecycle="spot",

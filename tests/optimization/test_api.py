@@ -146,3 +146,20 @@ def test_job_lists_keep_a_constant_number_of_queries(auth_client, cluster, djang
     with django_assert_num_queries(4):
         response = auth_client.get(f"/api/v1/clusters/{cluster.pk}/jobs")
     assert [j["state"] for j in response.json()["results"]] == ["rolled_back", "cancelled", "failed", "succeeded"]
+
+
+def test_no_job_starts_while_the_cluster_is_not_awake(auth_client, cluster):
+    type(cluster).objects.filter(pk=cluster.pk).update(hibernation_state="asleep")
+    response = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "cluster_not_awake"
+    assert not OptimizationJob.objects.exists()
+
+
+def test_nodes_of_an_eks_managed_node_group_are_protected(cluster):
+    from optimization.planning import build_problem
+
+    Instance = type(cluster).instances.rel.related_model
+    Instance.objects.filter(cluster=cluster, instance_id="i-00000000000000000").update(node_group="general")
+    built = build_problem(cluster)
+    protected = {n["id"] for n in built.problem["current_nodes"] if n["protected"]}
+    assert protected == {"i-00000000000000000"}

@@ -144,6 +144,61 @@ def _pool(value: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
+ACTIVE_STATES = ("pending", "running")
+
+
+def reconcile_node_groups(make_client: Any, regions: list[str] | tuple[str, ...]) -> dict[str, int]:
+    """Make each EKS managed node group's running instances match its desired size, as EKS would: moto's EKS only
+    changes the numbers of a node group. Missing nodes are launched (tagged for the cluster and the group, spot when
+    the group is), surplus ones terminated, newest first. ``make_client(service, region)`` gives boto3 clients.
+    Returns the number of instances launched (+) or terminated (-) per ``cluster/group``."""
+    changes: dict[str, int] = {}
+    for region in regions:
+        eks = make_client("eks", region)
+        ec2 = make_client("ec2", region)
+        for cluster in eks.list_clusters().get("clusters", []):
+            for name in eks.list_nodegroups(clusterName=cluster).get("nodegroups", []):
+                group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+                desired = int((group.get("scalingConfig") or {}).get("desiredSize", 0))
+                reservations = ec2.describe_instances(
+                    Filters=[
+                        {"Name": "tag:eks:nodegroup-name", "Values": [name]},
+                        {"Name": "tag:eks:cluster-name", "Values": [cluster]},
+                        {"Name": "instance-state-name", "Values": list(ACTIVE_STATES)},
+                    ]
+                )["Reservations"]
+                running = sorted(
+                    (i for r in reservations for i in r["Instances"]), key=lambda i: (i["LaunchTime"], i["InstanceId"])
+                )
+                if len(running) < desired:
+                    types = group.get("instanceTypes") or ["m5.large"]
+                    spot = group.get("capacityType") == "SPOT"
+                    for k in range(desired - len(running)):
+                        zone = f"{region}{'abc'[(len(running) + k) % 3]}"
+                        _launch_in(ec2, zone, cluster, types[0], 1, spot, name)
+                    changes[f"{cluster}/{name}"] = desired - len(running)
+                elif len(running) > desired:
+                    surplus = [i["InstanceId"] for i in running[desired:]]
+                    ec2.terminate_instances(InstanceIds=surplus)
+                    changes[f"{cluster}/{name}"] = -len(surplus)
+    return changes
+
+
+def _launch_in(ec2: Any, zone: str, cluster: str, instance_type: str, count: int, spot: bool, group: str) -> None:
+    tags = {f"kubernetes.io/cluster/{cluster}": "owned", "eks:cluster-name": cluster, "eks:nodegroup-name": group}
+    params: dict[str, Any] = {
+        "ImageId": AMI,
+        "MinCount": count,
+        "MaxCount": count,
+        "InstanceType": instance_type,
+        "Placement": {"AvailabilityZone": zone},
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+    }
+    if spot:
+        params["InstanceMarketOptions"] = {"MarketType": "spot"}
+    ec2.run_instances(**params)
+
+
 class Command(BaseCommand):
     help = "Run moto's server as the simulated AWS of the embedded default, with a demo estate linked to the demo org."
 
@@ -169,8 +224,15 @@ class Command(BaseCommand):
             help="instead of serving: set the unavailable pools (--unavailable, none to clear) of a running one",
         )
         parser.add_argument("--no-auto-optimize", action="store_true", help="leave the demo cluster's policy alone")
+        parser.add_argument(
+            "--reconcile-seconds",
+            type=float,
+            default=5.0,
+            help="How often EKS node groups' instances are made to match their desired sizes (0: never).",
+        )
 
     def handle(self, *args, host: str, port: int, demo_email: str, once: bool, **options) -> None:
+        reconcile_seconds = float(options.get("reconcile_seconds") or 0)
         pools = [{"instance_type": t, "zone": z, "capacity_type": c} for t, z, c in options["unavailable"]]
         if options["set_unavailable"]:
             url = options["set_unavailable"].rstrip("/") + CONTROL_PATH
@@ -193,7 +255,13 @@ class Command(BaseCommand):
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())
-            stop.wait()
+            while not stop.wait(reconcile_seconds or None):
+                try:
+                    reconcile_node_groups(
+                        lambda service, region: _client(service, region, endpoint), ("us-east-1", "eu-west-1")
+                    )
+                except Exception:  # the simulated AWS keeps serving whatever one pass hit
+                    logging.getLogger(__name__).exception("node group reconciliation failed")
         finally:
             server.stop()
 
