@@ -30,7 +30,9 @@ def test_simulated_aws_links_and_discovers_the_demo_estate(monkeypatch, settings
     assert clusters["shop-prod"].kind == "eks" and clusters["analytics"].kind == "self-managed"
     instances = Instance.objects.filter(cluster__cloud_account=account)
     assert instances.filter(lifecycle="spot").count() == 3
-    assert instances.filter(lifecycle="on-demand").count() == 5
+    assert instances.filter(lifecycle="on-demand").count() == 7
+    # the managed node group's two nodes (EKS keeps their number) and three self-managed workers
+    assert instances.filter(cluster__name="shop-prod", node_group="general").count() == 2
     # discovery found how to launch nodes: the node group's launch template and its subnets
     config = clusters["shop-prod"].launch_config
     assert config["launch_template_id"].startswith("lt-") and "us-east-1a" in config["subnets"]

@@ -118,10 +118,6 @@ def build_estate(endpoint: str) -> None:
     eks.create_cluster(
         name="shop-prod", roleArn=role, resourcesVpcConfig={"subnetIds": list(east.values())}, version="1.31"
     )
-    group = {"eks:nodegroup-name": "general", "eks:cluster-name": "shop-prod"}
-    _node_group(
-        endpoint, "us-east-1", "shop-prod", "general", "m5.xlarge", 3, {"us-east-1a": east["us-east-1a"]}, **group
-    )
     eks.create_nodegroup(
         clusterName="shop-prod",
         nodegroupName="general",
@@ -129,8 +125,12 @@ def build_estate(endpoint: str) -> None:
         subnets=list(east.values()),
         capacityType="ON_DEMAND",
         instanceTypes=["m5.xlarge"],
-        scalingConfig={"minSize": 1, "maxSize": 6, "desiredSize": 3},
+        scalingConfig={"minSize": 1, "maxSize": 6, "desiredSize": 2},
     )
+    group = {"eks:nodegroup-name": "general", "eks:cluster-name": "shop-prod"}
+    _launch(endpoint, "us-east-1", "us-east-1a", "shop-prod", "m5.xlarge", 2, False, **group)
+    # Self-managed workers beside the managed node group: what the demo's optimization job replaces.
+    _node_group(endpoint, "us-east-1", "shop-prod", "workers", "m5.xlarge", 3, {"us-east-1a": east["us-east-1a"]})
     _launch(endpoint, "us-east-1", "us-east-1b", "shop-prod", "m5.large", 2, True)
     west = _network(endpoint, "eu-west-1", ("eu-west-1a", "eu-west-1b"))
     _node_group(endpoint, "eu-west-1", "analytics", "workers", "c5.xlarge", 2, west)
