@@ -124,7 +124,7 @@ def job_create(
         .exists()
     ):
         raise Conflict("The cluster already has an active optimization job.", code="job_active")
-    if cluster.hibernation_state != Cluster.HibernationState.AWAKE:
+    if trigger == Trigger.MANUAL and cluster.hibernation_state != Cluster.HibernationState.AWAKE:
         raise Conflict(
             f"The cluster is {cluster.get_hibernation_state_display().lower()}: no job starts until it is awake.",
             code="cluster_not_awake",

@@ -804,6 +804,8 @@ def _advance_once(job: OptimizationJob, now: datetime) -> bool:
     handler = HANDLERS.get(job.state)
     if handler is None:
         return False
+    if job.state in (State.PLANNED, State.VALIDATING) and not _awake(job.cluster):
+        return False  # a job touches nothing while the cluster sleeps or wakes; it goes on once it is awake
     try:
         return handler(job, now)
     except JobAbort as exc:
