@@ -70,6 +70,22 @@ class ClusterDetailView(APIView):
         return Response(serializers.ClusterDetailSerializer(cluster).data)
 
 
+class ClusterLaunchConfigView(APIView):
+    """``GET|PUT /api/v1/clusters/{id}/launch-config``: the launch template and subnets jobs launch nodes with."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: serializers.LaunchConfigSerializer})
+    def get(self, request, pk: int):
+        return Response(selectors.cluster_for_user(request.user, pk).launch_config or {})
+
+    @extend_schema(request=serializers.LaunchConfigSerializer, responses={200: serializers.LaunchConfigSerializer})
+    def put(self, request, pk: int):
+        cluster = selectors.cluster_for_user(request.user, pk)
+        cluster = services.cluster_set_launch_config(cluster=cluster, data=request.data, actor=request.user)
+        return Response(cluster.launch_config)
+
+
 class ClusterInstancesView(generics.ListAPIView):
     """The cluster's EC2 instances from the inventory (``?include_closed=true`` adds terminated ones)."""
 

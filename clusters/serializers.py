@@ -122,3 +122,12 @@ class MetricsSummarySerializer(serializers.Serializer):
     monthly_savings = serializers.DecimalField(max_digits=16, decimal_places=2)
     savings_pct = serializers.FloatField()
     clusters = SummaryClusterSerializer(many=True)
+
+
+class LaunchConfigSerializer(serializers.Serializer):
+    """How jobs launch nodes for a cluster (``/clusters/{id}/launch-config``); the service validates."""
+
+    launch_template_id = serializers.CharField(help_text="lt-…")
+    launch_template_version = serializers.CharField(required=False, help_text='"$Latest", "$Default" or a number.')
+    subnets = serializers.DictField(child=serializers.CharField(), help_text='{"<zone>": "subnet-…"}')
+    source = serializers.CharField(read_only=True, help_text="discovered | manual")

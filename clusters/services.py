@@ -202,6 +202,63 @@ def clusters_mark_unlinked(*, account: CloudAccount, at: datetime) -> int:
     ).update(missing_since=at)
 
 
+LAUNCH_TEMPLATE_RE = re.compile(r"^lt-[0-9a-f]{8,32}$")
+SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,32}$")
+ZONE_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}[a-z]$")
+
+
+def cluster_set_launch_config(*, cluster: Cluster, data: Any, actor: Any = None) -> Cluster:
+    """Set how the platform launches nodes for ``cluster`` (a hand-registered one, or to override discovery):
+    ``{"launch_template_id": "lt-…", "launch_template_version": "$Latest"|"$Default"|"<n>",
+    "subnets": {"<zone>": "subnet-…"}}``. Marked ``source: manual`` so that discovery leaves it alone. Audited."""
+    problems: dict[str, list[str]] = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed("Expected an object.", fields={"non_field_errors": ["Expected an object."]})
+    unknown = set(data) - {"launch_template_id", "launch_template_version", "subnets"}
+    for key in sorted(unknown):
+        problems[key] = ["Unknown field."]
+    template = data.get("launch_template_id")
+    if not isinstance(template, str) or not LAUNCH_TEMPLATE_RE.match(template):
+        problems["launch_template_id"] = ["A launch template id such as lt-0abc1234def567890."]
+    version = data.get("launch_template_version", "$Latest")
+    if not isinstance(version, str) or not (version in ("$Latest", "$Default") or version.isdigit()):
+        problems["launch_template_version"] = ['"$Latest", "$Default" or a version number.']
+    subnets = data.get("subnets")
+    if (
+        not isinstance(subnets, dict)
+        or not subnets
+        or not all(isinstance(z, str) and ZONE_RE.match(z) for z in subnets)
+        or not all(isinstance(s, str) and SUBNET_RE.match(s) for s in subnets.values())
+    ):
+        problems["subnets"] = ['{"<zone>": "subnet-…"}, at least one.']
+    elif not all(z.startswith(cluster.region) for z in subnets):
+        problems["subnets"] = [f"Zones of {cluster.region} only."]
+    if problems:
+        field, messages = next(iter(problems.items()))
+        raise ValidationFailed(f"{field}: {messages[0]}", fields=problems)
+    config = {
+        "launch_template_id": template,
+        "launch_template_version": version,
+        "subnets": dict(subnets),
+        "source": "manual",
+    }
+    with transaction.atomic():
+        locked = Cluster.objects.select_for_update().get(pk=cluster.pk)
+        before = locked.launch_config
+        locked.launch_config = config
+        locked.save(update_fields=["launch_config", "updated_at"])
+        record(
+            action="cluster.launch_config_updated",
+            organization_id=locked.organization_id,
+            actor=actor,
+            resource=locked,
+            before={"launch_config": before},
+            after={"launch_config": config},
+        )
+    cluster.launch_config = config
+    return cluster
+
+
 #: Audit action of a cluster's hibernation state change.
 HIBERNATION_STATE_CHANGED = "cluster.hibernation_state_changed"
 

@@ -20,7 +20,8 @@ Decisions (documented here because the snapshot does not say everything a schedu
 - A *current node* is a running EC2 instance of the cluster (its id is the instance id) with the pods the snapshot
   places on it. It is ``protected`` (always kept) when it runs a do-not-disrupt pod, when the snapshot has no node
   for an instance older than the ready timeout would allow to join, when the agent knows the node but the inventory
-  has no instance for it (nothing the platform could terminate), and, under ``consolidation_policy: when-empty``,
+  has no instance for it (nothing the platform could terminate), when it belongs to an EKS managed node group (EKS
+  would put it back: its size is the node group's), and, under ``consolidation_policy: when-empty``,
   when it runs any workload pod.
 - ``disruption.max_nodes_replaced`` is what the disruption budgets allow at planning time (maintenance windows are
   honoured later, when nodes are drained); ``min_saving_pct`` is the policy's.
@@ -41,7 +42,6 @@ from agentapi.models import AgentStatus, KubeNode, KubePod
 from clusters import disruption
 from clusters.models import Cluster, ClusterPolicy, Instance
 from clusters.policy_services import effective_template, optimizer_constraints, policy_for
-from optimizer import FORMAT_VERSION
 from optimizer import plan as run_planner
 from pricing import selectors as pricing
 from spotopt.errors import ValidationFailed
@@ -183,7 +183,7 @@ def _current_nodes(
     instances = list(
         Instance.objects.running()
         .filter(cluster=cluster)
-        .values_list("instance_id", "instance_type", "zone", "lifecycle", "hourly_price", "asg_name", "private_dns")
+        .values_list("instance_id", "instance_type", "zone", "lifecycle", "hourly_price", "asg_name", "node_group")
     )
     kube = list(
         KubeNode.objects.filter(cluster=cluster).values_list(
@@ -196,26 +196,25 @@ def _current_nodes(
         if instance_id:
             node_of[instance_id] = name
     types = {row[1] for row in instances} | {row[3] for row in kube if row[3]}
-    on_demand = pricing.on_demand_prices(cluster.region, instance_types=types) if types else {}
-    spot = pricing.latest_spot_prices(cluster.region, instance_types=types) if types else {}
+    book = pricing.price_book((cluster.region, t) for t in types)
 
     def price(itype: str, zone: str, capacity: str, recorded: Decimal | None) -> Decimal:
-        if recorded is not None:
-            return recorded
-        found = pricing.hourly_price(
-            cluster.region, itype, lifecycle=capacity, zone=zone, on_demand=on_demand, spot=spot
-        )
+        # The one cost rule (pricing.PriceBook.price), as every other figure of the product.
+        found = book.price(itype, zone, capacity, cluster.region, recorded=recorded)
         return found if found is not None else Decimal(0)
 
     nodes: list[CurrentNode] = []
     known = set()
-    for instance_id, itype, zone, lifecycle, hourly, asg_name, _private_dns in instances:
+    for instance_id, itype, zone, lifecycle, hourly, asg_name, node_group in instances:
         known.add(instance_id)
         name = node_of.get(instance_id, "")
         pods = dict(per_node.get(name, {})) if name else {}
         why = ""
         if name in do_not_disrupt:
             why = "runs a do-not-disrupt pod"
+        elif node_group:
+            # EKS sets a managed node group's size back to its desired size: change it through the node group.
+            why = f"EKS managed node group {node_group}"
         elif when_empty and pods:
             why = "consolidation policy when-empty: runs workload pods"
         nodes.append(
@@ -253,6 +252,13 @@ def _current_nodes(
             )
         )
     return nodes
+
+
+def current_cost(cluster: Cluster) -> tuple[Decimal, int]:
+    """What the cluster's nodes cost now (USD/h, by the one cost rule) and how many there are: its running
+    instances and the snapshot's nodes that have no instance row."""
+    nodes = _current_nodes(cluster, per_node={}, do_not_disrupt=set(), when_empty=False)
+    return sum((n.price for n in nodes), Decimal(0)).quantize(SIX_PLACES), len(nodes)
 
 
 def has_snapshot(cluster: Cluster) -> bool:
@@ -328,120 +334,9 @@ def build_problem(cluster: Cluster, *, now: datetime | None = None) -> ClusterPr
 # --- Planning ------------------------------------------------------------------------------------------------------
 
 
-def _offering_key(node: dict[str, Any]) -> tuple[str, str, str]:
-    return (node["instance_type"], node["zone"], node["capacity_type"])
-
-
-def incremental_plan(problem: dict[str, Any]) -> dict[str, Any]:
-    """A version-2 plan from the version-1 planner: plan the pods that unprotected nodes hold from scratch (without
-    the unavailable offerings), keep the current nodes whose offering the fresh plan uses, add the rest, remove the
-    others (at most ``max_nodes_replaced``, dearest first), and change nothing unless it saves ``min_saving_pct``.
-
-    Used while the installed planner speaks version 1 only; the version-2 planner does this itself, and better."""
-    current = list(problem.get("current_nodes") or [])
-    unavailable = {_offering_key(u) for u in problem.get("unavailable") or []}
-    limits = problem.get("disruption") or {}
-    cap = limits.get("max_nodes_replaced")
-    min_pct = Decimal(str(limits.get("min_saving_pct", 5)))
-    current_cost = sum((Decimal(n["price"]) for n in current), Decimal(0))
-
-    protected = [n for n in current if n.get("protected")]
-    held: dict[str, int] = defaultdict(int)
-    for node in protected:
-        for name, n in (node.get("pods") or {}).items():
-            held[name] += n
-    workloads = []
-    for w in problem["workloads"]:
-        left = w["count"] - held.get(w["name"], 0)
-        if left > 0:
-            workloads.append({**w, "count": left})
-    v1 = {k: problem[k] for k in ("offerings", "daemonset", "constraints", "strategy") if k in problem}
-    v1["offerings"] = [o for o in problem["offerings"] if _offering_key(o) not in unavailable]
-    v1["workloads"] = workloads
-    fresh = run_planner(v1)
-
-    def unchanged(notes: list[str]) -> dict[str, Any]:
-        return {
-            "nodes": [
-                {
-                    "instance_type": n["instance_type"],
-                    "zone": n["zone"],
-                    "capacity_type": n["capacity_type"],
-                    "price": str(Decimal(n["price"]).quantize(SIX_PLACES)),
-                    "pods": dict(n.get("pods") or {}),
-                    "keep": n["id"],
-                }
-                for n in current
-            ],
-            "remove": [],
-            "hourly_cost": str(current_cost.quantize(SIX_PLACES)),
-            "current_hourly_cost": str(current_cost.quantize(SIX_PLACES)),
-            "saving": {"hourly": "0.000000", "pct": 0.0},
-            "unplaced": {},
-            "notes": notes,
-        }
-
-    nodes: list[dict[str, Any]] = [
-        {
-            "instance_type": n["instance_type"],
-            "zone": n["zone"],
-            "capacity_type": n["capacity_type"],
-            "price": str(Decimal(n["price"]).quantize(SIX_PLACES)),
-            "pods": dict(n.get("pods") or {}),
-            "keep": n["id"],
-        }
-        for n in protected
-    ]
-    pool: dict[tuple, list[dict]] = defaultdict(list)
-    for node in sorted((n for n in current if not n.get("protected")), key=lambda n: n["id"]):
-        pool[_offering_key(node)].append(node)
-    for node in fresh["nodes"]:
-        match = pool[_offering_key(node)]
-        if match:
-            kept = match.pop(0)
-            nodes.append({**node, "price": str(Decimal(kept["price"]).quantize(SIX_PLACES)), "keep": kept["id"]})
-        else:
-            nodes.append({**node, "new": True})
-    removable = sorted((n for left in pool.values() for n in left), key=lambda n: (-Decimal(n["price"]), n["id"]))
-    notes: list[str] = []
-    if cap is not None and len(removable) > cap:
-        notes.append(f"The disruption budget allows {cap} node(s) replaced now; {len(removable) - cap} stay.")
-        for node in removable[cap:]:
-            nodes.append(
-                {
-                    "instance_type": node["instance_type"],
-                    "zone": node["zone"],
-                    "capacity_type": node["capacity_type"],
-                    "price": str(Decimal(node["price"]).quantize(SIX_PLACES)),
-                    "pods": {},
-                    "keep": node["id"],
-                }
-            )
-        removable = removable[:cap]
-    cost = sum((Decimal(n["price"]) for n in nodes), Decimal(0))
-    saving = current_cost - cost
-    pct = float(saving / current_cost * 100) if current_cost else 0.0
-    must_change = not current and bool(fresh["nodes"])
-    if not must_change and (not removable and not any(n.get("new") for n in nodes)):
-        return unchanged(notes)
-    if not must_change and pct < float(min_pct):
-        return unchanged([*notes, f"Saving {pct:.1f}% is under the minimum of {min_pct}%: nothing changes."])
-    return {
-        "nodes": nodes,
-        "remove": [n["id"] for n in removable],
-        "hourly_cost": str(cost.quantize(SIX_PLACES)),
-        "current_hourly_cost": str(current_cost.quantize(SIX_PLACES)),
-        "saving": {"hourly": str(saving.quantize(SIX_PLACES)), "pct": round(pct, 2)},
-        "unplaced": fresh["unplaced"],
-        "notes": notes,
-    }
-
-
 def run_plan(problem: dict[str, Any]) -> dict[str, Any]:
-    """Plan a version-2 problem with the installed planner."""
-    if FORMAT_VERSION >= 2:
-        return run_planner(problem)
-    return incremental_plan(problem)
+    """Plan a version-2 problem (the optimizer keeps or removes current nodes, DESIGN.md §6)."""
+    return run_planner(problem)
 
 
 @dataclass

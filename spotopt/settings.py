@@ -301,6 +301,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CloudAccountStatusEnum": "accounts.models.CloudAccount.Status",
         "ActionResultStatusEnum": ["succeeded", "failed"],
+        "OptimizationJobStateEnum": "optimization.models.OptimizationJob.State",
+        "JobStepStateEnum": "optimization.models.JobStep.State",
+        "JobStepKindEnum": "optimization.models.JobStep.Kind",
+        "ClusterKindEnum": "clusters.models.Cluster.Kind",
     },
 }
 

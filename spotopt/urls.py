@@ -12,7 +12,7 @@ CONSOLE_SECTIONS = (
     ("clusters/", "clusters.urls"),
     ("templates/", "templates_app.urls"),
     ("hibernation/", "hibernation.urls"),
-    ("optimization/", "clusters.optimization_urls"),
+    ("optimization/", "optimization.urls"),
     ("audit/", "audit.urls"),
     ("agents/", "agentapi.urls"),
     ("lab/", "lab.urls"),

@@ -323,15 +323,12 @@ def _sleeping_capacity(schedule: HibernationSchedule) -> tuple[int, Decimal]:
         if not (_kept_group(schedule, i.node_group) or _kept_group(schedule, i.asg_name))
     ]
     unpriced = {i.instance_type for i in rows if i.hourly_price is None}
-    on_demand = prices.on_demand_prices(cluster.region, instance_types=unpriced) if unpriced else {}
-    spot = prices.latest_spot_prices(cluster.region, instance_types=unpriced) if unpriced else {}
+    book = prices.price_book((cluster.region, t) for t in unpriced)
     total = Decimal(0)
     for i in rows:
         price = i.hourly_price
         if price is None:
-            price = prices.hourly_price(
-                cluster.region, i.instance_type, lifecycle=i.lifecycle, zone=i.zone, on_demand=on_demand, spot=spot
-            )
+            price = book.price(i.instance_type, i.zone, i.lifecycle, cluster.region)
         total += price or Decimal(0)
     return len(rows), total
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -125,6 +124,11 @@ def job_create(
         .exists()
     ):
         raise Conflict("The cluster already has an active optimization job.", code="job_active")
+    if trigger == Trigger.MANUAL and cluster.hibernation_state != Cluster.HibernationState.AWAKE:
+        raise Conflict(
+            f"The cluster is {cluster.get_hibernation_state_display().lower()}: no job starts until it is awake.",
+            code="cluster_not_awake",
+        )
     result = result or plan_cluster(cluster, now=now)
     if approval_required is None:
         approval_required = trigger == Trigger.SCHEDULE and result.built.policy.mode == "recommend"
@@ -265,9 +269,3 @@ def step_finish(
     )
     return step
 
-
-def money(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-RESTORE_GRACE = timedelta(0)

@@ -95,10 +95,7 @@ def _sync_inventory(cluster: Cluster, session: AccountSession) -> None:
         return
     types = {i.instance_type for i in observed}
     sync_cluster_instances(
-        cluster=cluster,
-        observed=observed,
-        on_demand=pricing.on_demand_prices(cluster.region, instance_types=types),
-        spot=pricing.latest_spot_prices(cluster.region, instance_types=types),
+        cluster=cluster, observed=observed, prices=pricing.price_book((cluster.region, t) for t in types)
     )
 
 
@@ -698,19 +695,14 @@ def _realized_saving(job: OptimizationJob, steps: list[JobStep]) -> Decimal:
         ),
         Decimal(0),
     )
-    launched = Decimal(0)
+    launches = [s for s in steps if s.kind == Kind.LAUNCH]
     region = job.cluster.region
-    for step in steps:
-        if step.kind != Kind.LAUNCH:
-            continue
+    book = pricing.price_book((region, (s.params.get("offering") or {}).get("instance_type", "")) for s in launches)
+    launched = Decimal(0)
+    for step in launches:
         o = step.params.get("offering") or {}
         for _ in step.result.get("instance_ids", []):
-            price = pricing.hourly_price(
-                region,
-                o.get("instance_type", ""),
-                lifecycle=o.get("capacity_type", "on-demand"),
-                zone=o.get("zone", ""),
-            )
+            price = book.price(o.get("instance_type", ""), o.get("zone", ""), o.get("capacity_type", ""), region)
             launched += price if price is not None else Decimal(str(o.get("price") or 0))
     return (removed - launched).quantize(SIX_PLACES)
 
@@ -812,6 +804,8 @@ def _advance_once(job: OptimizationJob, now: datetime) -> bool:
     handler = HANDLERS.get(job.state)
     if handler is None:
         return False
+    if job.state in (State.PLANNED, State.VALIDATING) and not _awake(job.cluster):
+        return False  # a job touches nothing while the cluster sleeps or wakes; it goes on once it is awake
     try:
         return handler(job, now)
     except JobAbort as exc:
@@ -855,7 +849,7 @@ class TickReport:
 
 def _awake(cluster: Cluster) -> bool:
     """No job starts while the cluster is not awake (hibernation)."""
-    return getattr(cluster, "hibernation_state", "awake") in ("awake", "")
+    return cluster.hibernation_state == Cluster.HibernationState.AWAKE
 
 
 def start_due_jobs(*, now: datetime) -> list[int]:
@@ -941,8 +935,9 @@ def tick(*, now: datetime | None = None, limit: int = 500) -> TickReport:
     nothing to do (one for the automatic candidates, one for restores, one for the due jobs)."""
     now = now or timezone.now()
     report = TickReport()
-    report.started = start_due_jobs(now=now)
+    # Restores first: moving fallback nodes back to spot goes before a new consolidation of the same cluster.
     report.restores = start_fallback_restores(now=now)
+    report.started = start_due_jobs(now=now)
     due = list(
         OptimizationJob.objects.filter(state__in=RUNNABLE, next_check_at__lte=now)
         .order_by("next_check_at", "id")

@@ -15,7 +15,7 @@ from tests.factories import ClusterFactory
 pytestmark = pytest.mark.django_db
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-APPS = ("accounts", "pricing", "templates_app", "clusters", "agentapi", "hibernation", "lab", "spotopt")
+APPS = ("accounts", "pricing", "templates_app", "clusters", "agentapi", "optimization", "hibernation", "lab", "spotopt")
 
 API_URLS = (
     "/api/v1/clusters/{id}",

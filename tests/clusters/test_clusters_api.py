@@ -132,3 +132,25 @@ def test_detail_query_count(auth_client, cluster, django_assert_num_queries) -> 
     # 4: on-demand and 5: spot prices of their types (the one cost rule and the all-on-demand comparison)
     with django_assert_num_queries(5):
         assert auth_client.get(f"{LIST_URL}/{cluster.pk}").status_code == 200
+
+
+def test_launch_config_of_a_hand_registered_cluster(auth_client, user):
+    cluster = ClusterFactory(organization=user.organization, region="us-east-1")
+    url = f"/api/v1/clusters/{cluster.pk}/launch-config"
+    good = {"launch_template_id": "lt-0abc1234def56789", "subnets": {"us-east-1a": "subnet-0abc1234"}}
+    response = auth_client.put(url, good, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {**good, "launch_template_version": "$Latest", "source": "manual"}
+    for bad in (
+        {"launch_template_id": "x", "subnets": {}},
+        {**good, "subnets": {"eu-west-1a": "subnet-0abc1234"}},
+        {**good, "extra": 1},
+        ["not", "an", "object"],
+    ):
+        response = auth_client.put(url, bad, format="json")
+        assert response.status_code == 400, bad
+        assert response.json()["error"]["code"] == "validation_error"
+    cluster.refresh_from_db()
+    assert cluster.launch_config["source"] == "manual"
+    other = ClusterFactory()
+    assert auth_client.put(f"/api/v1/clusters/{other.pk}/launch-config", good, format="json").status_code == 404

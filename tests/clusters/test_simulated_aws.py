@@ -29,5 +29,14 @@ def test_simulated_aws_links_and_discovers_the_demo_estate(monkeypatch, settings
     clusters = {c.name: c for c in Cluster.objects.filter(cloud_account=account)}
     assert clusters["shop-prod"].kind == "eks" and clusters["analytics"].kind == "self-managed"
     instances = Instance.objects.filter(cluster__cloud_account=account)
-    assert instances.filter(lifecycle="spot").count() == 4
-    assert instances.filter(lifecycle="on-demand").count() == 4
+    assert instances.filter(lifecycle="spot").count() == 3
+    assert instances.filter(lifecycle="on-demand").count() == 7
+    # the managed node group's two nodes (EKS keeps their number) and three self-managed workers
+    assert instances.filter(cluster__name="shop-prod", node_group="general").count() == 2
+    # discovery found how to launch nodes: the node group's launch template and its subnets
+    config = clusters["shop-prod"].launch_config
+    assert config["launch_template_id"].startswith("lt-") and "us-east-1a" in config["subnets"]
+    assert clusters["analytics"].launch_config["subnets"].keys() == {"eu-west-1a", "eu-west-1b"}
+    # the demo cluster converts itself to spot: optimization on, automatic mode
+    policy = clusters["shop-prod"].policy
+    assert policy.optimization_enabled and policy.mode == "automatic"

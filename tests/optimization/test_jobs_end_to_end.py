@@ -3,13 +3,18 @@ cluster that mirrors it, the platform on a live server, and ticks."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
+import pytest
+import time_machine
+from django.utils import timezone
+
+from agent.simulated import PodDisruptionBudget
 from agentapi.models import AgentAction
 from audit.models import AuditLog
-from clusters.models import Instance
-from optimization.models import JobStep, OptimizationJob
-from optimization.services.jobs import job_approve, job_create
+from clusters.models import ClusterPolicy, Instance
+from optimization.models import JobStep, OptimizationJob, UnavailableOffering
+from optimization.services.jobs import job_approve, job_cancel, job_create
 from optimization.services.runner import start_due_jobs, tick
 from tests.factories import UserFactory
 
@@ -26,7 +31,7 @@ def test_recommend_approve_converts_the_cluster_to_spot(world):
     assert world.sim.pending_pods() == []
 
     # recommend mode: the beat's job waits for approval
-    started = start_due_jobs(now=__import__("django.utils.timezone", fromlist=["now"]).now())
+    started = start_due_jobs(now=timezone.now())
     assert len(started) == 1
     job = OptimizationJob.objects.get(pk=started[0])
     assert (job.trigger, job.state) == ("schedule", "pending_approval")
@@ -97,3 +102,149 @@ def test_worker_killed_between_steps_resumes_without_a_second_launch(world):
     tagged = [i for i in world.instances() if any(t["Key"] == "spotopt.io/job" for t in i.get("Tags", []))]
     assert {i["InstanceId"] for i in tagged} == all_launched
     assert _job().state == "succeeded"
+
+
+def _travel(minutes: float):
+    return time_machine.travel(timezone.now() + timedelta(minutes=minutes), tick=True)
+
+
+def test_automatic_mode_starts_and_finishes_a_job_at_most_once_per_consolidate_after(world):
+    ClusterPolicy.objects.filter(pk=world.policy.pk).update(mode="automatic")
+    world.run(lambda: _job() is not None and _job().is_final, rounds=40)
+    job = _job()
+    assert (job.trigger, job.state, job.started_by_label) == ("schedule", "succeeded", "system:schedule")
+    assert job.approved_by is None and job.approved_at is not None
+    tick()
+    assert OptimizationJob.objects.count() == 1  # evaluated a moment ago: consolidate_after (1m) not yet over
+
+
+@pytest.mark.parametrize(
+    "setting", [{"consolidate_after": "Never"}, {"consolidation_policy": "when-empty"}, {"optimization_enabled": False}]
+)
+def test_no_automatic_job_when_the_policy_says_no(world, setting):
+    ClusterPolicy.objects.filter(pk=world.policy.pk).update(mode="automatic", **setting)
+    tick()
+    assert OptimizationJob.objects.count() == 0
+
+
+def test_insufficient_capacity_falls_back_to_on_demand_then_restores_spot(world):
+    spot_pools = [
+        ("m5.large", "us-east-1a", "spot"),
+        ("m5.large", "us-east-1b", "spot"),
+        ("m5.xlarge", "us-east-1a", "spot"),
+        ("m5.xlarge", "us-east-1b", "spot"),
+    ]
+    world.server.set_unavailable(spot_pools)
+    job = job_create(
+        cluster=world.cluster, trigger="manual", actor=UserFactory(organization=world.cluster.organization)
+    )
+    world.run(lambda: _job().is_final, rounds=40)
+    job.refresh_from_db()
+    assert job.state == "succeeded", job.error
+    assert job.fallback and job.restore_after is not None
+    assert world.server.layer.refused  # the simulated AWS did refuse the spot launches
+    assert UnavailableOffering.objects.filter(capacity_type="spot").exists()
+    failed = job.steps.filter(kind="launch", state="failed")
+    assert failed.exists() and "InsufficientInstanceCapacity" in failed.first().message
+    launched = [i for i in world.instances() if any(t["Key"] == "spotopt.io/job" for t in i.get("Tags", []))]
+    assert launched and all(i.get("InstanceLifecycle") != "spot" for i in launched)
+    assert AuditLog.objects.filter(action="optimization_job.fallback", resource_id=str(job.pk)).exists()
+    assert world.sim.pending_pods() == []
+
+    # capacity is back; after fallback_restore_minutes a fallback-restore job moves those nodes back to spot
+    world.server.set_unavailable([])
+    with _travel(31):
+        world.run(
+            lambda: (
+                OptimizationJob.objects.filter(trigger="fallback-restore").exists()
+                and OptimizationJob.objects.get(trigger="fallback-restore").is_final
+            ),
+            rounds=40,
+        )
+        restore = OptimizationJob.objects.get(trigger="fallback-restore")
+        assert restore.state == "succeeded", restore.error
+        job.refresh_from_db()
+        assert job.restored_by_id == restore.pk
+        restored = {i for s in restore.steps.filter(kind="launch", state="succeeded") for i in s.result["instance_ids"]}
+        running = {i["InstanceId"]: i for i in world.instances()}
+        assert restored and all(running[i].get("InstanceLifecycle") == "spot" for i in restored)
+        assert {i["InstanceId"] for i in launched} & set(restore.plan["remove"])
+
+
+def test_no_capacity_and_no_fallback_fails_cleanly_and_disrupts_nothing(world):
+    world.template.spot_fallback = False
+    world.template.save()
+    world.server.set_unavailable(
+        [(t, z, "spot") for t in ("m5.large", "m5.xlarge") for z in ("us-east-1a", "us-east-1b")]
+    )
+    old = {i["InstanceId"] for i in world.instances()}
+    job_create(cluster=world.cluster, trigger="manual", actor=UserFactory(organization=world.cluster.organization))
+    world.run(lambda: _job().is_final, rounds=20)
+    job = _job()
+    assert job.state == "failed" and "Nothing was disrupted" in job.error
+    assert {i["InstanceId"] for i in world.instances()} == old
+    assert not AgentAction.objects.filter(type__in=("cordon", "drain")).exists()
+
+
+def test_replacement_that_never_becomes_ready_is_rolled_back(world):
+    world.sim.join_seconds = 10**9  # launched nodes never become Ready
+    old = {i["InstanceId"] for i in world.instances()}
+    job_create(cluster=world.cluster, trigger="manual", actor=UserFactory(organization=world.cluster.organization))
+    world.run(lambda: _job().state == "waiting_ready", rounds=10)
+    with _travel(11):
+        world.run(lambda: _job().is_final, rounds=5)
+        job = _job()
+    assert job.state == "rolled_back" and "not Ready" in job.error
+    assert {i["InstanceId"] for i in world.instances()} == old  # what was launched is gone, nothing else touched
+    assert not AgentAction.objects.filter(type__in=("cordon", "drain")).exists()
+    assert job.steps.filter(kind="rollback", state="succeeded").exists()
+
+
+def test_a_pdb_that_blocks_the_drain_fails_the_job_and_uncordons_the_node(world):
+    world.sim.add_pdb(PodDisruptionBudget("shop", "web-all", {"app": "web"}, min_available=6))
+    job_create(cluster=world.cluster, trigger="manual", actor=UserFactory(organization=world.cluster.organization))
+    world.run(
+        lambda: _job().state == "draining" and AgentAction.objects.filter(type="drain", state="failed").exists(),
+        rounds=20,
+    )
+    with _travel(16):
+        world.run(lambda: _job().is_final, rounds=10)
+        job = _job()
+    assert job.state == "failed" and "blocked" in job.error
+    world.agent_round()  # the agent carries out the uncordons
+    assert not any(n.unschedulable for n in world.sim.list_nodes())
+    assert AgentAction.objects.filter(type="uncordon", state="succeeded").exists()
+    # launched nodes that took no pods were terminated; old nodes all still run
+    running = {i["InstanceId"] for i in world.instances()}
+    assert set(job.current_nodes) <= running
+    assert world.sim.pending_pods() == []
+
+
+def test_cancel_while_waiting_for_ready_terminates_what_was_launched(world):
+    world.sim.join_seconds = 10**9
+    old = {i["InstanceId"] for i in world.instances()}
+    user = UserFactory(organization=world.cluster.organization)
+    job = job_create(cluster=world.cluster, trigger="manual", actor=user)
+    world.run(lambda: _job().state == "waiting_ready", rounds=10)
+    job_cancel(job=job, actor=user)
+    tick()
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    assert {i["InstanceId"] for i in world.instances()} == old
+
+
+def test_dry_run_computes_the_steps_and_executes_nothing(world):
+    old = {i["InstanceId"] for i in world.instances()}
+    job = job_create(
+        cluster=world.cluster,
+        trigger="manual",
+        dry_run=True,
+        actor=UserFactory(organization=world.cluster.organization),
+    )
+    tick()
+    job.refresh_from_db()
+    assert job.state == "succeeded" and job.dry_run and "Dry run" in job.notes[-1]
+    assert job.steps.filter(kind="launch", state="skipped").exists()
+    assert job.steps.filter(kind="terminate", state="skipped").count() == len(job.plan["remove"])
+    assert {i["InstanceId"] for i in world.instances()} == old
+    assert not AgentAction.objects.exists()

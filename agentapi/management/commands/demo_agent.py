@@ -7,6 +7,7 @@ import signal
 import threading
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Q
 
@@ -15,6 +16,7 @@ from agent.executor import Executor
 from agent.platform import PlatformClient
 from agent.runner import Agent
 from agent.simulated import demo_cluster
+from agent.simulated_aws import mirrored_cluster
 from agentapi.models import ApiKey
 from agentapi.services import api_key_create, api_key_revoke
 from clusters.models import Cluster, Instance
@@ -37,7 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--pods-per-node", type=int, default=6)
         parser.add_argument("--once", action="store_true", help="one round, then exit")
         parser.add_argument(
-            "--wait", type=float, default=0.0,
+            "--wait",
+            type=float,
+            default=0.0,
             help="seconds to wait for a discovered cluster with instances (the embedded default discovers them while "
             "this starts)",
         )
@@ -86,9 +90,15 @@ class Command(BaseCommand):
             .running()
             .values("instance_id", "zone", "instance_type", "lifecycle", "private_dns")[:50]
         )
-        backend = demo_cluster(
-            nodes=options["nodes"], pods_per_node=options["pods_per_node"], instances=instances or None
-        )
+        if cluster.cloud_account_id is not None and settings.AWS_ENDPOINT_URL:
+            # The simulated AWS: the agent's nodes are the cluster's EC2 instances as they come and go.
+            backend = mirrored_cluster(
+                cluster_name=cluster.name, region=cluster.region, endpoint_url=settings.AWS_ENDPOINT_URL
+            )
+        else:
+            backend = demo_cluster(
+                nodes=options["nodes"], pods_per_node=options["pods_per_node"], instances=instances or None
+            )
         self.stdout.write(f"Simulated agent for cluster {cluster.name} (#{cluster.pk}) reporting to {options['url']}")
         logging.getLogger("agent").setLevel(logging.INFO)
         agent = Agent(PlatformClient(options["url"], raw), backend, Executor(backend))

@@ -9,19 +9,23 @@ The other processes reach it through ``AWS_ENDPOINT_URL`` (``make run`` sets it)
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
 from typing import Any
 
 import boto3
+import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from moto.server import ThreadedMotoServer
 
 from accounts import services as account_services
 from accounts.models import CloudAccount, User
+from clusters import policy_services
 from clusters import services as cluster_services
+from clusters.models import Cluster
+from spotopt.simulated_aws import CONTROL_PATH, SimulatedAws
 
 DEMO_ACCOUNT_NAME = "Demo AWS (simulated)"
 #: moto's default account: the estate and the assumed role live in it.
@@ -49,28 +53,95 @@ def _launch(endpoint: str, region: str, zone: str, cluster: str, instance_type: 
     }
     if spot:
         params["InstanceMarketOptions"] = {"MarketType": "spot"}
+    subnets = _client("ec2", region, endpoint).describe_subnets(
+        Filters=[{"Name": "availability-zone", "Values": [zone]}]
+    )["Subnets"]
+    if subnets:
+        params["SubnetId"] = subnets[0]["SubnetId"]
     _client("ec2", region, endpoint).run_instances(**params)
 
 
+def _network(endpoint: str, region: str, zones: tuple[str, ...]) -> dict[str, str]:
+    """A VPC with one subnet per zone: zone -> subnet id."""
+    ec2 = _client("ec2", region, endpoint)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    return {
+        zone: ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i + 1}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        for i, zone in enumerate(zones)
+    }
+
+
+def _node_group(
+    endpoint: str,
+    region: str,
+    cluster: str,
+    name: str,
+    instance_type: str,
+    size: int,
+    subnets: dict[str, str],
+    **tags: str,
+) -> str:
+    """A launch template and an Auto Scaling group of ``size`` on-demand nodes tagged for ``cluster``: what the
+    platform's jobs launch from (discovery reads the template and subnets from the group)."""
+    ec2 = _client("ec2", region, endpoint)
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"{cluster}-{name}", LaunchTemplateData={"ImageId": AMI, "InstanceType": instance_type}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    all_tags = {f"kubernetes.io/cluster/{cluster}": "owned", **tags}
+    _client("autoscaling", region, endpoint).create_auto_scaling_group(
+        AutoScalingGroupName=f"{cluster}-{name}",
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=20,
+        DesiredCapacity=size,
+        VPCZoneIdentifier=",".join(subnets.values()),
+        Tags=[
+            {
+                "Key": k,
+                "Value": v,
+                "PropagateAtLaunch": True,
+                "ResourceId": f"{cluster}-{name}",
+                "ResourceType": "auto-scaling-group",
+            }
+            for k, v in all_tags.items()
+        ],
+    )
+    return template
+
+
 def build_estate(endpoint: str) -> None:
-    """An EKS cluster in us-east-1 and a self-managed one in eu-west-1, each with spot and on-demand nodes."""
+    """An EKS cluster in us-east-1 and a self-managed one in eu-west-1, each with real subnets, a launch template and
+    an Auto Scaling group of on-demand nodes, plus a few spot nodes."""
     eks = _client("eks", "us-east-1", endpoint)
     role = f"arn:aws:iam::{SIMULATED_ACCOUNT_ID}:role/eks-cluster"
-    eks.create_cluster(name="shop-prod", roleArn=role, resourcesVpcConfig={}, version="1.31")
+    east = _network(endpoint, "us-east-1", ("us-east-1a", "us-east-1b", "us-east-1c"))
+    eks.create_cluster(
+        name="shop-prod", roleArn=role, resourcesVpcConfig={"subnetIds": list(east.values())}, version="1.31"
+    )
     eks.create_nodegroup(
         clusterName="shop-prod",
         nodegroupName="general",
         nodeRole=role,
-        subnets=["subnet-demo"],
+        subnets=list(east.values()),
         capacityType="ON_DEMAND",
         instanceTypes=["m5.xlarge"],
         scalingConfig={"minSize": 1, "maxSize": 6, "desiredSize": 2},
     )
     group = {"eks:nodegroup-name": "general", "eks:cluster-name": "shop-prod"}
     _launch(endpoint, "us-east-1", "us-east-1a", "shop-prod", "m5.xlarge", 2, False, **group)
-    _launch(endpoint, "us-east-1", "us-east-1b", "shop-prod", "m5.large", 3, True)
-    _launch(endpoint, "eu-west-1", "eu-west-1a", "analytics", "c5.xlarge", 2, False)
+    # Self-managed workers beside the managed node group: what the demo's optimization job replaces.
+    _node_group(endpoint, "us-east-1", "shop-prod", "workers", "m5.xlarge", 3, {"us-east-1a": east["us-east-1a"]})
+    _launch(endpoint, "us-east-1", "us-east-1b", "shop-prod", "m5.large", 2, True)
+    west = _network(endpoint, "eu-west-1", ("eu-west-1a", "eu-west-1b"))
+    _node_group(endpoint, "eu-west-1", "analytics", "workers", "c5.xlarge", 2, west)
     _launch(endpoint, "eu-west-1", "eu-west-1b", "analytics", "c5.xlarge", 1, True)
+
+
+def _pool(value: str) -> tuple[str, str, str]:
+    parts = value.split(":")
+    if len(parts) != 3 or parts[2] not in ("spot", "on-demand"):
+        raise argparse.ArgumentTypeError("TYPE:ZONE:spot|on-demand, e.g. m5.large:us-east-1a:spot")
+    return parts[0], parts[1], parts[2]
 
 
 ACTIVE_STATES = ("pending", "running")
@@ -139,6 +210,21 @@ class Command(BaseCommand):
         )
         parser.add_argument("--once", action="store_true", help="Build, link and sync, then stop (for checks).")
         parser.add_argument(
+            "--unavailable",
+            type=_pool,
+            action="append",
+            default=[],
+            metavar="TYPE:ZONE:CAPACITY",
+            help="a pool that answers InsufficientInstanceCapacity (repeatable); change it later with "
+            "PUT <endpoint>/_spotopt/capacity",
+        )
+        parser.add_argument(
+            "--set-unavailable",
+            metavar="ENDPOINT",
+            help="instead of serving: set the unavailable pools (--unavailable, none to clear) of a running one",
+        )
+        parser.add_argument("--no-auto-optimize", action="store_true", help="leave the demo cluster's policy alone")
+        parser.add_argument(
             "--reconcile-seconds",
             type=float,
             default=5.0,
@@ -147,8 +233,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: int, demo_email: str, once: bool, **options) -> None:
         reconcile_seconds = float(options.get("reconcile_seconds") or 0)
+        pools = [{"instance_type": t, "zone": z, "capacity_type": c} for t, z, c in options["unavailable"]]
+        if options["set_unavailable"]:
+            url = options["set_unavailable"].rstrip("/") + CONTROL_PATH
+            response = requests.put(url, json={"unavailable": pools}, timeout=10)
+            response.raise_for_status()
+            self.stdout.write(f"Unavailable pools now: {response.json()['unavailable']}")
+            return
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per AWS call is noise here
-        server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        server = SimulatedAws(ip_address=host, port=port, unavailable=options["unavailable"])
         server.start()
         bound_host, bound_port = server.get_host_and_port()
         endpoint = f"http://{bound_host}:{bound_port}"
@@ -156,7 +249,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Simulated AWS (moto) at {endpoint}")
         try:
             build_estate(endpoint)
-            self._link(demo_email)
+            self._link(demo_email, auto_optimize=not options["no_auto_optimize"])
             if once:
                 return
             stop = threading.Event()
@@ -172,7 +265,7 @@ class Command(BaseCommand):
         finally:
             server.stop()
 
-    def _link(self, demo_email: str) -> None:
+    def _link(self, demo_email: str, *, auto_optimize: bool = True) -> None:
         user = User.objects.filter(email=demo_email).select_related("organization").first()
         if user is None or user.organization is None:
             self.stdout.write(f"No user {demo_email}: the estate is not linked to any organization.")
@@ -190,3 +283,19 @@ class Command(BaseCommand):
         report = cluster_services.account_sync(account=account)
         found = len(report.discovery.found) if report.discovery else 0
         self.stdout.write(f"Linked {account.name} to {user.organization.name}: {found} clusters discovered.")
+        demo = Cluster.objects.filter(cloud_account=account, name="shop-prod").first()
+        if demo is not None and auto_optimize:
+            # The demo shows a job converting this cluster to spot by itself.
+            policy_services.policy_update(
+                cluster=demo,
+                data={
+                    "optimization_enabled": True,
+                    "mode": "automatic",
+                    "consolidate_after": "1m",
+                    "disruption_budgets": [{"nodes": "3"}],
+                    "on_demand_base": 0.0,
+                    "max_pool_share": 1.0,
+                },
+                actor="system:simulated-aws",
+            )
+            self.stdout.write("Demo cluster shop-prod: optimization on, automatic mode.")

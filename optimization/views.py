@@ -1,0 +1,93 @@
+"""Console pages: jobs across clusters (filters), a job (plan before/after, steps timeline refreshed by htmx while it
+runs, approve and cancel), and the cluster page's Apply / Recompute buttons."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from clusters.selectors import cluster_for_user
+from spotopt.errors import ApplicationError
+
+from . import selectors
+from .filters import JobFilter
+from .services import jobs
+from .services.recommendations import recommendation_for
+
+
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    filterset = JobFilter(request.GET, queryset=selectors.jobs_for_user(request.user))
+    page = list(filterset.qs[:200])
+    template = "optimization/_job_rows.html" if request.htmx else "optimization/job_list.html"
+    return render(request, template, {"nav": "optimization", "jobs": page, "filter": filterset})
+
+
+def _plan_sides(job) -> dict:
+    nodes = job.plan.get("nodes", [])
+    removed = set(job.plan.get("remove") or [])
+    before = [dict(facts, id=node_id, removed=node_id in removed) for node_id, facts in job.current_nodes.items()]
+    after = [n for n in nodes]
+    return {"before": before, "after": after}
+
+
+@login_required
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = selectors.get_job(request.user, pk)
+    context = {"nav": "optimization", "job": job, "steps": selectors.job_steps(job), **_plan_sides(job)}
+    if request.htmx and request.GET.get("part") == "steps":
+        return render(request, "optimization/_job_steps.html", context)
+    return render(request, "optimization/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    job = selectors.get_job(request.user, pk)
+    try:
+        jobs.job_approve(job=job, actor=request.user)
+        messages.success(request, "Approved: the job runs at the next tick.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("optimization:job", pk=job.pk)
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = selectors.get_job(request.user, pk)
+    try:
+        jobs.job_cancel(job=job, actor=request.user)
+        messages.success(request, "Cancelled.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("optimization:job", pk=job.pk)
+
+
+@login_required
+@require_POST
+def cluster_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """Apply the cluster's recommendation: a manual job (the operator's click is the approval)."""
+    cluster = cluster_for_user(request.user, pk)
+    try:
+        job = jobs.job_create(
+            cluster=cluster, trigger="manual", actor=request.user, dry_run=request.POST.get("dry_run") == "1"
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("clusters:detail", pk=cluster.pk)
+    return redirect("optimization:job", pk=job.pk)
+
+
+@login_required
+@require_POST
+def cluster_recommend(request: HttpRequest, pk: int) -> HttpResponse:
+    cluster = cluster_for_user(request.user, pk)
+    try:
+        recommendation_for(cluster=cluster, refresh=True)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("clusters:detail", pk=cluster.pk)

@@ -1,0 +1,165 @@
+"""The jobs and recommendation API: shapes, tenancy (another organization's objects are 404), the error shape,
+one active job per cluster, approve/cancel rules, and constant queries for lists."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from agentapi.services import api_key_create, snapshot_ingest
+from audit.models import AuditLog
+from clusters.models import ClusterPolicy
+from optimization.models import OptimizationJob
+from optimization.services.jobs import job_create
+from templates_app.models import NodeTemplate
+from tests.factories import ClusterFactory, InstanceFactory
+from tests.optimization.test_optimize import _node, _pod
+from tests.templates_app.conftest import catalog  # noqa: F401 - the small exact-price catalog fixture
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cluster(catalog, user):  # noqa: F811
+    org = user.organization
+    NodeTemplate.objects.create(
+        organization=org,
+        name="m5",
+        architectures=["x86_64"],
+        instance_families={"include": ["m5*"], "exclude": []},
+        capacity_types=["spot", "on-demand"],
+        strategy="lowest-price",
+        is_default=True,
+    )
+    cluster = ClusterFactory(organization=org, region="us-east-1")
+    ClusterPolicy.objects.create(
+        cluster=cluster, max_pool_share=1.0, headroom_pct=0, disruption_budgets=[{"nodes": "100%"}]
+    )
+    for i in range(3):
+        InstanceFactory(
+            cluster=cluster, instance_id=f"i-{i:017d}", instance_type="m5.xlarge", hourly_price=Decimal("0.192000")
+        )
+    key, _ = api_key_create(cluster=cluster, name="agent")
+    snapshot_ingest(
+        api_key=key,
+        data={
+            "nodes": [_node(f"node-{i}", f"i-{i:017d}") for i in range(3)],
+            "pods": [_pod(f"web-{i}", f"node-{i % 3}", 500, 1000) for i in range(6)],
+        },
+    )
+    return cluster
+
+
+def test_recommendation_shape(auth_client, cluster):
+    response = auth_client.get(f"/api/v1/clusters/{cluster.pk}/recommendation")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["current_hourly_cost"] == "0.576000"
+    assert Decimal(body["planned_hourly_cost"]) < Decimal("0.576")
+    assert Decimal(body["saving"]["hourly"]) == Decimal("0.576") - Decimal(body["planned_hourly_cost"])
+    assert Decimal(body["saving"]["monthly"]) == (Decimal(body["saving"]["hourly"]) * 730).quantize(Decimal("0.01"))
+    assert body["remove"] and set(body["remove"]) <= {f"i-{i:017d}" for i in range(3)}
+    assert body["add"] and {"instance_type", "zone", "capacity_type", "price"} == set(body["add"][0])
+    assert body["plan"]["remove"] == body["remove"]
+
+
+def test_recommendation_without_snapshot_is_a_clear_400(auth_client, user, catalog):  # noqa: F811
+    cluster = ClusterFactory(organization=user.organization)
+    response = auth_client.get(f"/api/v1/clusters/{cluster.pk}/recommendation")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "no_snapshot"
+
+
+def test_other_organizations_cluster_and_job_are_404(other_client, cluster):
+    job = job_create(cluster=cluster, trigger="manual", actor="system:test")
+    for method, url in [
+        ("get", f"/api/v1/clusters/{cluster.pk}/recommendation"),
+        ("get", f"/api/v1/clusters/{cluster.pk}/jobs"),
+        ("post", f"/api/v1/clusters/{cluster.pk}/jobs"),
+        ("get", f"/api/v1/jobs/{job.pk}"),
+        ("post", f"/api/v1/jobs/{job.pk}/approve"),
+        ("post", f"/api/v1/jobs/{job.pk}/cancel"),
+    ]:
+        response = getattr(other_client, method)(url, {}, format="json")
+        assert response.status_code == 404, (url, response.content)
+        assert response.json()["error"]["code"] == "not_found"
+    assert other_client.get("/api/v1/jobs").json()["count"] == 0
+    job.refresh_from_db()
+    assert job.state == "planned"
+
+
+def test_manual_job_then_a_second_one_is_409(auth_client, cluster, user):
+    response = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {"dry_run": False}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["trigger"], body["state"], body["dry_run"]) == ("manual", "planned", False)
+    assert body["cluster"]["id"] == cluster.pk and body["steps"] == []
+    assert Decimal(body["projected_saving"]) > 0 and body["realized_saving"] is None
+    assert body["started_by_label"] == f"user:{user.email}"
+    assert AuditLog.objects.filter(action="optimization_job.created", resource_id=str(body["id"])).exists()
+    again = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {}, format="json")
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "job_active"
+    assert OptimizationJob.objects.count() == 1
+
+
+def test_bad_input_is_400_and_writes_nothing(auth_client, cluster):
+    response = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {"dry_run": "perhaps"}, format="json")
+    assert response.status_code == 400
+    assert "dry_run" in response.json()["error"]["fields"]
+    assert not OptimizationJob.objects.exists()
+
+
+def test_database_allows_one_active_exclusive_job_per_cluster(cluster):
+    OptimizationJob.objects.create(cluster=cluster, trigger="manual", state="draining")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OptimizationJob.objects.create(cluster=cluster, trigger="schedule", state="pending_approval")
+    # interruption jobs may run beside it, and finished jobs do not count
+    OptimizationJob.objects.create(cluster=cluster, trigger="interruption", state="draining")
+    OptimizationJob.objects.create(cluster=cluster, trigger="manual", state="succeeded")
+
+
+def test_approve_and_cancel(auth_client, cluster):
+    job = job_create(cluster=cluster, trigger="schedule", actor="system:schedule", approval_required=True)
+    assert job.state == "pending_approval"
+    response = auth_client.post(f"/api/v1/jobs/{job.pk}/approve")
+    assert response.status_code == 200 and response.json()["state"] == "planned"
+    again = auth_client.post(f"/api/v1/jobs/{job.pk}/approve")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_pending_approval"
+    cancel = auth_client.post(f"/api/v1/jobs/{job.pk}/cancel")
+    assert cancel.status_code == 200 and cancel.json()["state"] == "cancelled"
+    assert auth_client.post(f"/api/v1/jobs/{job.pk}/cancel").status_code == 409
+    states = [e.after["state"] for e in AuditLog.objects.filter(action="optimization_job.transition").order_by("id")]
+    assert states == ["planned", "cancelled"]
+
+
+def test_job_lists_keep_a_constant_number_of_queries(auth_client, cluster, django_assert_num_queries):
+    for state in ("succeeded", "failed", "cancelled", "rolled_back"):
+        OptimizationJob.objects.create(cluster=cluster, trigger="manual", state=state)
+    # auth user, count, the page of jobs with their clusters
+    with django_assert_num_queries(3):
+        response = auth_client.get("/api/v1/jobs?state=failed&state=succeeded")
+    assert response.status_code == 200 and response.json()["count"] == 2
+    # auth user, the cluster (tenancy), count, the page
+    with django_assert_num_queries(4):
+        response = auth_client.get(f"/api/v1/clusters/{cluster.pk}/jobs")
+    assert [j["state"] for j in response.json()["results"]] == ["rolled_back", "cancelled", "failed", "succeeded"]
+
+
+def test_no_job_starts_while_the_cluster_is_not_awake(auth_client, cluster):
+    type(cluster).objects.filter(pk=cluster.pk).update(hibernation_state="asleep")
+    response = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "cluster_not_awake"
+    assert not OptimizationJob.objects.exists()
+
+
+def test_nodes_of_an_eks_managed_node_group_are_protected(cluster):
+    from optimization.planning import build_problem
+
+    Instance = type(cluster).instances.rel.related_model
+    Instance.objects.filter(cluster=cluster, instance_id="i-00000000000000000").update(node_group="general")
+    built = build_problem(cluster)
+    protected = {n["id"] for n in built.problem["current_nodes"] if n["protected"]}
+    assert protected == {"i-00000000000000000"}

@@ -1,0 +1,64 @@
+"""Console: the Optimization page (filters, constant queries), a job's page (plan before/after, steps, approve,
+cancel), the cluster page's recommendation with Apply; another organization's job is a 404."""
+
+from __future__ import annotations
+
+import pytest
+
+from optimization.models import OptimizationJob
+from optimization.services.jobs import job_create
+from optimization.services.recommendations import recommendation_for
+from tests.factories import ClusterFactory
+from tests.optimization.test_api import cluster  # noqa: F401 - the planned cluster fixture
+from tests.templates_app.conftest import catalog  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def console(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_job_list_filters_and_keeps_constant_queries(console, cluster, django_assert_max_num_queries):  # noqa: F811
+    for state in ("succeeded", "failed", "cancelled"):
+        OptimizationJob.objects.create(cluster=cluster, trigger="manual", state=state)
+    OptimizationJob.objects.create(cluster=ClusterFactory(), trigger="manual", state="failed")  # another org's
+    # session, user, the page of jobs with clusters (+ the base template's context)
+    with django_assert_max_num_queries(6):
+        body = console.get("/optimization/?state=failed").content.decode()
+    assert body.count('data-testid="job-row"') == 1
+    rows = console.get("/optimization/", HTTP_HX_REQUEST="true").content.decode()
+    assert rows.count('data-testid="job-row"') == 3 and "<html" not in rows
+
+
+def test_job_page_approve_and_cancel(console, cluster):  # noqa: F811
+    job = job_create(cluster=cluster, trigger="schedule", actor="system:schedule", approval_required=True)
+    body = console.get(f"/optimization/jobs/{job.pk}/").content.decode()
+    assert 'data-testid="approve"' in body and "Before" in body and "After" in body
+    assert console.post(f"/optimization/jobs/{job.pk}/approve/").status_code == 302
+    job.refresh_from_db()
+    assert job.state == "planned"
+    steps = console.get(f"/optimization/jobs/{job.pk}/?part=steps", HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-testid="job-steps"' in steps and "<html" not in steps
+    console.post(f"/optimization/jobs/{job.pk}/cancel/")
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+
+
+def test_another_orgs_job_is_404(console, catalog):  # noqa: F811
+    job = OptimizationJob.objects.create(cluster=ClusterFactory(), trigger="manual", state="pending_approval")
+    assert console.get(f"/optimization/jobs/{job.pk}/").status_code == 404
+    assert console.post(f"/optimization/jobs/{job.pk}/approve/").status_code == 404
+    assert console.post(f"/optimization/clusters/{job.cluster_id}/apply/").status_code == 404
+
+
+def test_cluster_page_shows_the_recommendation_and_apply_starts_a_job(console, cluster):  # noqa: F811
+    recommendation_for(cluster=cluster)
+    body = console.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert 'data-testid="optimization-summary"' in body and "/month" in body and 'data-testid="apply"' in body
+    response = console.post(f"/optimization/clusters/{cluster.pk}/apply/")
+    job = OptimizationJob.objects.get(cluster=cluster)
+    assert response.status_code == 302 and response["Location"] == f"/optimization/jobs/{job.pk}/"
+    assert (job.trigger, job.state) == ("manual", "planned")
