@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,7 +13,7 @@ from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clusters.models import Cluster
+from clusters.selectors import cluster_for_user
 from spotopt.errors import ValidationFailed
 
 from . import selectors, services
@@ -68,7 +69,10 @@ class ScheduleListView(generics.ListAPIView):
         cluster_id = values.pop("cluster", None)
         cluster = None
         if isinstance(cluster_id, int) and not isinstance(cluster_id, bool):
-            cluster = Cluster.objects.for_user(request.user).filter(pk=cluster_id).first()
+            try:
+                cluster = cluster_for_user(request.user, cluster_id)
+            except Http404:
+                cluster = None
         if cluster is None:
             raise ValidationFailed("cluster: No such cluster.", fields={"cluster": ["No such cluster."]})
         schedule = services.schedule_create(cluster=cluster, values=values, actor=request.user)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from clusters.models import Cluster
+from clusters.selectors import clusters_for_user
 from spotopt.errors import ApplicationError
 
 from . import selectors, services, timetable
@@ -70,7 +71,7 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _clusters(request: HttpRequest):
-    return Cluster.objects.for_user(request.user).order_by("name")
+    return clusters_for_user(request.user).order_by("name")
 
 
 @login_required
