@@ -131,3 +131,12 @@ class LaunchConfigSerializer(serializers.Serializer):
     launch_template_version = serializers.CharField(required=False, help_text='"$Latest", "$Default" or a number.')
     subnets = serializers.DictField(child=serializers.CharField(), help_text='{"<zone>": "subnet-…"}')
     source = serializers.CharField(read_only=True, help_text="discovered | manual")
+
+
+class LaunchConfigOutputSerializer(serializers.Serializer):
+    """A cluster's launch configuration as read: empty (``{}``) until discovery finds one or an operator sets it."""
+
+    launch_template_id = serializers.CharField(required=False, help_text="lt-…")
+    launch_template_version = serializers.CharField(required=False)
+    subnets = serializers.DictField(child=serializers.CharField(), required=False)
+    source = serializers.CharField(required=False, help_text="discovered | manual")

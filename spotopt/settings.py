@@ -46,6 +46,8 @@ JWT_SECRET_KEY = JWT_SECRET_KEY or _DEV_JWT_SECRET
 DEBUG = env_bool("DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# A refused CSRF check under /api/ answers in the API's error shape (JSON), as every other API error does.
+CSRF_FAILURE_VIEW = "spotopt.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -107,3 +107,23 @@ def test_logs_are_json_lines_without_secrets(api_client, user, password, capsys)
     for secret in ("hunter2-secret", "eyJabc.def.ghi", "so_live_123", "eyJhbGciOi"):
         assert secret not in text
     assert lines[0]["levelname"] == "WARNING"
+
+
+@pytest.mark.django_db
+def test_unsafe_request_to_an_unknown_api_path_with_a_session_cookie_is_a_json_404(client, user):
+    client.force_login(user)
+    client.handler.enforce_csrf_checks = True
+    response = client.delete("/api/v1/accounts/null,null")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_refused_csrf_check_under_the_api_answers_in_the_error_shape(rf):
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    failure = import_string(settings.CSRF_FAILURE_VIEW)
+    api = failure(rf.post("/api/v1/anything"), reason="CSRF cookie not set.")
+    assert api.status_code == 403 and json.loads(api.content)["error"]["code"] == "csrf_failed"
+    console = failure(rf.post("/templates/new/"), reason="CSRF cookie not set.")
+    assert console.status_code == 403 and console["Content-Type"].startswith("text/html")
