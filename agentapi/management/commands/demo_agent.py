@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -91,7 +93,9 @@ class Command(BaseCommand):
             .values("instance_id", "zone", "instance_type", "lifecycle", "private_dns")[:50]
         )
         if cluster.cloud_account_id is not None and settings.AWS_ENDPOINT_URL:
-            # The simulated AWS: the agent's nodes are the cluster's EC2 instances as they come and go.
+            # The simulated AWS: the agent's nodes are the cluster's EC2 instances as they come and go. On a restart
+            # the database is ready at once but the simulated AWS may still be starting: wait for it to listen.
+            _wait_for_endpoint(settings.AWS_ENDPOINT_URL, seconds=options["wait"])
             backend = mirrored_cluster(
                 cluster_name=cluster.name, region=cluster.region, endpoint_url=settings.AWS_ENDPOINT_URL
             )
@@ -107,3 +111,16 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         agent.run(stop, iterations=1 if options["once"] else None)
         self.stdout.write(f"stopped: {agent.stats}")
+
+
+def _wait_for_endpoint(url: str, *, seconds: float) -> None:
+    """Until ``url``'s host accepts a TCP connection, or ``seconds`` have passed (then the first call reports why)."""
+    parts = urlsplit(url)
+    address = (parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(address, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(1)
