@@ -47,6 +47,8 @@ from optimization.models import OptimizationJob
 from optimization.services.jobs import job_cancel, job_create
 from optimization.services.runner import TAG_MANAGED
 from pricing import selectors as prices
+from savings.selectors import realized as ledger_realized
+from savings.services import hibernation_entry, ledger_pause_cluster, ledger_resume_cluster
 from spotopt.errors import ApplicationError
 
 from .. import timetable
@@ -364,6 +366,7 @@ def _begin_sleep(
     )
     progress["period_id"] = period.pk
     _save_progress(schedule, progress, restore=restore)
+    ledger_pause_cluster(cluster=schedule.cluster, at=now, actor=ACTOR)
     cluster_set_hibernation_state(cluster=schedule.cluster, state=Cluster.HibernationState.SLEEPING, actor=ACTOR)
     _audit(
         schedule,
@@ -682,9 +685,19 @@ def _finish_wake(schedule: HibernationSchedule, progress: dict, now: datetime) -
         if period.asleep_at and period.waking_at and period.waking_at > period.asleep_at:
             hours = Decimal((period.waking_at - period.asleep_at).total_seconds()) / Decimal(3600)
             period.node_hours = (hours * period.node_count).quantize(Decimal("0.0001"))
-            period.saving = (hours * period.hourly_cost).quantize(Decimal("0.000001"))
+            entry = hibernation_entry(
+                cluster=schedule.cluster,
+                period_id=period.pk,
+                asleep_at=period.asleep_at,
+                waking_at=period.waking_at,
+                hourly_cost=period.hourly_cost,
+                node_count=period.node_count,
+                actor=ACTOR,
+            )
+            period.saving = ledger_realized(entry)
             saving = period.saving
         period.save(update_fields=["awake_at", "node_hours", "saving"])
+    ledger_resume_cluster(cluster=schedule.cluster, at=now, actor=ACTOR)
     errors = progress.get("errors") or []
     replanned = None
     if (schedule.restore or {}).get("terminated_instances"):
