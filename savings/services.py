@@ -47,7 +47,7 @@ SUMMED = (
     "hibernated_hours",
     "unpriced_node_hours",
 )
-ASLEEP_STATES = (Cluster.HibernationState.ASLEEP, Cluster.HibernationState.SLEEPING)
+ASLEEP_STATES = (Cluster.HibernationState.ASLEEP,)
 
 
 def hour_start(at: datetime) -> datetime:

@@ -1,5 +1,5 @@
 """Backfill the savings ledger with the nights that ended before it existed: one hibernation entry per finished
-sleep period (capacity at zero until it was asked back, at the nodes' hourly cost), and the period cut out of the
+sleep period (capacity at zero until it was asked back, at the nodes' hourly cost), and that time cut out of the
 cluster's other entries so that a night is never counted twice."""
 
 from decimal import Decimal
@@ -30,13 +30,15 @@ def backfill(apps, schema_editor):
                     "detail": {"node_count": period.node_count, "backfilled": True},
                 },
             )
-        others = Entry.objects.filter(cluster_id=period.cluster_id, started_at__lt=period.awake_at).exclude(
+        if not (period.asleep_at and period.waking_at and period.waking_at > period.asleep_at):
+            continue
+        others = Entry.objects.filter(cluster_id=period.cluster_id, started_at__lt=period.waking_at).exclude(
             source="hibernation"
         )
         for entry in others:
-            if entry.ended_at is not None and entry.ended_at <= period.started_at:
+            if entry.ended_at is not None and entry.ended_at <= period.asleep_at:
                 continue
-            pause = [period.started_at.isoformat(), period.awake_at.isoformat()]
+            pause = [period.asleep_at.isoformat(), period.waking_at.isoformat()]
             if pause not in entry.pauses:
                 entry.pauses = [*entry.pauses, pause]
                 entry.save(update_fields=["pauses"])

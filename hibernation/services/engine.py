@@ -366,7 +366,6 @@ def _begin_sleep(
     )
     progress["period_id"] = period.pk
     _save_progress(schedule, progress, restore=restore)
-    ledger_pause_cluster(cluster=schedule.cluster, at=now, actor=ACTOR)
     cluster_set_hibernation_state(cluster=schedule.cluster, state=Cluster.HibernationState.SLEEPING, actor=ACTOR)
     _audit(
         schedule,
@@ -549,6 +548,8 @@ def _terminate_launched(schedule: HibernationSchedule, session: AccountSession, 
 
 def _finish_sleep(schedule: HibernationSchedule, progress: dict, now: datetime) -> bool:
     HibernationPeriod.objects.filter(pk=progress.get("period_id")).update(asleep_at=now)
+    # While capacity is at zero the night is the hibernation entry's: the cluster's other entries stop counting.
+    ledger_pause_cluster(cluster=schedule.cluster, at=now, actor=ACTOR)
     errors = progress.get("errors") or []
     _save_progress(schedule, {})
     schedule.restore = {**schedule.restore, "sleep_errors": errors}
@@ -568,6 +569,7 @@ def _begin_wake(schedule: HibernationSchedule, evaluation: timetable.Evaluation,
     period = HibernationPeriod.objects.filter(cluster=schedule.cluster, awake_at__isnull=True).order_by("-id").first()
     if period is not None:
         HibernationPeriod.objects.filter(pk=period.pk).update(waking_at=now, wake_at=wake_at)
+    ledger_resume_cluster(cluster=schedule.cluster, at=now, actor=ACTOR)
     progress = {
         "direction": WAKE,
         "step": "capacity",
@@ -697,7 +699,6 @@ def _finish_wake(schedule: HibernationSchedule, progress: dict, now: datetime) -
             period.saving = ledger_realized(entry)
             saving = period.saving
         period.save(update_fields=["awake_at", "node_hours", "saving"])
-    ledger_resume_cluster(cluster=schedule.cluster, at=now, actor=ACTOR)
     errors = progress.get("errors") or []
     replanned = None
     if (schedule.restore or {}).get("terminated_instances"):
