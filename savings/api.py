@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -57,16 +57,14 @@ def stream_csv(filename: str, header: list[str], rows: Iterable[list[Any]]) -> S
     return response
 
 
-def _instant(raw: str, field: str, *, end: bool = False) -> datetime:
-    """An ISO 8601 date-time with an offset or Z, or a date (midnight UTC; the next midnight for ``until``)."""
+def _instant(raw: str, field: str) -> datetime:
+    """An ISO 8601 date-time with an offset or Z, or a date (its midnight, UTC)."""
     value = raw.strip()
     try:
-        parsed = parse_datetime(value)
-        day = None if parsed else parse_date(value)
+        day = parse_date(value) if len(value) == 10 else None
+        parsed = datetime.combine(day, time(), tzinfo=UTC) if day else parse_datetime(value)
     except ValueError:
-        parsed = day = None
-    if parsed is None and isinstance(day, date):
-        parsed = datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=UTC)
+        parsed = None
     if parsed is None:
         raise ValidationFailed(f"{field}: An ISO 8601 date or date-time.", fields={field: ["An ISO 8601 date."]})
     if timezone.is_naive(parsed):
@@ -102,7 +100,7 @@ class Params:
         return cluster_for_user(self.request.user, int(raw))  # another organization's: 404
 
     def window(self, default_span: timedelta) -> tuple[datetime, datetime]:
-        until = _instant(self.query["until"], "until", end=True) if self.query.get("until") else timezone.now()
+        until = _instant(self.query["until"], "until") if self.query.get("until") else timezone.now()
         since = _instant(self.query["since"], "since") if self.query.get("since") else until - default_span
         if since >= until:
             raise ValidationFailed("since must be before until.", fields={"since": ["Must be before until."]})
@@ -261,9 +259,7 @@ class LedgerView(APIView):
         cluster = params.cluster()
         sources = params.sources()
         since = _instant(request.query_params["since"], "since") if request.query_params.get("since") else None
-        until = (
-            _instant(request.query_params["until"], "until", end=True) if request.query_params.get("until") else None
-        )
+        until = _instant(request.query_params["until"], "until") if request.query_params.get("until") else None
         if since and until and since >= until:
             raise ValidationFailed("since must be before until.", fields={"since": ["Must be before until."]})
         discount = selectors.discount_of(request.user)
