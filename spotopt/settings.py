@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "spotopt.metrics.MetricsMiddleware",
     "spotopt.middleware.RequestIdMiddleware",
     "spotopt.middleware.ProxyHeadersMiddleware",
     "spotopt.middleware.SecurityHeadersMiddleware",
