@@ -123,6 +123,56 @@ def ledger_for(
     return qs.order_by("-started_at", "-id")
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class EntryRow:
+    """The fields of a ledger entry that the figures need (no model instance: thousands are read at once)."""
+
+    cluster_id: int
+    source: str
+    started_at: datetime
+    ended_at: datetime | None
+    pauses: list
+    projected_hourly: Decimal
+    spot_hourly: Decimal
+    counterfactual_hourly: Decimal
+    baseline_hourly: Decimal
+
+    @property
+    def realized_hourly(self) -> Decimal:
+        return self.spot_hourly + self.counterfactual_hourly
+
+
+def entry_rows(qs: QuerySet[LedgerEntry]) -> list[EntryRow]:
+    """One query."""
+    fields = [f.name for f in dataclasses.fields(EntryRow)]
+    return [EntryRow(*row) for row in qs.select_related(None).order_by().values_list(*fields)]
+
+
+def _segments(entry, since: datetime | None, until: datetime) -> list[tuple[float, float]]:
+    return intervals.segments(
+        entry.started_at, entry.ended_at, entry.pauses, since=since or entry.started_at, until=until
+    )
+
+
+def _by_bucket(rows: list[EntryRow], since: datetime, until: datetime, edges: list[datetime], key) -> dict:
+    """(key(entry), bucket index) -> realized and projected USD (floats: chart and group figures, 6 places)."""
+    stamps = [e.timestamp() for e in edges]
+    out: dict = defaultdict(lambda: [0.0, 0.0])
+    for entry in rows:
+        realized, projected = float(entry.realized_hourly) / 3600, float(entry.projected_hourly) / 3600
+        k = key(entry)
+        for i, secs in enumerate(intervals.seconds_by_bucket(_segments(entry, since, until), stamps)):
+            if secs:
+                cell = out[(k, i)]
+                cell[0] += realized * secs
+                cell[1] += projected * secs
+    return out
+
+
+def _usd(value: float, places: Decimal = SIX) -> Decimal:
+    return Decimal(repr(value)).quantize(places)
+
+
 def entry_figures(entry: LedgerEntry, *, since: datetime | None, until: datetime, discount: Decimal) -> dict:
     hours = Decimal(str(entry.in_force_seconds(since, until))) / Decimal(3600)
     return {
@@ -153,34 +203,32 @@ def savings_summary(
     cost: the cost history's on-demand equivalent (discounted) and cost over the window. Three queries (discount,
     ledger entries, cost sums)."""
     discount = discount_of(user)
-    entries = list(ledger_for(user, cluster=cluster, since=since, until=until))
+    rows = entry_rows(ledger_for(user, cluster=cluster, since=since, until=until))
     sums = (
         records_for(user, cluster=cluster)
         .filter(step=Step.HOUR, t__gte=since, t__lt=until)
         .aggregate(cost=Sum("cost"), od=Sum("on_demand_equivalent"))
     )
-    rows: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"realized": ZERO, "projected": ZERO})
     realized = projected = ZERO
+    grouped: dict[str, list] = defaultdict(lambda: [ZERO, ZERO])
+    for entry in rows:
+        hours = Decimal(repr(sum(b - a for a, b in _segments(entry, since, until)))) / Decimal(3600)
+        r, p = entry.realized_hourly * hours, entry.projected_hourly * hours
+        realized += r
+        projected += p
+        if group_by in ("source", "cluster"):
+            key = entry.source if group_by == "source" else str(entry.cluster_id)
+            grouped[key][0] += r
+            grouped[key][1] += p
     if group_by in ("day", "month"):
         edges = _edges(since, until, group_by)
-        stamps = [e.timestamp() for e in edges]
-    for entry in entries:
-        if group_by in ("day", "month"):
-            parts = intervals.segments(entry.started_at, entry.ended_at, entry.pauses, since=since, until=until)
-            for edge, secs in zip(edges, intervals.seconds_by_bucket(parts, stamps), strict=False):
-                if secs:
-                    hours = Decimal(str(secs)) / Decimal(3600)
-                    row = rows[_bucket_key(edge, group_by)]
-                    row["realized"] += entry.realized_hourly * hours
-                    row["projected"] += entry.projected_hourly * hours
-            figures = entry_figures(entry, since=since, until=until, discount=discount)
-        else:
-            figures = entry_figures(entry, since=since, until=until, discount=discount)
-            key = entry.source if group_by == "source" else str(entry.cluster_id)
-            rows[key]["realized"] += figures["realized"]
-            rows[key]["projected"] += figures["projected"]
-        realized += figures["realized"]
-        projected += figures["projected"]
+        cells = _by_bucket(rows, since, until, edges, key=lambda e: "")
+        out = [
+            {"key": _bucket_key(edges[i], group_by), "realized": money(_usd(v[0])), "projected": money(_usd(v[1]))}
+            for (_, i), v in sorted(cells.items(), key=lambda kv: kv[0][1])
+        ]
+    else:
+        out = [{"key": k, "realized": money(v[0]), "projected": money(v[1])} for k, v in sorted(grouped.items())]
     return {
         "totals": {
             "realized": money(realized),
@@ -188,10 +236,7 @@ def savings_summary(
             "baseline": money((sums["od"] or ZERO) * (1 - discount)),
             "cost": money(sums["cost"]),
         },
-        "rows": [
-            {"key": key, "realized": money(v["realized"]), "projected": money(v["projected"])}
-            for key, v in sorted(rows.items())
-        ],
+        "rows": out,
     }
 
 
@@ -289,14 +334,12 @@ def overview(user, *, cluster: Cluster | None = None, now: datetime | None = Non
     discount = discount_of(user)
     daily = {row["t"]: row for row in cost_history(user, step=Step.DAY, cluster=cluster, since=since, until=until)}
     edges = _edges(since, until, "day")
-    stamps = [e.timestamp() for e in edges]
+    cells = _by_bucket(
+        entry_rows(ledger_for(user, cluster=cluster, since=since, until=now)), since, now, edges, key=lambda e: e.source
+    )
     by_source: dict[str, list[Decimal]] = {}
-    for entry in ledger_for(user, cluster=cluster, since=since, until=now):
-        parts = intervals.segments(entry.started_at, entry.ended_at, entry.pauses, since=since, until=now)
-        series = by_source.setdefault(entry.source, [ZERO] * (len(edges) - 1))
-        for i, secs in enumerate(intervals.seconds_by_bucket(parts, stamps)):
-            if secs:
-                series[i] += entry.realized_hourly * Decimal(str(secs)) / Decimal(3600)
+    for (source, i), (realized, _) in cells.items():
+        by_source.setdefault(source, [ZERO] * (len(edges) - 1))[i] = _usd(realized, CENT)
     days_rows = []
     for i, t in enumerate(edges[:-1]):
         row = daily.get(t)
@@ -308,7 +351,7 @@ def overview(user, *, cluster: Cluster | None = None, now: datetime | None = Non
                 "cost": formatted["cost"] if formatted else money(ZERO),
                 "baseline": formatted["on_demand_equivalent"] if formatted else money(ZERO),
                 "spot_share": formatted["spot_share"] if formatted else 0.0,
-                "savings": {s: money(v[i], CENT) for s, v in by_source.items()},
+                "savings": {s: str(v[i]) for s, v in by_source.items()},
             }
         )
     month = (
@@ -335,58 +378,61 @@ def overview(user, *, cluster: Cluster | None = None, now: datetime | None = Non
     }
 
 
-def monthly_report(user, *, months: int = 12, now: datetime | None = None) -> dict:
-    """Cost, on-demand baseline (discounted) and saving per month and cluster over the last ``months`` months.
-    Two queries (discount, monthly rows with their cluster's name)."""
+def monthly_report(user, *, months: int = 12, now: datetime | None = None, month: str | None = None) -> dict:
+    """Cost, on-demand baseline (discounted) and saving per month over the last ``months`` months, and per cluster
+    for ``month`` ("YYYY-MM", default the newest). Three queries (discount, monthly totals, the month's clusters)."""
     now = now or timezone.now()
     start = month_start(now)
     for _ in range(months - 1):
         start = month_start(start - timedelta(days=1))
     discount = discount_of(user)
-    rows = (
-        CostRecord.objects.for_user(user)
-        .filter(step=Step.MONTH, t__gte=start)
-        .select_related("cluster")
-        .only(
-            "t",
-            "cost",
-            "on_demand_equivalent",
-            "spot_node_hours",
-            "on_demand_node_hours",
-            "hours",
-            "hibernated_hours",
-            "cluster__name",
-            "cluster__region",
-            "cluster_id",
-        )
-        .order_by("-t", "cluster__name", "cluster_id")
-    )
-    months_out: dict[datetime, dict] = {}
-    for r in rows:
-        baseline = r.on_demand_equivalent * (1 - discount)
-        month = months_out.setdefault(
-            r.t, {"t": iso(r.t), "month": r.t.strftime("%Y-%m"), "clusters": [], "cost": ZERO, "baseline": ZERO}
-        )
-        nh = r.spot_node_hours + r.on_demand_node_hours
-        month["clusters"].append(
+    base = CostRecord.objects.for_user(user).filter(step=Step.MONTH, t__gte=start)
+    totals = base.values("t").annotate(cost=Sum("cost"), od=Sum("on_demand_equivalent")).order_by("-t")
+    out = []
+    for row in totals:
+        baseline = (row["od"] or ZERO) * (1 - discount)
+        out.append(
             {
-                "cluster": r.cluster,
-                "cost": money(r.cost, CENT),
+                "t": iso(row["t"]),
+                "month": row["t"].strftime("%Y-%m"),
+                "cost": money(row["cost"], CENT),
                 "baseline": money(baseline, CENT),
-                "saving": money(baseline - r.cost, CENT),
-                "spot_share": round(r.spot_node_hours / nh, 4) if nh else 0.0,
-                "hibernated_hours": r.hibernated_hours,
+                "saving": money(baseline - (row["cost"] or ZERO), CENT),
+                "start": row["t"],
             }
         )
-        month["cost"] += r.cost
-        month["baseline"] += baseline
-    out = []
-    for month in months_out.values():
-        month["saving"] = money(month["baseline"] - month["cost"], CENT)
-        month["cost"] = money(month["cost"], CENT)
-        month["baseline"] = money(month["baseline"], CENT)
-        out.append(month)
-    return {"months": out, "discount_pct": money(discount * 100, CENT)}
+    selected = next((m for m in out if m["month"] == month), out[0] if out else None)
+    if selected is not None:
+        rows = (
+            base.filter(t=selected["start"])
+            .order_by("cluster__name", "cluster_id")
+            .values_list(
+                "cost",
+                "on_demand_equivalent",
+                "spot_node_hours",
+                "on_demand_node_hours",
+                "hibernated_hours",
+                "cluster_id",
+                "cluster__name",
+                "cluster__region",
+            )
+        )
+        selected["clusters"] = []
+        for cost, od, spot_nh, od_nh, hibernated, cluster_id, name, region in rows:
+            baseline = od * (1 - discount)
+            nh = spot_nh + od_nh
+            selected["clusters"].append(
+                {
+                    "cluster": {"pk": cluster_id, "name": name, "region": region},
+                    "cost": money(cost, CENT),
+                    "baseline": money(baseline, CENT),
+                    "saving": money(baseline - cost, CENT),
+                    "spot_share": round(spot_nh / nh, 4) if nh else 0.0,
+                    "spot_pct": round(100 * spot_nh / nh) if nh else 0,
+                    "hibernated_hours": hibernated,
+                }
+            )
+    return {"months": out, "selected": selected, "discount_pct": money(discount * 100, CENT)}
 
 
 def realized(entry: LedgerEntry, *, since: datetime | None = None, until: datetime | None = None) -> Decimal:

@@ -27,7 +27,8 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 def _reports(request: HttpRequest, form: SavingsSettingsForm | None = None, status: int = 200) -> HttpResponse:
-    report = selectors.monthly_report(request.user)
+    month = request.GET.get("month") or None
+    report = selectors.monthly_report(request.user, month=month)
     form = form or SavingsSettingsForm(instance=selectors.settings_for(request.user))
     since = report["months"][-1]["t"][:10] if report["months"] else ""
     context = {"nav": "reports", "report": report, "form": form, "since": since}

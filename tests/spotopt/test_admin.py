@@ -21,7 +21,7 @@ from audit.services import checkpoint_create_all
 from clusters.policy_services import policy_for
 from hibernation.models import HibernationPeriod
 from hibernation.services.schedules import schedule_create
-from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
+from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, OnDemandPriceHistory, SpotPricePoint
 from savings.services import ledger_open, record_costs, savings_settings_update
 from spotopt.service_admin import ServiceAdmin
 from tests.agentapi.conftest import make_snapshot
@@ -50,6 +50,7 @@ PROCESS_OWNED = {
     "agentapi.ApiKey",
     "pricing.InstanceType",
     "pricing.OnDemandPrice",
+    "pricing.OnDemandPriceHistory",
     "pricing.SpotPricePoint",
     "pricing.InstanceTypeOffering",
     "audit.AuditLog",
@@ -98,6 +99,12 @@ def populate(n: int, start: int = 0) -> None:
         name = f"x{i}.large"
         InstanceType.objects.create(name=name, family=f"x{i}", vcpu=2, memory_mib=8192, arch="x86_64")
         OnDemandPrice.objects.create(region="us-east-1", instance_type=name, price=Decimal("0.1"))
+        OnDemandPriceHistory.objects.create(
+            region="us-east-1",
+            instance_type=name,
+            price=Decimal("0.1"),
+            effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        )
         SpotPricePoint.objects.create(
             region="us-east-1",
             zone="us-east-1a",
