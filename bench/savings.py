@@ -46,8 +46,8 @@ def seed(n: int, days: int):
     from pricing.models import InstanceType, OnDemandPrice, SpotPricePoint
     from savings.models import LedgerEntry
 
-    Organization.objects.filter(name="bench-savings").delete()
     User.objects.filter(email="bench-savings@example.com").delete()
+    Organization.objects.filter(name="bench-savings").delete()
     org = Organization.objects.create(name="bench-savings")
     user = User.objects.create_user(email="bench-savings@example.com", password="x" * 16, organization=org)
     for name, (vcpu, mem, od, spot) in TYPES.items():
