@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
@@ -215,7 +214,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "record-costs": {
         "task": "savings.tasks.record_costs",
-        "schedule": crontab(minute=1),
+        "schedule": timedelta(hours=1),
         "options": {"expires": 50 * 60},
     },
 }
