@@ -69,6 +69,8 @@ def _instant(raw: str, field: str) -> datetime:
         raise ValidationFailed(f"{field}: An ISO 8601 date or date-time.", fields={field: ["An ISO 8601 date."]})
     if timezone.is_naive(parsed):
         raise ValidationFailed(f"{field}: The time needs an offset or Z.", fields={field: ["Needs an offset or Z."]})
+    if not 1970 <= parsed.year < 2100:
+        raise ValidationFailed(f"{field}: From 1970 to 2099.", fields={field: ["From 1970 to 2099."]})
     return parsed.astimezone(UTC)
 
 
