@@ -68,6 +68,14 @@ def test_dashboard_cluster_and_reports_charts_render(page, catalog):  # noqa: F8
     page.locator("#savings-overview summary").nth(1).click()
     assert table.is_visible() and "hibernation" in table.inner_text().lower()
 
+    # the 30 s refresh swaps the partial in again (htmx) and the charts are drawn anew
+    page.evaluate("document.querySelector('#savings-overview').dataset.marker = 'old'")
+    page.evaluate("htmx.ajax('GET', '/reports/overview', {target: '#savings-overview', swap: 'outerHTML'})")
+    page.wait_for_function(
+        "() => { const o = document.querySelector('#savings-overview');"
+        " return o && !o.dataset.marker && o.querySelectorAll('canvas[data-chart-ready]').length === 3; }"
+    )
+
     page.goto(f"/clusters/{cluster.pk}/")
     page.wait_for_selector('[data-testid="savings-panel"] canvas[data-chart-ready]')
     page.goto("/reports/")
