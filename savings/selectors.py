@@ -302,6 +302,11 @@ class CatalogAge:
     spot_source: str
 
     @property
+    def on_demand_label(self) -> str:
+        labels = dict(PriceSource.choices)
+        return labels.get(self.on_demand_source, self.on_demand_source)
+
+    @property
     def spot_label(self) -> str:
         if self.spot_source == PriceSource.AWS:
             return "spot price history of the linked accounts"

@@ -69,6 +69,7 @@ def test_the_dashboard_shows_the_overview_and_refreshes_it(console, user, catalo
     assert 'data-testid="chart-spot-share"' in page and 'hx-trigger="every 30s"' in page
     assert "<th>Optimization job</th><th>Hibernation</th>" in page
     assert "bundled snapshot of 2022-05-31" in page  # the catalog's spot prices and their date
+    assert "Bundled snapshot list prices, updated" in page
     assert 'data-testid="forecast"' in page and "vendor/chartjs/chart.umd.min.js" in page
     partial = console.get("/reports/overview", HTTP_HX_REQUEST="true").content.decode()
     assert partial.lstrip().startswith("<section") and "<html" not in partial
