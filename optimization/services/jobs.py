@@ -268,4 +268,3 @@ def step_finish(
         actor="system:optimization",
     )
     return step
-
