@@ -23,6 +23,8 @@ Decisions (documented here because the snapshot does not say everything a schedu
   has no instance for it (nothing the platform could terminate), when it belongs to an EKS managed node group (EKS
   would put it back: its size is the node group's), and, under ``consolidation_policy: when-empty``,
   when it runs any workload pod.
+- Offerings are those of the template in the zones where the cluster's launch configuration has a subnet (all
+  zones when it has none yet): a new node cannot go anywhere else.
 - ``disruption.max_nodes_replaced`` is what the disruption budgets allow at planning time (maintenance windows are
   honoured later, when nodes are drained); ``min_saving_pct`` is the policy's.
 """
@@ -294,6 +296,16 @@ def build_problem(cluster: Cluster, *, now: datetime | None = None) -> ClusterPr
             f"Template {template.name!r} matches no priced instance type in {cluster.region}.",
             fields={"node_template": ["Matches nothing in the catalog for this region."]},
         )
+    subnets = (cluster.launch_config or {}).get("subnets") or {}
+    if subnets:
+        # New nodes go only where the cluster's launch configuration has a subnet.
+        offerings = [o for o in offerings if o.zone in subnets]
+        if not offerings:
+            raise ValidationFailed(
+                f"Template {template.name!r} offers nothing in the zones of the cluster's subnets "
+                f"({', '.join(sorted(subnets))}).",
+                fields={"node_template": ["Matches nothing in the cluster's zones."]},
+            )
     workloads, daemonset, per_node, do_not_disrupt = _workloads(cluster, policy.headroom_pct)
     when_empty = policy.consolidation_policy == ClusterPolicy.ConsolidationPolicy.WHEN_EMPTY
     current = _current_nodes(cluster, per_node=per_node, do_not_disrupt=do_not_disrupt, when_empty=when_empty)
