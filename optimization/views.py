@@ -50,7 +50,7 @@ def job_approve(request: HttpRequest, pk: int) -> HttpResponse:
     job = selectors.get_job(request.user, pk)
     try:
         jobs.job_approve(job=job, actor=request.user)
-        messages.success(request, "Approved: the job runs at the next tick.")
+        messages.success(request, "Approved: the job starts shortly.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("optimization:job", pk=job.pk)

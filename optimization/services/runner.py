@@ -45,7 +45,7 @@ from spotopt.errors import ApplicationError, Conflict
 from .. import actions, ice
 from ..models import JobStep, OptimizationJob, Recommendation
 from ..planning import SIX_PLACES, build_problem, plan_cluster
-from . import replan
+from . import followup, replan
 from .jobs import job_create, job_transition, step_create, step_finish
 from .recommendations import recommendation_save
 
@@ -62,6 +62,15 @@ LIVE_STATES = ("pending", "running")
 # States a tick advances (a job awaiting approval waits for an operator).
 RUNNABLE = tuple(s for s in OptimizationJob.ACTIVE_STATES if s != State.PENDING_APPROVAL)
 MAX_LAUNCH_ATTEMPTS = 5
+# While a job waits on something that moves by itself, it is looked at again this often (a Celery follow-up; the
+# beat's tick every minute is the safety net).
+POLL_SECONDS = {
+    State.VALIDATING: 1,
+    State.LAUNCHING: 10,
+    State.WAITING_READY: 5,
+    State.DRAINING: 5,
+    State.TERMINATING: 5,
+}
 DRAIN_GRACE_SECONDS = 30
 DRAIN_PARAMS = {"grace_period_seconds": 30}
 
@@ -837,24 +846,40 @@ def _advance_once(job: OptimizationJob, now: datetime) -> bool:
         return False
 
 
-def advance_job(*, job_id: int, max_moves: int = 30) -> str | None:
+def _next_look_in(job: OptimizationJob, now: datetime) -> float | None:
+    """Seconds until the job is worth another look, when it waits on something that moves by itself (the
+    validation delay, new nodes joining, the agent's drains, AWS): a follow-up is queued for then."""
+    if job.is_final or job.state not in POLL_SECONDS:
+        return None
+    return max((job.next_check_at - now).total_seconds(), POLL_SECONDS[job.state])
+
+
+def advance_job(*, job_id: int, max_moves: int = 30, follow_up: bool = True) -> str | None:
     """Advance one job as far as it goes without waiting; each move is its own transaction under the job's row lock
-    (skip_locked: a job another worker holds is left to it). Returns the job's state, or None if it was not ours."""
+    (skip_locked: a job another worker holds is left to it). When the job then waits on something that moves by
+    itself, a follow-up ``advance_job`` is queued after a short countdown. Returns the job's state, or None if it was
+    not ours."""
     state = None
+    job = None
     for _ in range(max_moves):
         with transaction.atomic():
-            job = (
+            locked = (
                 OptimizationJob.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("cluster", "cluster__cloud_account", "cluster__organization")
                 .filter(pk=job_id, state__in=RUNNABLE)
                 .first()
             )
-            if job is None:
-                return state
+            if locked is None:
+                break
+            job = locked
             moved = _advance_once(job, timezone.now())
             state = job.state
         if not moved or job.is_final:
             break
+    if follow_up and job is not None:
+        wait = _next_look_in(job, timezone.now())
+        if wait is not None:
+            followup.schedule_advance(job.pk, countdown=wait)
     return state
 
 
