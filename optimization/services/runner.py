@@ -531,6 +531,23 @@ def _enqueue_drain(job: OptimizationJob, step: JobStep, node_name: str, policy: 
     return action.pk
 
 
+def _detach_from_group(name: str, instance_id: str, session: AccountSession) -> None:
+    """Detach the instance from its Auto Scaling group (an EKS managed node group's too) with a decrement of the
+    desired capacity, so that the group does not launch a replacement; look first (a repeated step finds it
+    detached). A group at its minimum size would refuse: the job stops there rather than have the node replaced."""
+    found = autoscaling.describe_auto_scaling_groups(session, names=[name])
+    group = found[0] if found else None
+    if group is None or instance_id not in group.instance_ids:
+        return
+    if group.desired_capacity - 1 < group.min_size:
+        raise JobAbort(
+            State.FAILED,
+            f"{instance_id} belongs to Auto Scaling group {name}, at its minimum size ({group.min_size}): removing it "
+            "would have the group launch a replacement. Node uncordoned.",
+        )
+    autoscaling.detach_instances(session, name=name, instance_ids=[instance_id], decrement_desired_capacity=True)
+
+
 def _terminate_node(job: OptimizationJob, node_id: str, step: JobStep, session: AccountSession, now: datetime) -> bool:
     """Detach from the Auto Scaling group (decrementing it) and terminate; look at the instance first."""
     facts = job.current_nodes.get(node_id, {})
@@ -546,11 +563,10 @@ def _terminate_node(job: OptimizationJob, node_id: str, step: JobStep, session: 
         if state not in ("shutting-down", "terminated"):
             if facts.get("asg_name"):
                 try:
-                    autoscaling.detach_instances(
-                        session, name=facts["asg_name"], instance_ids=[instance_id], decrement_desired_capacity=True
-                    )
-                except (cloud_errors.InvalidRequest, cloud_errors.NotFound) as exc:
-                    logger.info("detach of %s from %s: %s", instance_id, facts["asg_name"], exc)
+                    _detach_from_group(facts["asg_name"], instance_id, session)
+                except JobAbort as exc:
+                    step_finish(step=step, state=StepState.FAILED, message=exc.reason, now=now)
+                    raise
             ec2.terminate_instances(session, instance_ids=[instance_id])
     except cloud_errors.NotFound:
         pass
