@@ -25,6 +25,8 @@ Decisions (documented here because the snapshot does not say everything a schedu
   group (detached with a decrement of its desired capacity, then terminated, so that neither the group nor EKS puts
   it back): it is protected only when that group is unknown, and the group's ``min_size`` nodes (those with the most
   pods) are protected so that the group never goes below its minimum.
+- A spot-only template whose types have no spot price in the region is an error, not a plan: its on-demand
+  offerings are there for the fallback (capacity short), and a plan of them alone would leave the cluster on-demand.
 - Offerings are those of the template in the zones where the cluster's launch configuration has a subnet (all
   zones when it has none yet): a new node cannot go anywhere else.
 - ``disruption.max_nodes_replaced`` is what the disruption budgets allow at planning time (maintenance windows are
@@ -319,6 +321,16 @@ def build_problem(cluster: Cluster, *, now: datetime | None = None) -> ClusterPr
         raise ValidationFailed(
             f"Template {template.name!r} matches no priced instance type in {cluster.region}.",
             fields={"node_template": ["Matches nothing in the catalog for this region."]},
+        )
+    if set(template.capacity_types or []) == {"spot"} and not any(o.capacity_type == "spot" for o in offerings):
+        # On-demand is a spot-only template's fallback for a pool that lacks capacity, recorded and restored; a plan
+        # made of it alone would move the cluster to on-demand for good, silently.
+        raise ValidationFailed(
+            f"Template {template.name!r} is spot-only but the catalog has no spot price in {cluster.region} for any "
+            "of its instance types (refresh spot prices, or widen the template: families, current generation only)."
+            " On-demand is its fallback when spot capacity is short, not a plan.",
+            fields={"node_template": ["No spot offering in this region."]},
+            code="no_spot_offering",
         )
     subnets = (cluster.launch_config or {}).get("subnets") or {}
     if subnets:
