@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,7 +221,11 @@ def convert_100(nodes: int, budget: str) -> dict:
             if idle and lifecycles and all(lc == "spot" for lc in lifecycles):
                 break
         wall = time.perf_counter() - start
+        sim.sync()  # the last terminations' pods are rescheduled
+        sim.sync()
         jobs = OptimizationJob.objects.filter(cluster=cluster)
+        final_nodes = sim.list_nodes()
+        requested_cpu = sum(p.cpu_m for p in sim.list_pods() if not p.daemonset)
         connection.close()
         return {
             "nodes_before": nodes,
@@ -245,6 +250,9 @@ def convert_100(nodes: int, budget: str) -> dict:
             "drains": AgentAction.objects.filter(cluster=cluster, type="drain").count(),
             "max_cordoned_at_once": max_cordoned,
             "pending_pods": len(sim.pending_pods()),
+            "workload_cpu_requested_m": requested_cpu,
+            "node_cpu_allocatable_m": sum(n.cpu_m for n in final_nodes),
+            "final_node_types": dict(sorted(Counter(n.instance_type for n in final_nodes).items())),
             "rounds": rounds,
             "simulated_minutes_at_30s_per_round": rounds / 2,
             "wall_seconds": round(wall, 1),

@@ -101,11 +101,26 @@ def replan_shortfall(
         for i, pods in enumerate(nodes):
             add(f"step-{step.pk}-{i}", step.params["offering"], pods)
 
+    shapes = {w["name"]: w for w in parts["workloads"]}
+    empty = sum(1 for pods in short if not pods)
+    if empty:
+        # A launch that did not say which pods its nodes were for (a replacement of a node): plan for nodes at
+        # least as large as the one that could not be launched, on spot when it was spot.
+        offering = failed.params["offering"]
+        ds = parts.get("daemonset") or {}
+        name = f"capacity-of-step-{failed.pk}"
+        shapes[name] = {
+            "name": name,
+            "count": empty,
+            "cpu_m": max(1, int(offering.get("allocatable_cpu_m") or 1) - int(ds.get("cpu_m") or 0)),
+            "memory_mib": max(1, int(offering.get("allocatable_memory_mib") or 1) - int(ds.get("memory_mib") or 0)),
+            "spot_ok": offering["capacity_type"] == "spot",
+        }
+        short = [pods or {name: 1} for pods in short]
     totals: dict[str, int] = defaultdict(int)
     for pods in [*(n["pods"] for n in current), *short]:
         for name, count in pods.items():
             totals[name] += int(count)
-    shapes = {w["name"]: w for w in parts["workloads"]}
     unknown = sorted(set(totals) - set(shapes))
     if unknown:
         raise ProblemError(f"the plan's workloads are no longer known: {', '.join(unknown)}")
