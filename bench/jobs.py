@@ -267,8 +267,11 @@ def main() -> None:
     parser.add_argument("--budget", default="25%")
     args = parser.parse_args()
     setup_django()
+    from accounts.models import Organization
     from optimization.models import OptimizationJob
 
+    # A clean slate: an earlier run's clusters (automatic mode, due at every tick) would be measured too.
+    Organization.objects.filter(name__startswith="bench-").delete()
     OptimizationJob.objects.filter(state__in=OptimizationJob.ACTIVE_STATES).update(state="cancelled")
     clusters = seed_idle(args.idle)
     ms, queries = measure_tick()
