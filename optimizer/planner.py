@@ -10,6 +10,7 @@ import numpy as np
 from .model import (
     Classes,
     LPResult,
+    NodeResult,
     build_classes,
     compatibility,
     fit_groups,
@@ -17,6 +18,7 @@ from .model import (
     solve_nodes,
     undominated,
 )
+from .patterns import solve_patterns
 from .problem import Problem, _ceil_share, parse_problem
 
 __all__ = ["lower_bound", "plan_fresh"]
@@ -431,6 +433,13 @@ def plan_fresh(
                 alt = _exact_plan(p, cl, compat, prices, new_ok, used)
             if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
+    if small:
+        # few pods: the per-node model over generated node patterns, started from the best plan so far
+        res = solve_patterns(p, cl, cmask, prices, cols, (best.off, best.load, best.unplaced))
+        if res is not None:
+            alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res)
+            if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+                best = alt
     # a safeguard against packing losses: every class alone on its own best single offering type
     alt = _single_type_plan(p, cl, compat, prices, new_ok) if depth == 0 else best
     if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
@@ -466,6 +475,36 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
         st.add_nodes(j, loads)
     st.spread_pools()
     return st
+
+
+def _plan_of_nodes(
+    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray, sol: NodeResult
+) -> _Plan:
+    """A plan of solved nodes: empty nodes dropped (unless the pool cap needs them), pods the solve left out
+    placed in free room or on new nodes, every node moved to the cheapest offering that holds it, pools spread."""
+    st = _Plan(p, cl, compat, prices, new_ok)
+    st.off, st.load, st.kept = sol.off.copy(), sol.load.copy(), np.full(len(sol.off), -1, dtype=np.int64)
+    left = st.fill_existing(sol.unplaced)
+    st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    st.downsize()
+    empty = st.load.sum(axis=1) == 0
+    if empty.any():
+        trial = st.copy()
+        trial.remove_nodes(~empty)
+        if _pools_ok(p, trial.off):
+            st = trial
+    st.spread_pools()
+    return st
+
+
+def _pools_ok(p: Problem, off: np.ndarray) -> bool:
+    """No spot pool holds more than ceil(max_pool_share x spot nodes) nodes."""
+    if p.max_pool_share >= 1.0:
+        return True
+    spot = off[p.spot[off]]
+    if spot.size == 0:
+        return True
+    return int(np.bincount(spot).max()) <= _ceil_share(p.max_pool_share, int(spot.size))
 
 
 def _exact_plan(
