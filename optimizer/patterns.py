@@ -255,6 +255,31 @@ def solve_patterns(
         h.run()
         lp_obj = h.getInfo().objective_function_value
 
+    # --- right-sized patterns for what whole LP nodes leave over: the integer program needs them ---------------------
+    lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
+    pi = np.maximum(np.asarray(h.getSolution().row_dual, dtype=float)[:n_d], 0.0)
+    pi = np.where(pi > 1e-9, pi, 1e-6 * float(price.min(initial=1.0)))
+    for _ in range(3):
+        covered = np.zeros(n_d, dtype=np.int64)
+        for k in np.flatnonzero(lam >= 1.0 - 1e-9).tolist():
+            covered += m.load[k] * math.floor(lam[k] + 1e-9)
+        residual = np.maximum(need - covered, 0)
+        if residual.sum() == 0:
+            break
+        km = np.minimum(kmax, residual[:, None])
+        items = []
+        fills = [_fill(np.argsort(-np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0), axis=0), km, size, free)
+                 for w in weights[:2]]
+        fills += [_fill_dynamic(km, size, free, pi, total) for total in (False, True)]
+        for a in fills:
+            for k in np.flatnonzero(a.any(axis=0)).tolist():
+                items.append((int(offs[k]), a[:, k].copy()))
+        if _add_patterns(m, p, prices, items) == 0:
+            break
+        h.run()
+        lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
+    lp_obj = h.getInfo().objective_function_value
+
     # --- the integer program over the patterns that may still pay ---------------------------------------------------
     n_cols = h.getNumCol()
     col_dual = np.asarray(h.getSolution().col_dual, dtype=float)
@@ -277,14 +302,24 @@ def solve_patterns(
     gap = ub_cost - lp_obj
     pattern_cols = np.arange(m.first_pattern, n_cols)
     drop = pattern_cols[(col_dual[m.first_pattern :] > gap + 1e-7) & (start[m.first_pattern :] == 0)]
-    if drop.size:
-        h.changeColsBounds(drop.size, drop.astype(np.int32), np.zeros(drop.size), np.zeros(drop.size))
-    ints = np.concatenate([pattern_cols, [c_col] if pool else []]).astype(np.int32)
-    h.changeColsIntegrality(ints.size, ints, np.array([highspy.HighsVarType.kInteger] * ints.size))
+    # a fresh solver for the integer program (re-running the LP's instance as a MIP mis-reports its objective)
+    lp = h.getLp()
+    upper = np.asarray(lp.col_upper_, dtype=float)
+    upper[drop] = 0.0
+    lp.col_upper_ = upper
+    integrality = np.zeros(n_cols, dtype=np.uint8)
+    integrality[pattern_cols] = 1
+    if pool:
+        integrality[c_col] = 1
+    lp.integrality_ = [highspy.HighsVarType(int(v)) for v in integrality]
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", PATTERN_SECONDS)
     h.setOptionValue("mip_max_nodes", PATTERN_MIP_NODES)
     h.setOptionValue("mip_rel_gap", 1e-4)
-    # (HiGHS 1.16 mis-reports a run started from a given solution, so the incumbent only bounds the columns here;
-    # the caller keeps whichever plan is cheaper)
+    h.passModel(lp)
+    # (no MIP start: HiGHS 1.16 answers a run started from a given solution with that solution and a wrong
+    # objective; the incumbent bounds the columns above and the caller keeps whichever plan is cheaper)
     h.run()
     sol = h.getSolution()
     if not sol.value_valid:
@@ -314,6 +349,32 @@ def solve_patterns(
     return NodeResult(cost=float(prices[off].sum()), off=off, load=load, unplaced=unplaced)
 
 
+def _fill_dynamic(km: np.ndarray, size: np.ndarray, free: np.ndarray, pi: np.ndarray, total: bool) -> np.ndarray:
+    """Greedy fill pod by pod: each step every offering's node takes the class of highest value per share of the
+    room it has *left* (its largest share, or the sum of its shares with `total`), so CPU-heavy and memory-heavy pods
+    end up side by side. Returns pods per (class, offering)."""
+    n_d, n_j = km.shape
+    a = np.zeros_like(km)
+    room = free.astype(float).copy()
+    cols = np.arange(n_j)
+    live = np.ones(n_j, dtype=bool)
+    sz = size.astype(float)
+    for _ in range(int(km.sum(axis=0).max(initial=0))):
+        ok = (a < km) & (sz[:, None, :] <= room[None, :, :] + 1e-9).all(axis=2)
+        ok &= live[None, :]
+        if not ok.any():
+            break
+        share = sz[:, None, :] / np.maximum(room[None, :, :], 1e-9)
+        w = share.sum(axis=2) if total else share.max(axis=2)
+        score = np.where(ok, pi[:, None] / np.maximum(w, 1e-12), -1.0)
+        d = np.argmax(score, axis=0)
+        go = ok[d, cols]
+        live &= go
+        a[d[go], cols[go]] += 1
+        room[go] -= sz[d[go]]
+    return a
+
+
 def _price_round(
     km: np.ndarray,
     size: np.ndarray,
@@ -330,6 +391,8 @@ def _price_round(
         order = np.argsort(-density, axis=0, kind="stable")
         a = _fill(order, km, size, free)
         _collect(a, pi, eff, tol, best)
+    for total in (False, True):
+        _collect(_fill_dynamic(km, size, free, pi, total), pi, eff, tol, best)
     return list(best.values())
 
 
