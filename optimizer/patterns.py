@@ -33,9 +33,9 @@ from .problem import Problem, _ceil_share
 __all__ = ["PATTERN_ITERATIONS", "PATTERN_MIP_NODES", "solve_patterns"]
 
 #: Column-generation rounds (each: one LP re-solve and one pricing pass over every offering).
-PATTERN_ITERATIONS = 60
+PATTERN_ITERATIONS = 30
 #: Branch-and-bound nodes of the integer program over the generated patterns (deterministic limit).
-PATTERN_MIP_NODES = 500
+PATTERN_MIP_NODES = 200
 #: At most this many new patterns enter the LP per round (the most negative reduced costs).
 PATTERNS_PER_ROUND = 200
 #: Safety net only: measured solves finish far inside it, so the node and round limits decide.
