@@ -30,12 +30,14 @@ from highspy._core import _Highs  # the bare solver: the `Highs` wrapper prints 
 from .model import Classes, NodeResult
 from .problem import Problem, _ceil_share
 
-__all__ = ["PATTERN_ITERATIONS", "PATTERN_MIP_NODES", "solve_patterns"]
+__all__ = ["PATTERN_ITERATIONS", "PATTERN_MIP_COLUMNS", "PATTERN_MIP_NODES", "solve_patterns"]
 
 #: Column-generation rounds (each: one LP re-solve and one pricing pass over every offering).
 PATTERN_ITERATIONS = 30
 #: Branch-and-bound nodes of the integer program over the generated patterns (deterministic limit).
 PATTERN_MIP_NODES = 200
+#: The integer program runs over at most this many patterns (those of smallest reduced cost).
+PATTERN_MIP_COLUMNS = 1500
 #: At most this many new patterns enter the LP per round (the most negative reduced costs).
 PATTERNS_PER_ROUND = 200
 #: Safety net only: measured solves finish far inside it, so the node and round limits decide.
@@ -127,8 +129,14 @@ def solve_patterns(
     prices: np.ndarray,
     offerings: np.ndarray,
     incumbent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    integer: bool = True,
+    dynamic: bool = True,
+    mip_nodes: int = 0,
 ) -> NodeResult | None:
     """The per-node optimum over generated patterns on `offerings` (see the module docstring).
+
+    Without `integer` (large problems) no integer program runs: the LP's node counts are rounded down and the pods
+    they leave over are returned as unplaced, for the caller to place; pricing then uses only the one-pass fills.
 
     `compat` (D, J) must already exclude offerings new nodes may not use; `incumbent` is (offering per node, pods per
     class per node, unplaced per class) of a known plan: its nodes enter as patterns and it starts the integer
@@ -242,7 +250,7 @@ def solve_patterns(
         if not km.any():
             break
         tol = 1e-9 * max(1.0, abs(lp_obj))
-        found = _price_round(km, size, free, pi, eff, weights, tol)
+        found = _price_round(km, size, free, pi, eff, weights, tol, dynamic=dynamic)
         if not found:
             found = _price_seeded(km, size, free, pi, eff, weights[0], tol)
         if not found:
@@ -254,6 +262,10 @@ def solve_patterns(
     else:
         h.run()
         lp_obj = h.getInfo().objective_function_value
+
+    if not integer:
+        lam = np.floor(np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :] + 1e-9)
+        return _nodes(m, lam.astype(np.int64), need, cl.count, size, free_all, prices, n_d)
 
     # --- right-sized patterns for what whole LP nodes leave over: the integer program needs them ---------------------
     lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
@@ -270,7 +282,7 @@ def solve_patterns(
         items = []
         fills = [_fill(np.argsort(-np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0), axis=0), km, size, free)
                  for w in weights[:2]]
-        fills += [_fill_dynamic(km, size, free, pi, total) for total in (False, True)]
+        fills += [_fill_dynamic(km, size, free, pi, total) for total in ((False, True) if dynamic else ())]
         for a in fills:
             for k in np.flatnonzero(a.any(axis=0)).tolist():
                 items.append((int(offs[k]), a[:, k].copy()))
@@ -301,7 +313,11 @@ def solve_patterns(
         )
     gap = ub_cost - lp_obj
     pattern_cols = np.arange(m.first_pattern, n_cols)
-    drop = pattern_cols[(col_dual[m.first_pattern :] > gap + 1e-7) & (start[m.first_pattern :] == 0)]
+    rc = col_dual[m.first_pattern :]
+    keep = rc <= gap + 1e-7
+    if keep.sum() > PATTERN_MIP_COLUMNS:  # the integer program sees the patterns of smallest reduced cost only
+        keep &= rc <= np.sort(rc)[PATTERN_MIP_COLUMNS - 1]
+    drop = pattern_cols[~keep]
     # a fresh solver for the integer program (re-running the LP's instance as a MIP mis-reports its objective)
     lp = h.getLp()
     upper = np.asarray(lp.col_upper_, dtype=float)
@@ -315,7 +331,7 @@ def solve_patterns(
     h = _Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", PATTERN_SECONDS)
-    h.setOptionValue("mip_max_nodes", PATTERN_MIP_NODES)
+    h.setOptionValue("mip_max_nodes", mip_nodes or PATTERN_MIP_NODES)
     h.setOptionValue("mip_rel_gap", 1e-4)
     h.passModel(lp)
     # (no MIP start: HiGHS 1.16 answers a run started from a given solution with that solution and a wrong
@@ -325,7 +341,20 @@ def solve_patterns(
     if not sol.value_valid:
         return None
     x = np.round(np.asarray(sol.col_value, dtype=float)).astype(np.int64)
-    lam = np.maximum(x[m.first_pattern :], 0)
+    return _nodes(m, np.maximum(x[m.first_pattern :], 0), need, cl.count, size, free_all, prices, n_d)
+
+
+def _nodes(
+    m: _Master,
+    lam: np.ndarray,
+    need: np.ndarray,
+    count: np.ndarray,
+    size: np.ndarray,
+    free_all: np.ndarray,
+    prices: np.ndarray,
+    n_d: int,
+) -> NodeResult:
+    """`lam[k]` nodes of every pattern k, surplus pods taken off the least-filled nodes first."""
     nodes_off: list[int] = []
     nodes_load: list[np.ndarray] = []
     for k in np.flatnonzero(lam).tolist():
@@ -334,7 +363,6 @@ def solve_patterns(
             nodes_load.append(m.load[k].copy())
     off = np.array(nodes_off, dtype=np.int64)
     load = np.array(nodes_load, dtype=np.int64).reshape(len(nodes_off), n_d)
-    # surplus pods (the cover rows are >=): take them off the least-filled nodes first
     surplus = load.sum(axis=0) - need
     if len(off):
         fill = (load @ size / np.maximum(free_all[off], 1)).max(axis=1)
@@ -345,7 +373,7 @@ def solve_patterns(
                 surplus[d] -= take
                 if surplus[d] == 0:
                     break
-    unplaced = np.maximum(need - load.sum(axis=0), 0) + (cl.count - need)
+    unplaced = np.maximum(need - load.sum(axis=0), 0) + (count - need)
     return NodeResult(cost=float(prices[off].sum()), off=off, load=load, unplaced=unplaced)
 
 
@@ -383,6 +411,7 @@ def _price_round(
     eff: np.ndarray,
     weights: list[np.ndarray],
     tol: float,
+    dynamic: bool = True,
 ) -> list[tuple[float, int, np.ndarray]]:
     """One greedy fill per offering and density order; the fills of negative reduced cost (best per offering)."""
     best: dict[int, tuple[float, int, np.ndarray]] = {}
@@ -391,7 +420,7 @@ def _price_round(
         order = np.argsort(-density, axis=0, kind="stable")
         a = _fill(order, km, size, free)
         _collect(a, pi, eff, tol, best)
-    for total in (False, True):
+    for total in (False, True) if dynamic else ():
         _collect(_fill_dynamic(km, size, free, pi, total), pi, eff, tol, best)
     return list(best.values())
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os as _os
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,10 @@ MIP_GAP = 0.005
 #: Above this many pods no integer program runs: the LP's node counts are rounded down and what is left over gets
 #: a plan of its own (twice), which loses little there and keeps 20,000 pods well under a second.
 MIP_PODS = 8_000
+#: Problems above SMALL_PODS up to this many pods (without a pool cap) also get a node-pattern plan.
+PATTERN_PODS = 8_000
+#: ... whose integer program stops after this many branch-and-bound nodes.
+PATTERN_MIP_NODES_LARGE = 50
 #: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
 REPAIR_DEPTH = 2
 
@@ -407,7 +410,7 @@ def plan_fresh(
     cand_a = np.array(sorted(cand), dtype=np.int64)
     mip = (
         None
-        if not use_mip or (small and _os.environ.get("NOOLD"))
+        if not use_mip
         else solve_lp(
             p,
             cl,
@@ -439,6 +442,16 @@ def plan_fresh(
         res = solve_patterns(p, cl, cmask, prices, cols, (best.off, best.load, best.unplaced))
         if res is not None:
             alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res)
+            if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+                best = alt
+    elif depth == 0 and pods <= PATTERN_PODS and p.max_pool_share >= 1.0:
+        # more pods, no pool cap: the same over one-pass fills only, and fewer branch-and-bound nodes (under a pool
+        # cap its integer program takes tens of seconds there)
+        res = solve_patterns(
+            p, cl, cmask, prices, cols, (best.off, best.load, best.unplaced), dynamic=False, mip_nodes=PATTERN_MIP_NODES_LARGE
+        )
+        if res is not None:
+            alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res, depth=depth)
             if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
     # a safeguard against packing losses: every class alone on its own best single offering type
@@ -479,14 +492,29 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
 
 
 def _plan_of_nodes(
-    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray, sol: NodeResult
+    p: Problem,
+    cl: Classes,
+    compat: np.ndarray,
+    prices: np.ndarray,
+    new_ok: np.ndarray,
+    sol: NodeResult,
+    depth: int = REPAIR_DEPTH,
 ) -> _Plan:
     """A plan of solved nodes: empty nodes dropped (unless the pool cap needs them), pods the solve left out
     placed in free room or on new nodes, every node moved to the cheapest offering that holds it, pools spread."""
     st = _Plan(p, cl, compat, prices, new_ok)
     st.off, st.load, st.kept = sol.off.copy(), sol.load.copy(), np.full(len(sol.off), -1, dtype=np.int64)
     left = st.fill_existing(sol.unplaced)
-    st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    if depth < REPAIR_DEPTH and left.sum() > 0:
+        rest = Classes(size=cl.size, count=left, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
+        sub = plan_fresh(p, rest, compat, prices, new_ok, exact=False, depth=depth + 1)
+        st.off = np.concatenate([st.off, sub.off])
+        st.load = np.vstack([st.load, sub.load])
+        st.kept = np.concatenate([st.kept, sub.kept])
+        st.unplaced += sub.unplaced
+    else:
+        st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    st.drop_underfilled()
     st.downsize()
     empty = st.load.sum(axis=1) == 0
     if empty.any():

@@ -341,6 +341,29 @@ def test_small_catalog_problem_within_3_percent_of_integer_optimum(mix: str, pod
     assert float(result["hourly_cost"]) <= 1.03 * optimum + 1e-9
 
 
+@pytest.mark.parametrize(
+    ("mix", "pods", "offerings", "seed"),
+    [
+        ("web", 20, 14, 41),
+        ("compute", 16, 12, 42),
+        ("big-pods", 14, 12, 43),
+        ("memory", 16, 14, 44),
+        ("mixed", 18, 12, 45),
+        ("constrained", 16, 14, 46),
+    ],
+)
+def test_generated_problem_within_3_percent_of_exact_optimum(mix: str, pods: int, offerings: int, seed: int) -> None:
+    # every workload mix of the benchmark, drawn afresh: the plan (node patterns and all) against the exact
+    # node-by-node optimum solved here
+    bench = load_bench()
+    shape = next(m for m in bench.MIXES if m.name == mix)
+    pr = bench.make_problem(shape, pods, (2, 4), (offerings, offerings), seed)
+    result = plan(pr)
+    assert validate(pr, result) == [] and result["unplaced"] == {}
+    optimum = integer_optimum(pr)
+    assert float(result["hourly_cost"]) <= 1.03 * optimum + 1e-9
+
+
 def test_plans_are_deterministic() -> None:
     bench = load_bench()
     for mix, pods, offerings in (("mixed", 60, (200, 200)), ("constrained", 3_000, (2_000, 2_000))):
