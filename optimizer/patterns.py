@@ -177,7 +177,13 @@ def solve_patterns(
         upper.append(1.0 - 1e-6)
     n_rows = len(lower)
     h.addRows(
-        n_rows, np.array(lower), np.array(upper), 0, np.zeros(n_rows, dtype=np.int32), np.zeros(0, np.int32), np.zeros(0)
+        n_rows,
+        np.array(lower),
+        np.array(upper),
+        0,
+        np.zeros(n_rows, dtype=np.int32),
+        np.zeros(0, np.int32),
+        np.zeros(0),
     )
     penalty = 10.0 * float(max(price.max(), 1e-6)) + 1.0
     # slacks u_d: pods left unplaced, at a price above any node
@@ -280,8 +286,10 @@ def solve_patterns(
             break
         km = np.minimum(kmax, residual[:, None])
         items = []
-        fills = [_fill(np.argsort(-np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0), axis=0), km, size, free)
-                 for w in weights[:2]]
+        fills = [
+            _fill(np.argsort(-np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0), axis=0), km, size, free)
+            for w in weights[:2]
+        ]
         fills += [_fill_dynamic(km, size, free, pi, total) for total in ((False, True) if dynamic else ())]
         for a in fills:
             for k in np.flatnonzero(a.any(axis=0)).tolist():

@@ -448,7 +448,14 @@ def plan_fresh(
         # more pods, no pool cap: the same over one-pass fills only, and fewer branch-and-bound nodes (under a pool
         # cap its integer program takes tens of seconds there)
         res = solve_patterns(
-            p, cl, cmask, prices, cols, (best.off, best.load, best.unplaced), dynamic=False, mip_nodes=PATTERN_MIP_NODES_LARGE
+            p,
+            cl,
+            cmask,
+            prices,
+            cols,
+            (best.off, best.load, best.unplaced),
+            dynamic=False,
+            mip_nodes=PATTERN_MIP_NODES_LARGE,
         )
         if res is not None:
             alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res, depth=depth)
