@@ -444,7 +444,7 @@ def plan_fresh(
             alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res)
             if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
-    elif depth == 0 and pods <= PATTERN_PODS and p.max_pool_share >= 1.0:
+    elif exact and depth == 0 and pods <= PATTERN_PODS and p.max_pool_share >= 1.0:
         # more pods, no pool cap: the same over one-pass fills only, and fewer branch-and-bound nodes (under a pool
         # cap its integer program takes tens of seconds there)
         res = solve_patterns(
