@@ -366,7 +366,9 @@ def test_generated_problem_within_3_percent_of_exact_optimum(mix: str, pods: int
 
 def test_plans_are_deterministic() -> None:
     bench = load_bench()
-    for mix, pods, offerings in (("mixed", 60, (200, 200)), ("constrained", 3_000, (2_000, 2_000))):
+    # small (node patterns with the integer programs), pool-capped mid-sized, mid-sized with node patterns
+    cases = (("mixed", 60, (200, 200)), ("constrained", 3_000, (2_000, 2_000)), ("memory", 1_500, (2_000, 2_000)))
+    for mix, pods, offerings in cases:
         pr = bench.make_problem(next(m for m in bench.MIXES if m.name == mix), pods, (10, 30), offerings, 21)
         assert plan(pr) == plan(json.loads(json.dumps(pr)))
 
