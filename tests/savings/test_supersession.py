@@ -13,7 +13,7 @@ import time_machine
 from django.utils import timezone
 
 from audit.models import AuditLog
-from savings.models import LedgerEntry
+from savings.models import CostRecord, LedgerEntry
 from savings.selectors import reconciliation, savings_summary
 from savings.services import record_costs
 
@@ -174,3 +174,22 @@ def test_a_fallback_does_not_supersede_the_job_whose_node_it_replaced(cluster):
     a.refresh_from_db()
     assert a.ended_at is None  # negative while it lasts; the restore closes it
     assert fallback.spot_hourly == Decimal("-0.056")
+
+
+def test_the_summary_sums_whole_days_from_their_roll_ups_and_the_hours_around_them(cluster, user):
+    add_nodes(cluster, "m5.large", 2)  # 0.192/h on-demand
+    for hour in range(3 * 24):
+        record_costs(at=MONDAY + hour * H + timedelta(minutes=1))
+    since, until = MONDAY + 5 * H, MONDAY + 2 * 24 * H + 7 * H  # 19 h, a whole day, 7 h
+    with time_machine.travel(until, tick=False):
+        before = savings_summary(user, group_by="day", since=since, until=until)["totals"]
+    assert Decimal(before["cost"]) == Decimal("0.192") * (19 + 24 + 7)
+    # the whole day's hours gone (as pruned): its roll-up still counts it, the edges still come from the hours
+    CostRecord.objects.filter(step="hour", t__gte=MONDAY + 24 * H, t__lt=MONDAY + 48 * H).delete()
+    with time_machine.travel(until, tick=False):
+        after = savings_summary(user, group_by="day", since=since, until=until)["totals"]
+    assert after == before
+    # a window inside one day reads the hours alone
+    with time_machine.travel(until, tick=False):
+        inside = savings_summary(user, group_by="day", since=MONDAY + 2 * H, until=MONDAY + 5 * H)["totals"]
+    assert Decimal(inside["cost"]) == Decimal("0.192") * 3
