@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "hibernation",
     "agentapi",
     "optimization",
+    "interruptions",
     "lab",
 ]
 
@@ -394,6 +395,14 @@ AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")
 # Optimization jobs: one drain attempt lasts at most this long; a drain blocked by a PDB is retried until the policy's
 # drain timeout.
 OPTIMIZATION_DRAIN_ATTEMPT_SECONDS = env_int("OPTIMIZATION_DRAIN_ATTEMPT_SECONDS", 120)
+
+# Interruptions: the SQS queue EventBridge fills in each enabled region of each linked account, how long a receive
+# waits for messages (long polling, at most 20 s), how many queues are polled at once, and how many node-hours the
+# Spot Advisor's figure counts for when blended with what was observed.
+INTERRUPTION_QUEUE_NAME = env_str("INTERRUPTION_QUEUE_NAME", "spotopt-interruptions")
+INTERRUPTION_WAIT_SECONDS = env_int("INTERRUPTION_WAIT_SECONDS", 20)
+INTERRUPTION_POLL_THREADS = env_int("INTERRUPTION_POLL_THREADS", 8)
+INTERRUPTION_PRIOR_NODE_HOURS = env_int("INTERRUPTION_PRIOR_NODE_HOURS", 2190)
 
 # --- Audit checkpoints -----------------------------------------------------------------------------------------------
 # Signs the audit chain checkpoints (HMAC-SHA256). Kept outside the database, like the other secrets: whoever can

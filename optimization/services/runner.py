@@ -617,11 +617,13 @@ def _drain(job: OptimizationJob, now: datetime) -> bool:
             disrupting=len(in_flight),
         )
         allowed = len(remaining) if decision.allowed == disruption.UNBOUNDED else int(decision.allowed)
+        if job.trigger == OptimizationJob.Trigger.INTERRUPTION:
+            allowed = len(remaining)  # AWS is taking the node back: no budget holds it
         batch = remaining[: max(0, allowed)]
         names = [job.current_nodes.get(nid, {}).get("node_name", "") for nid in batch]
         pods = _pods_on(job, [name for name in names if name])
         for node_id, name in zip(batch, names, strict=True):
-            if name and pods.get(name, (0, False))[1]:
+            if name and pods.get(name, (0, False))[1] and job.trigger != OptimizationJob.Trigger.INTERRUPTION:
                 step_create(job=job, kind=Kind.DRAIN, target=node_id, state=StepState.SKIPPED, now=now)
                 job.notes = [*job.notes, f"Kept {name}: it now runs a do-not-disrupt pod."]
                 job.save(update_fields=["notes"])

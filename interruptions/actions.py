@@ -1,0 +1,6 @@
+"""Audit action names of the interruptions app, declared once."""
+
+RECEIVED = "interruption.received"
+HANDLED = "interruption.handled"
+REBALANCE_UNCORDONED = "interruption.rebalance_uncordoned"
+INSTANCE_STATE = "interruption.instance_state"

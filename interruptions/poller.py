@@ -1,0 +1,254 @@
+"""The interruption queue consumer: long-polls the queue of every enabled region of every linked account, ten
+messages at a time, stores and handles each event (:func:`interruptions.services.interruptions_ingest`), and only
+then deletes the messages. The replacement jobs it starts are advanced at once (their launch is requested within
+seconds, not at the next beat tick).
+
+One thread per queue (at most ``INTERRUPTION_POLL_THREADS`` at once); the set of queues is looked at again every
+minute, so a newly linked account is picked up without a restart."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.aws import session_for
+from accounts.models import CloudAccount
+from cloud import AccountSession, sqs
+from cloud import errors as cloud_errors
+from optimization.models import OptimizationJob
+from optimization.services.runner import advance_job
+
+from . import services
+from .events import MalformedEvent, parse
+from .models import Interruption, QueueStatus
+
+logger = logging.getLogger(__name__)
+REFRESH_SECONDS = 60
+RETRY_MISSING_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class QueueRef:
+    account_id: int
+    region: str
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} / {self.region}"
+
+
+@dataclass
+class DrainReport:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    unrouted: int = 0
+    malformed: int = 0
+    jobs: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: DrainReport) -> None:
+        for name in ("received", "stored", "duplicates", "unrouted", "malformed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.jobs += other.jobs
+        self.errors += other.errors
+
+
+def queues() -> list[QueueRef]:
+    """One queue per AWS account and enabled region: an AWS account linked by two organizations has one queue (read
+    with the first link's role; routing by instance id finds each event's own organization). One query."""
+    seen: set[tuple[str, str]] = set()
+    out: list[QueueRef] = []
+    accounts = CloudAccount.objects.exclude(status=CloudAccount.Status.DISABLED).order_by("id")
+    for account in accounts.only("id", "aws_account_id", "regions", "role_arn", "encrypted_access_keys"):
+        if not (account.role_arn or account.encrypted_access_keys):
+            continue
+        for region in account.regions or [settings.AWS_DEFAULT_REGION]:
+            key = (account.aws_account_id or f"#{account.pk}", region)
+            if key not in seen:
+                seen.add(key)
+                out.append(QueueRef(account.pk, region))
+    return out
+
+
+class Consumer:
+    """Polls queues; ``advance`` starts the replacement jobs' launches (the job runner's ``advance_job``)."""
+
+    def __init__(self, *, wait_seconds: int | None = None, advance: Callable[[int], object] | None = None) -> None:
+        self.wait_seconds = settings.INTERRUPTION_WAIT_SECONDS if wait_seconds is None else wait_seconds
+        self.advance = advance or (lambda job_id: advance_job(job_id=job_id))
+        self._sessions: dict[QueueRef, tuple[CloudAccount, AccountSession, str]] = {}
+        self._missing_until: dict[QueueRef, float] = {}
+        self._lock = threading.Lock()
+
+    # --- one queue ----------------------------------------------------------------------------------------------
+    def _open(self, ref: QueueRef) -> tuple[CloudAccount, AccountSession, str] | None:
+        with self._lock:
+            cached = self._sessions.get(ref)
+        if cached is not None:
+            return cached
+        if self._missing_until.get(ref, 0) > time.monotonic():
+            return None
+        account = CloudAccount.objects.select_related("organization").get(pk=ref.account_id)
+        session = session_for(account, region=ref.region)
+        try:
+            url = sqs.queue_url(session, name=settings.INTERRUPTION_QUEUE_NAME)
+        except cloud_errors.CloudError as exc:
+            self._missing_until[ref] = time.monotonic() + RETRY_MISSING_SECONDS
+            self._status(ref, error=f"{settings.INTERRUPTION_QUEUE_NAME} not reachable: {exc}")
+            return None
+        with self._lock:
+            self._sessions[ref] = (account, session, url)
+        self._status(ref, url=url)
+        return account, session, url
+
+    def _status(self, ref: QueueRef, *, url: str | None = None, error: str = "", report: DrainReport | None = None):
+        QueueStatus.objects.get_or_create(cloud_account_id=ref.account_id, region=ref.region)
+        update: dict = {"last_polled_at": timezone.now(), "last_error": error[:2000]}
+        if url is not None:
+            update["queue_url"] = url
+        if report is not None:
+            update |= {
+                name: F(name) + getattr(report, name)
+                for name in ("received", "stored", "duplicates", "unrouted", "malformed")
+            }
+        QueueStatus.objects.filter(cloud_account_id=ref.account_id, region=ref.region).update(**update)
+
+    def receive_once(self, ref: QueueRef, *, wait_seconds: int | None = None) -> DrainReport:
+        """One receive (up to ten messages): store and handle them, then delete them. Returns what happened."""
+        report = DrainReport()
+        opened = self._open(ref)
+        if opened is None:
+            return report
+        account, session, url = opened
+        try:
+            messages = sqs.receive(
+                session, url=url, wait_seconds=self.wait_seconds if wait_seconds is None else wait_seconds
+            )
+        except cloud_errors.CloudError as exc:
+            report.errors.append(str(exc))
+            with self._lock:
+                self._sessions.pop(ref, None)
+            self._status(ref, error=str(exc))
+            return report
+        if not messages:
+            return report
+        report.received = len(messages)
+        parsed = []
+        for message in messages:
+            try:
+                parsed.extend(parse(message.body))
+            except MalformedEvent as exc:
+                report.malformed += 1
+                logger.warning("interruption queue %s: message %s ignored: %s", ref, message.message_id, exc)
+        result = services.interruptions_ingest(account=account, events=parsed)
+        report.stored = len(result.stored)
+        report.duplicates = result.duplicates
+        report.unrouted = result.unrouted
+        if result.stored:
+            report.jobs = list(
+                Interruption.objects.filter(pk__in=result.stored, job__isnull=False)
+                .filter(job__state=OptimizationJob.State.LAUNCHING)
+                .values_list("job_id", flat=True)
+            )
+        # Stored (and committed): only now may the messages go.
+        try:
+            failures = sqs.delete(session, url=url, messages=messages)
+        except cloud_errors.CloudError as exc:
+            failures = []
+            report.errors.append(f"delete failed, the messages come back and are recognized: {exc}")
+        for failure in failures:
+            report.errors.append(f"delete of {failure.message_id} failed: {failure.code}")
+        self._status(ref, report=report)
+        return report
+
+    def drain(self, ref: QueueRef) -> DrainReport:
+        """Receive until the queue is empty (``--once``)."""
+        total = DrainReport()
+        while True:
+            report = self.receive_once(ref, wait_seconds=0)
+            total.add(report)
+            self._advance(report.jobs)
+            if report.received == 0 or report.errors:
+                return total
+
+    def _advance(self, job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            try:
+                self.advance(job_id)
+            except Exception:  # the beat tick advances it later; one job's failure must not stop the intake
+                logger.exception("advancing replacement job %s failed", job_id)
+
+    # --- every queue --------------------------------------------------------------------------------------------
+    def drain_all(self, *, threads: int | None = None) -> DrainReport:
+        refs = queues()
+        total = DrainReport()
+        if not refs:
+            return total
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(threads or settings.INTERRUPTION_POLL_THREADS, len(refs)))
+        ) as pool:
+            for report in pool.map(self._in_thread(self.drain), refs):
+                total.add(report)
+        return total
+
+    def _in_thread(self, fn: Callable[[QueueRef], DrainReport]) -> Callable[[QueueRef], DrainReport]:
+        def run(ref: QueueRef) -> DrainReport:
+            close_old_connections()
+            try:
+                return fn(ref)
+            finally:
+                connection.close()
+
+        return run
+
+    def run(
+        self, stop: threading.Event, *, threads: int | None = None, on_round: Callable[[], None] | None = None
+    ) -> None:
+        """Poll every queue until ``stop`` is set: one loop per queue, the queue set refreshed every minute."""
+        threads = threads or settings.INTERRUPTION_POLL_THREADS
+        running: dict[QueueRef, threading.Thread] = {}
+
+        def loop(ref: QueueRef) -> None:
+            close_old_connections()
+            try:
+                while not stop.is_set() and ref in wanted:
+                    try:
+                        report = self.receive_once(ref)
+                        self._advance(report.jobs)
+                        if report.errors or (report.received == 0 and self.wait_seconds == 0):
+                            stop.wait(5 if report.errors else 1)
+                        if self._sessions.get(ref) is None:
+                            stop.wait(5)
+                    except Exception:
+                        logger.exception("interruption queue %s failed; polling again shortly", ref)
+                        stop.wait(5)
+            finally:
+                connection.close()
+
+        wanted: set[QueueRef] = set()
+        while not stop.is_set():
+            try:
+                wanted.clear()
+                wanted.update(queues()[: max(1, threads)])
+                services.rebalance_uncordon_due()
+                if on_round is not None:
+                    on_round()
+            except Exception:
+                logger.exception("refreshing the interruption queues failed")
+            for ref in wanted:
+                thread = running.get(ref)
+                if thread is None or not thread.is_alive():
+                    running[ref] = threading.Thread(target=loop, args=(ref,), name=f"interruptions-{ref}", daemon=True)
+                    running[ref].start()
+            stop.wait(REFRESH_SECONDS)
+        for thread in running.values():
+            thread.join(timeout=self.wait_seconds + 5)
