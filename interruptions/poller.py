@@ -189,13 +189,15 @@ class Consumer:
 
     # --- every queue --------------------------------------------------------------------------------------------
     def drain_all(self, *, threads: int | None = None) -> DrainReport:
+        """Drain every queue once; queues in parallel threads (one at a time on SQLite, whose writers queue anyway)."""
         refs = queues()
         total = DrainReport()
-        if not refs:
+        threads = max(1, min(threads or settings.INTERRUPTION_POLL_THREADS, len(refs) or 1))
+        if threads == 1 or connection.vendor == "sqlite":
+            for ref in refs:
+                total.add(self.drain(ref))
             return total
-        with ThreadPoolExecutor(
-            max_workers=max(1, min(threads or settings.INTERRUPTION_POLL_THREADS, len(refs)))
-        ) as pool:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
             for report in pool.map(self._in_thread(self.drain), refs):
                 total.add(report)
         return total
