@@ -13,6 +13,7 @@ CONSOLE_SECTIONS = (
     ("templates/", "templates_app.urls"),
     ("hibernation/", "hibernation.urls"),
     ("optimization/", "optimization.urls"),
+    ("interruptions/", "interruptions.urls"),
     ("audit/", "audit.urls"),
     ("agents/", "agentapi.urls"),
     ("lab/", "lab.urls"),

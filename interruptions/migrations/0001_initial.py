@@ -6,74 +6,166 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0005_one_link_per_aws_account_per_org'),
-        ('clusters', '0005_cluster_hibernation_state'),
-        ('optimization', '0001_initial'),
+        ("accounts", "0005_one_link_per_aws_account_per_org"),
+        ("clusters", "0005_cluster_hibernation_state"),
+        ("optimization", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Interruption',
+            name="Interruption",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=128, unique=True)),
-                ('source', models.CharField(choices=[('queue', 'EventBridge queue'), ('agent', 'Agent')], max_length=8)),
-                ('kind', models.CharField(choices=[('spot_interruption', 'Spot interruption warning'), ('rebalance', 'Rebalance recommendation'), ('state_change', 'State change'), ('scheduled_change', 'Scheduled change')], max_length=20)),
-                ('detail_type', models.CharField(blank=True, max_length=128)),
-                ('aws_account_id', models.CharField(blank=True, max_length=12)),
-                ('region', models.CharField(blank=True, max_length=32)),
-                ('ec2_instance_id', models.CharField(blank=True, max_length=32)),
-                ('node_name', models.CharField(blank=True, max_length=253)),
-                ('routed', models.BooleanField(default=False)),
-                ('instance_type', models.CharField(blank=True, max_length=64)),
-                ('zone', models.CharField(blank=True, max_length=32)),
-                ('lifecycle', models.CharField(blank=True, max_length=10)),
-                ('instance_age_seconds', models.BigIntegerField(blank=True, null=True)),
-                ('state', models.CharField(blank=True, max_length=64)),
-                ('action_at', models.DateTimeField(blank=True, null=True)),
-                ('occurred_at', models.DateTimeField(help_text="The event's time as AWS (or the agent) stamped it.")),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now, help_text='When the platform stored it.')),
-                ('outcome', models.JSONField(blank=True, default=list)),
-                ('outcome_summary', models.CharField(blank=True, max_length=255)),
-                ('uncordon_at', models.DateTimeField(blank=True, null=True)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('cloud_account', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.cloudaccount')),
-                ('cluster', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='interruptions', to='clusters.cluster')),
-                ('duplicate_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='interruptions.interruption')),
-                ('instance', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='interruptions', to='clusters.instance')),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='optimization.optimizationjob')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.organization')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("event_id", models.CharField(max_length=128, unique=True)),
+                (
+                    "source",
+                    models.CharField(choices=[("queue", "EventBridge queue"), ("agent", "Agent")], max_length=8),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("spot_interruption", "Spot interruption warning"),
+                            ("rebalance", "Rebalance recommendation"),
+                            ("state_change", "State change"),
+                            ("scheduled_change", "Scheduled change"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("detail_type", models.CharField(blank=True, max_length=128)),
+                ("aws_account_id", models.CharField(blank=True, max_length=12)),
+                ("region", models.CharField(blank=True, max_length=32)),
+                ("ec2_instance_id", models.CharField(blank=True, max_length=32)),
+                ("node_name", models.CharField(blank=True, max_length=253)),
+                ("routed", models.BooleanField(default=False)),
+                ("instance_type", models.CharField(blank=True, max_length=64)),
+                ("zone", models.CharField(blank=True, max_length=32)),
+                ("lifecycle", models.CharField(blank=True, max_length=10)),
+                ("instance_age_seconds", models.BigIntegerField(blank=True, null=True)),
+                ("state", models.CharField(blank=True, max_length=64)),
+                ("action_at", models.DateTimeField(blank=True, null=True)),
+                ("occurred_at", models.DateTimeField(help_text="The event's time as AWS (or the agent) stamped it.")),
+                (
+                    "received_at",
+                    models.DateTimeField(default=django.utils.timezone.now, help_text="When the platform stored it."),
+                ),
+                ("outcome", models.JSONField(blank=True, default=list)),
+                ("outcome_summary", models.CharField(blank=True, max_length=255)),
+                ("uncordon_at", models.DateTimeField(blank=True, null=True)),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                (
+                    "cloud_account",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="accounts.cloudaccount",
+                    ),
+                ),
+                (
+                    "cluster",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="interruptions",
+                        to="clusters.cluster",
+                    ),
+                ),
+                (
+                    "duplicate_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="interruptions.interruption",
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="interruptions",
+                        to="clusters.instance",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="optimization.optimizationjob",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.organization"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'interruptions',
-                'ordering': ('-occurred_at', '-id'),
-                'indexes': [models.Index(fields=['cluster', '-occurred_at'], name='interruption_cluster_idx'), models.Index(fields=['organization', 'routed', '-occurred_at'], name='interruption_org_idx'), models.Index(fields=['ec2_instance_id', 'kind', 'occurred_at'], name='interruption_instance_idx'), models.Index(fields=['organization', 'instance_type', 'zone', 'occurred_at'], name='interruption_pool_idx'), models.Index(condition=models.Q(('uncordon_at__isnull', False)), fields=['uncordon_at'], name='interruption_uncordon_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['spot_interruption', 'rebalance', 'state_change', 'scheduled_change'])), name='interruption_kind_valid')],
+                "db_table": "interruptions",
+                "ordering": ("-occurred_at", "-id"),
+                "indexes": [
+                    models.Index(fields=["cluster", "-occurred_at"], name="interruption_cluster_idx"),
+                    models.Index(fields=["organization", "routed", "-occurred_at"], name="interruption_org_idx"),
+                    models.Index(fields=["ec2_instance_id", "kind", "occurred_at"], name="interruption_instance_idx"),
+                    models.Index(
+                        fields=["organization", "instance_type", "zone", "occurred_at"], name="interruption_pool_idx"
+                    ),
+                    models.Index(
+                        condition=models.Q(("uncordon_at__isnull", False)),
+                        fields=["uncordon_at"],
+                        name="interruption_uncordon_idx",
+                    ),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("kind__in", ["spot_interruption", "rebalance", "state_change", "scheduled_change"])
+                        ),
+                        name="interruption_kind_valid",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='QueueStatus',
+            name="QueueStatus",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('region', models.CharField(max_length=32)),
-                ('queue_url', models.CharField(blank=True, max_length=512)),
-                ('last_polled_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('received', models.BigIntegerField(default=0)),
-                ('stored', models.BigIntegerField(default=0)),
-                ('duplicates', models.BigIntegerField(default=0)),
-                ('unrouted', models.BigIntegerField(default=0)),
-                ('malformed', models.BigIntegerField(default=0)),
-                ('cloud_account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.cloudaccount')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("region", models.CharField(max_length=32)),
+                ("queue_url", models.CharField(blank=True, max_length=512)),
+                ("last_polled_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("received", models.BigIntegerField(default=0)),
+                ("stored", models.BigIntegerField(default=0)),
+                ("duplicates", models.BigIntegerField(default=0)),
+                ("unrouted", models.BigIntegerField(default=0)),
+                ("malformed", models.BigIntegerField(default=0)),
+                (
+                    "cloud_account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.cloudaccount"
+                    ),
+                ),
             ],
             options={
-                'db_table': 'interruption_queues',
-                'ordering': ('cloud_account', 'region'),
-                'constraints': [models.UniqueConstraint(fields=('cloud_account', 'region'), name='unique_interruption_queue')],
+                "db_table": "interruption_queues",
+                "ordering": ("cloud_account", "region"),
+                "constraints": [
+                    models.UniqueConstraint(fields=("cloud_account", "region"), name="unique_interruption_queue")
+                ],
             },
         ),
     ]

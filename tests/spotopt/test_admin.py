@@ -21,6 +21,9 @@ from audit.services import checkpoint_create_all
 from clusters.policy_services import policy_for
 from hibernation.models import HibernationPeriod
 from hibernation.services.schedules import schedule_create
+from interruptions.events import parse, spot_warning
+from interruptions.models import QueueStatus
+from interruptions.services import interruptions_ingest
 from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
 from spotopt.service_admin import ServiceAdmin
 from tests.agentapi.conftest import make_snapshot
@@ -35,7 +38,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-DOMAIN_APPS = ("accounts", "audit", "pricing", "clusters", "templates_app", "agentapi", "hibernation", "lab")
+DOMAIN_APPS = ("accounts", "audit", "pricing", "clusters", "templates_app", "agentapi", "hibernation", "interruptions", "lab")
 PROCESS_OWNED = {
     "accounts.LoginFailureCounter",
     "accounts.RevokedAccessToken",
@@ -55,6 +58,8 @@ PROCESS_OWNED = {
     "audit.AuditChainHead",
     "audit.AuditCheckpoint",
     "hibernation.HibernationPeriod",
+    "interruptions.Interruption",
+    "interruptions.QueueStatus",
 }
 # Most queries any change list may take, whatever the number of rows: session, user, then the list's count(s),
 # its page of rows (with the related objects joined), and a date-hierarchy or filter lookup or two.
@@ -115,6 +120,13 @@ def populate(n: int, start: int = 0) -> None:
             actor=org.owner,
         )
         HibernationPeriod.objects.create(schedule=schedule, cluster=cluster, started_at=later)
+        interruptions_ingest(
+            account=account,
+            events=parse(
+                spot_warning(instance_id=instance.instance_id, account="", region="us-east-1", at=later, event_id=f"e{i}")
+            ),
+        )
+        QueueStatus.objects.create(cloud_account=account, region="us-east-1")
     checkpoint_create_all()
 
 
