@@ -12,7 +12,10 @@ class InterruptionFilter(django_filters.FilterSet):
     type = django_filters.ChoiceFilter(field_name="kind", choices=Interruption.Kind.choices)
     since = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
-    routed = django_filters.BooleanFilter()
+    # true / false only: anything else is a 400, not silently "all".
+    routed = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true"
+    )
 
     class Meta:
         model = Interruption
