@@ -173,7 +173,7 @@ def agent_event_handle(*, event: AgentEvent, action_deadline: datetime | None, a
     kind = AGENT_KINDS.get(event.type)
     if kind is None:
         return None
-    cluster = Cluster.objects.select_for_update().select_related("cloud_account").get(pk=event.cluster_id)
+    cluster = Cluster.objects.select_for_update(of=("self",)).select_related("cloud_account").get(pk=event.cluster_id)
     node = event.node_name
     instance = None
     if event.instance_id:
