@@ -33,6 +33,18 @@ def queue_url(session: AccountSession, *, name: str) -> str:
     return str(call(session.client("sqs"), "get_queue_url", retry=session.retry, QueueName=name)["QueueUrl"])
 
 
+def create_queue(session: AccountSession, *, name: str, retention_seconds: int = 300) -> str:
+    """Create the queue (idempotent; the simulated world's stand-in for the regional template); returns its URL."""
+    raw = call(
+        session.client("sqs"),
+        "create_queue",
+        retry=session.retry,
+        QueueName=name,
+        Attributes={"MessageRetentionPeriod": str(retention_seconds)},
+    )
+    return str(raw["QueueUrl"])
+
+
 def queue_arn(session: AccountSession, *, url: str) -> str:
     raw = call(
         session.client("sqs"), "get_queue_attributes", retry=session.retry, QueueUrl=url, AttributeNames=["QueueArn"]

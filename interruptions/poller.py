@@ -33,7 +33,7 @@ from .models import Interruption, QueueStatus
 
 logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 60
-RETRY_MISSING_SECONDS = 300
+RETRY_MISSING_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,26 @@ def queues() -> list[QueueRef]:
 class Consumer:
     """Polls queues; ``advance`` starts the replacement jobs' launches (the job runner's ``advance_job``)."""
 
-    def __init__(self, *, wait_seconds: int | None = None, advance: Callable[[int], object] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        wait_seconds: int | None = None,
+        advance: Callable[[int], object] | None = None,
+        launch_threads: int = 4,
+    ) -> None:
         self.wait_seconds = settings.INTERRUPTION_WAIT_SECONDS if wait_seconds is None else wait_seconds
-        self.advance = advance or (lambda job_id: advance_job(job_id=job_id))
+        # One move: the launch request. The job runner's tick (and its own task) carries the job on from there.
+        self.advance = advance or (lambda job_id: advance_job(job_id=job_id, max_moves=1))
         self._sessions: dict[QueueRef, tuple[CloudAccount, AccountSession, str]] = {}
         self._missing_until: dict[QueueRef, float] = {}
         self._lock = threading.Lock()
+        # Replacement launches run beside the intake (PostgreSQL; SQLite's single writer gains nothing from it).
+        self._launcher = (
+            ThreadPoolExecutor(max_workers=launch_threads, thread_name_prefix="interruption-launch")
+            if launch_threads and connection.vendor != "sqlite"
+            else None
+        )
+        self._pending: list = []
 
     # --- one queue ----------------------------------------------------------------------------------------------
     def _open(self, ref: QueueRef) -> tuple[CloudAccount, AccountSession, str] | None:
@@ -181,13 +195,31 @@ class Consumer:
                 return total
 
     def _advance(self, job_ids: list[int]) -> None:
+        """Start the replacement jobs' launches: on the launcher threads when there are some (the intake does not
+        wait for AWS), else here."""
+        self._pending = [f for f in self._pending if not f.done()]
         for job_id in job_ids:
-            try:
-                self.advance(job_id)
-            except Exception:  # the beat tick advances it later; one job's failure must not stop the intake
-                logger.exception("advancing replacement job %s failed", job_id)
+            if self._launcher is not None:
+                self._pending.append(self._launcher.submit(self._in_thread(self._advance_one), job_id))
+            else:
+                self._advance_one(job_id)
+
+    def _advance_one(self, job_id: int) -> None:
+        try:
+            self.advance(job_id)
+        except Exception:  # the beat tick advances it later; one job's failure must not stop the intake
+            logger.exception("advancing replacement job %s failed", job_id)
+
+    def wait_launches(self) -> None:
+        """Wait until the launches started so far were requested (``--once`` and the benchmark)."""
+        while self._pending:
+            self._pending.pop().result()
 
     # --- every queue --------------------------------------------------------------------------------------------
+    def prepare(self) -> int:
+        """Open every queue now (role assumed, URL known), as a running consumer has them; returns how many."""
+        return sum(1 for ref in queues() if self._open(ref) is not None)
+
     def drain_all(self, *, threads: int | None = None) -> DrainReport:
         """Drain every queue once; queues in parallel threads (one at a time on SQLite, whose writers queue anyway)."""
         refs = queues()
@@ -196,17 +228,18 @@ class Consumer:
         if threads == 1 or connection.vendor == "sqlite":
             for ref in refs:
                 total.add(self.drain(ref))
-            return total
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            for report in pool.map(self._in_thread(self.drain), refs):
-                total.add(report)
+        else:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                for report in pool.map(self._in_thread(self.drain), refs):
+                    total.add(report)
+        self.wait_launches()
         return total
 
-    def _in_thread(self, fn: Callable[[QueueRef], DrainReport]) -> Callable[[QueueRef], DrainReport]:
-        def run(ref: QueueRef) -> DrainReport:
+    def _in_thread(self, fn: Callable) -> Callable:
+        def run(arg):
             close_old_connections()
             try:
-                return fn(ref)
+                return fn(arg)
             finally:
                 connection.close()
 

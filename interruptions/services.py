@@ -33,7 +33,7 @@ from audit.services import record
 from clusters.models import Cluster, ClusterPolicy, Instance
 from clusters.policy_services import policy_for
 from optimization import ice
-from optimization.services.interruption_jobs import interruption_job_start
+from optimization.services.interruption_jobs import interruption_job_start, template_offerings
 
 from . import actions
 from .events import SPOT_NOTICE, ParsedEvent
@@ -118,6 +118,7 @@ def interruptions_ingest(
     (already stored, by its EventBridge id) is counted and skipped; returns what happened."""
     report = IngestReport()
     found, nodes = _route(account, events)
+    offerings: dict = {}
     for parsed in events:
         at = now or timezone.now()
         instance = found.get((parsed.instance_id, parsed.region or account_region(account)))
@@ -151,7 +152,7 @@ def interruptions_ingest(
                 )
                 interruption.cluster = cluster
                 interruption.instance = instance
-                interruption_handle(interruption=interruption, now=at)
+                interruption_handle(interruption=interruption, now=at, offerings=offerings)
         except IntegrityError:
             if not Interruption.objects.filter(event_id=parsed.event_id).exists():
                 raise
@@ -305,7 +306,14 @@ def _platform_launched(instance: Instance | None) -> bool:
     return instance is not None and not instance.asg_name and not instance.node_group
 
 
-def _replace(interruption: Interruption, now: datetime, out: list[dict], *, drain_after_ready: bool) -> None:
+def _replace(
+    interruption: Interruption,
+    now: datetime,
+    out: list[dict],
+    *,
+    drain_after_ready: bool,
+    offerings: dict | None = None,
+) -> None:
     instance = interruption.instance
     if instance is None:
         out.append({"what": "no_replacement", "detail": "the inventory does not know the instance"})
@@ -314,7 +322,13 @@ def _replace(interruption: Interruption, now: datetime, out: list[dict], *, drai
         owner = instance.asg_name or instance.node_group
         out.append({"what": "group_replaces", "detail": f"{owner} launches the replacement"})
         return
+    cached = None
+    if offerings is not None:
+        if interruption.cluster_id not in offerings:
+            offerings[interruption.cluster_id] = template_offerings(interruption.cluster)
+        cached = offerings[interruption.cluster_id]
     job, note = interruption_job_start(
+        offerings=cached,
         cluster=interruption.cluster,
         instance=instance,
         node_name=interruption.node_name,
@@ -386,9 +400,12 @@ def _state_change(interruption: Interruption, now: datetime, out: list[dict]) ->
     out.append({"what": "inventory_closed" if state == "terminated" else "state_marked", "state": state})
 
 
-def interruption_handle(*, interruption: Interruption, now: datetime | None = None, actor: Any = ACTOR) -> None:
+def interruption_handle(
+    *, interruption: Interruption, now: datetime | None = None, actor: Any = ACTOR, offerings: dict | None = None
+) -> None:
     """Act on a stored interruption event (inside the caller's transaction, the cluster's row locked) and record
-    what was done on the row and in one audit entry."""
+    what was done on the row and in one audit entry. ``offerings`` caches each cluster's template offerings across
+    the events of one batch."""
     now = now or timezone.now()
     out: list[dict] = []
     if interruption.cluster_id is None:
@@ -400,7 +417,7 @@ def interruption_handle(*, interruption: Interruption, now: datetime | None = No
         _cordon_and_drain(interruption, now, actor, out)
         if interruption.lifecycle in ("", Instance.Lifecycle.SPOT):
             _ice(interruption, now, out)
-        _replace(interruption, now, out, drain_after_ready=False)
+        _replace(interruption, now, out, drain_after_ready=False, offerings=offerings)
         # A rebalance cordon waiting to be undone is moot now.
         Interruption.objects.filter(
             cluster_id=interruption.cluster_id, ec2_instance_id=interruption.ec2_instance_id, uncordon_at__isnull=False
@@ -421,7 +438,7 @@ def interruption_handle(*, interruption: Interruption, now: datetime | None = No
         else:
             action = _cordon(interruption, priority=PRIORITY_INTERRUPTION, deadline=None, actor=actor)
             out.append({"what": "cordon", "action_id": action.pk})
-            _replace(interruption, now, out, drain_after_ready=True)
+            _replace(interruption, now, out, drain_after_ready=True, offerings=offerings)
             if not _platform_launched(interruption.instance):
                 params, deadline = {"grace_period_seconds": 30, "timeout_seconds": 600}, now + timedelta(minutes=15)
                 drain = enqueue_action(
@@ -438,7 +455,7 @@ def interruption_handle(*, interruption: Interruption, now: datetime | None = No
     elif interruption.kind == Kind.STATE_CHANGE:
         _state_change(interruption, now, out)
     elif interruption.kind == Kind.SCHEDULED_CHANGE:
-        _replace(interruption, now, out, drain_after_ready=True)
+        _replace(interruption, now, out, drain_after_ready=True, offerings=offerings)
     interruption.outcome = out
     interruption.outcome_summary = "; ".join(o["what"].replace("_", " ") for o in out)[:255]
     interruption.save(update_fields=["duplicate_of", "outcome", "outcome_summary", "job", "uncordon_at"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -84,6 +85,18 @@ def active_replacement(*, instance: Instance) -> OptimizationJob | None:
     )
 
 
+def template_offerings(cluster: Cluster) -> tuple[Any, list[dict]]:
+    """The cluster's template and the offerings it allows (fallback included), as the problem lists them."""
+    template = effective_template(policy_for(cluster))
+    if template is None:
+        return None, []
+    return template, [o.as_problem() for o in eligible_offerings(template, cluster.region, include_fallback=True)]
+
+
+#: The job keeps this many substitutes for its launch (the runner picks among them if the pool lacks capacity).
+SUBSTITUTES = 30
+
+
 def interruption_job_start(
     *,
     cluster: Cluster,
@@ -92,11 +105,13 @@ def interruption_job_start(
     reason: str,
     drain_after_ready: bool,
     now: datetime | None = None,
+    offerings: tuple[Any, list[dict]] | None = None,
 ) -> tuple[OptimizationJob | None, str]:
     """Start the replacement of ``instance`` (locked by the caller's transaction through its cluster row).
 
     Returns (job, note): no job when the cluster cannot launch (no launch configuration, no account, no template)
-    or no offering can take the node's place; the note says why."""
+    or no offering can take the node's place; the note says why. ``offerings`` is :func:`template_offerings` of the
+    cluster when the caller already has it (several notices of one cluster in a batch)."""
     now = now or timezone.now()
     existing = active_replacement(instance=instance)
     if existing is not None:
@@ -105,11 +120,9 @@ def interruption_job_start(
         return None, "no replacement: the cluster has no linked AWS account"
     if not (cluster.launch_config or {}).get("launch_template_id"):
         return None, "no replacement: the cluster has no launch configuration"
-    policy = policy_for(cluster)
-    template = effective_template(policy)
+    template, offerings = offerings if offerings is not None else template_offerings(cluster)
     if template is None:
         return None, "no replacement: the cluster has no node template"
-    offerings = [o.as_problem() for o in eligible_offerings(template, cluster.region, include_fallback=True)]
     choice = replacement_offering(
         cluster=cluster,
         offerings=offerings,
@@ -123,6 +136,17 @@ def interruption_job_start(
             + ("" if template.spot_fallback else " (fallback to on-demand is off)")
         )
     offering, is_fallback = choice
+    like = next((o for o in offerings if o["instance_type"] == instance.instance_type), offering)
+    substitutes = sorted(
+        (
+            o
+            for o in offerings
+            if o.get("arch") == like.get("arch")
+            and o.get("allocatable_cpu_m", 0) >= like.get("allocatable_cpu_m", 0)
+            and o.get("allocatable_memory_mib", 0) >= like.get("allocatable_memory_mib", 0)
+        ),
+        key=lambda o: (o["capacity_type"] != "spot", Decimal(str(o["price"]))),
+    )[:SUBSTITUTES]
     node_id = node_name or instance.instance_id
     remove = [node_id] if drain_after_ready else []
     current = (
@@ -150,7 +174,7 @@ def interruption_job_start(
             plan={
                 "nodes": [{**offering, "new": True}],
                 "remove": remove,
-                "offerings": offerings,
+                "offerings": substitutes if offering in substitutes else [offering, *substitutes],
                 "fallback_allowed": bool(template.spot_fallback),
                 "fallback_restore_minutes": restore_minutes,
                 "node_setup": {"labels": dict(template.labels or {}), "taints": list(template.taints or [])},
@@ -195,4 +219,3 @@ def interruption_job_start(
         f"replacement job {job.pk}: {offering['instance_type']} {offering['zone']} {offering['capacity_type']}"
         + (" (fallback)" if is_fallback else "")
     )
-

@@ -38,7 +38,17 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-DOMAIN_APPS = ("accounts", "audit", "pricing", "clusters", "templates_app", "agentapi", "hibernation", "interruptions", "lab")
+DOMAIN_APPS = (
+    "accounts",
+    "audit",
+    "pricing",
+    "clusters",
+    "templates_app",
+    "agentapi",
+    "hibernation",
+    "interruptions",
+    "lab",
+)
 PROCESS_OWNED = {
     "accounts.LoginFailureCounter",
     "accounts.RevokedAccessToken",
@@ -123,7 +133,9 @@ def populate(n: int, start: int = 0) -> None:
         interruptions_ingest(
             account=account,
             events=parse(
-                spot_warning(instance_id=instance.instance_id, account="", region="us-east-1", at=later, event_id=f"e{i}")
+                spot_warning(
+                    instance_id=instance.instance_id, account="", region="us-east-1", at=later, event_id=f"e{i}"
+                )
             ),
         )
         QueueStatus.objects.create(cloud_account=account, region="us-east-1")
