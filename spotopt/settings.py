@@ -308,6 +308,8 @@ SPECTACULAR_SETTINGS = {
         "JobStepStateEnum": "optimization.models.JobStep.State",
         "JobStepKindEnum": "optimization.models.JobStep.Kind",
         "ClusterKindEnum": "clusters.models.Cluster.Kind",
+        "ClusterSourceEnum": "clusters.models.Cluster.Source",
+        "InterruptionSourceEnum": "interruptions.models.Interruption.Source",
     },
 }
 
