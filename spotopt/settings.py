@@ -211,6 +211,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
+    "interruptions-rebalance-uncordon": {
+        "task": "interruptions.tasks.rebalance_uncordon",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
 }
 
 # --- Auth ------------------------------------------------------------------------------------------------------------
