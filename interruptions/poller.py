@@ -245,11 +245,9 @@ class Consumer:
 
         return run
 
-    def run(
-        self, stop: threading.Event, *, threads: int | None = None, on_round: Callable[[], None] | None = None
-    ) -> None:
-        """Poll every queue until ``stop`` is set: one loop per queue, the queue set refreshed every minute."""
-        threads = threads or settings.INTERRUPTION_POLL_THREADS
+    def run(self, stop: threading.Event, *, on_round: Callable[[], None] | None = None) -> None:
+        """Poll every queue until ``stop`` is set: one thread per queue (mostly waiting in long polls), the queue set
+        refreshed every minute."""
         running: dict[QueueRef, threading.Thread] = {}
 
         def loop(ref: QueueRef) -> None:
@@ -272,8 +270,9 @@ class Consumer:
         wanted: set[QueueRef] = set()
         while not stop.is_set():
             try:
-                wanted.clear()
-                wanted.update(queues()[: max(1, threads)])
+                current = set(queues())
+                wanted.intersection_update(current)  # never empty in between: a loop still wanted keeps going
+                wanted.update(current)
                 services.rebalance_uncordon_due()
                 if on_round is not None:
                     on_round()

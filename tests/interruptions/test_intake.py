@@ -190,3 +190,33 @@ def test_a_missing_queue_is_reported_not_fatal(aws):
 
     status = QueueStatus.objects.get(cloud_account=account, region="us-east-1")
     assert "spotopt-interruptions not reachable" in status.last_error
+
+
+def test_the_running_consumer_picks_up_messages_and_stops_cleanly(aws):
+    import threading
+    import time
+
+    org = OrganizationFactory()
+    a = aws(A)
+    a.create_queue("us-east-1")
+    account = link(org, a, ["us-east-1"])
+    cluster = ClusterFactory(organization=org, cloud_account=account)
+    kube_node(cluster, spot_node(cluster, "i-0000000000000r001"))
+    stop = threading.Event()
+    consumer = Consumer(wait_seconds=1)
+    thread = threading.Thread(target=consumer.run, args=(stop,))
+    thread.start()
+    try:
+        a.put(
+            "us-east-1",
+            event("spot-interruption-warning", instance_id="i-0000000000000r001", account=A, region="us-east-1"),
+        )
+        deadline = time.monotonic() + 30
+        while a.waiting("us-east-1") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert Interruption.objects.get().cluster_id == cluster.pk
+    assert a.waiting("us-east-1") == 0

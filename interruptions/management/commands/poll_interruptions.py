@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="Drain every queue once and exit.")
         parser.add_argument("--wait", type=int, default=None, help="Long-poll wait in seconds (0-20).")
-        parser.add_argument("--threads", type=int, default=None, help="Queues polled at once.")
+        parser.add_argument("--threads", type=int, default=None, help="Queues drained at once with --once.")
 
     def handle(
         self, *args: Any, once: bool = False, wait: int | None = None, threads: int | None = None, **options: Any
@@ -40,5 +40,5 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write("polling the interruption queues (Ctrl-C to stop)")
-        consumer.run(stop, threads=threads)
+        consumer.run(stop)
         self.stdout.write("stopped")
