@@ -66,6 +66,9 @@ class Interruption(models.Model):
     action_at = models.DateTimeField(null=True, blank=True)
     occurred_at = models.DateTimeField(help_text="The event's time as AWS (or the agent) stamped it.")
     received_at = models.DateTimeField(default=timezone.now, help_text="When the platform stored it.")
+    # Set when handling is complete. A spot warning's cordon and drain are queued when it is stored (the first
+    # response); the rest (ICE, the replacement) follows, and a row left unhandled by a crash is finished later.
+    handled_at = models.DateTimeField(null=True, blank=True)
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # What was done: a list of {"what", ...} (cordon/drain action ids, ICE, the replacement job, inventory closed).
     outcome = models.JSONField(default=list, blank=True)
@@ -90,6 +93,10 @@ class Interruption(models.Model):
             # Cross-source de-duplication and the burst rule: one instance's / pool's recent notices.
             models.Index(fields=["ec2_instance_id", "kind", "occurred_at"], name="interruption_instance_idx"),
             models.Index(fields=["organization", "instance_type", "zone", "occurred_at"], name="interruption_pool_idx"),
+            # The sweep of events whose handling a crash interrupted (WHERE handled_at IS NULL).
+            models.Index(
+                fields=["received_at"], condition=models.Q(handled_at__isnull=True), name="interruption_pending_idx"
+            ),
             # The rebalance uncordon sweep (WHERE uncordon_at IS NOT NULL AND uncordon_at <= now).
             models.Index(
                 fields=["uncordon_at"], condition=models.Q(uncordon_at__isnull=False), name="interruption_uncordon_idx"

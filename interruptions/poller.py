@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -24,12 +25,11 @@ from accounts.aws import session_for
 from accounts.models import CloudAccount
 from cloud import AccountSession, sqs
 from cloud import errors as cloud_errors
-from optimization.models import OptimizationJob
 from optimization.services.runner import advance_job
 
 from . import services
 from .events import MalformedEvent, parse
-from .models import Interruption, QueueStatus
+from .models import QueueStatus
 
 logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 60
@@ -53,12 +53,14 @@ class DrainReport:
     unrouted: int = 0
     malformed: int = 0
     jobs: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def add(self, other: DrainReport) -> None:
         for name in ("received", "stored", "duplicates", "unrouted", "malformed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.jobs += other.jobs
+        self.pending += other.pending
         self.errors += other.errors
 
 
@@ -163,17 +165,12 @@ class Consumer:
             except MalformedEvent as exc:
                 report.malformed += 1
                 logger.warning("interruption queue %s: message %s ignored: %s", ref, message.message_id, exc)
-        result = services.interruptions_ingest(account=account, events=parsed)
+        # Stored, with each spot warning's cordon and drain queued, and committed: only now may the messages go.
+        result = services.interruptions_store(account=account, events=parsed)
         report.stored = len(result.stored)
         report.duplicates = result.duplicates
         report.unrouted = result.unrouted
-        if result.stored:
-            report.jobs = list(
-                Interruption.objects.filter(pk__in=result.stored, job__isnull=False)
-                .filter(job__state=OptimizationJob.State.LAUNCHING)
-                .values_list("job_id", flat=True)
-            )
-        # Stored (and committed): only now may the messages go.
+        report.pending = list(result.stored)
         try:
             failures = sqs.delete(session, url=url, messages=messages)
         except cloud_errors.CloudError as exc:
@@ -190,25 +187,40 @@ class Consumer:
         while True:
             report = self.receive_once(ref, wait_seconds=0)
             total.add(report)
-            self._advance(report.jobs)
+            self._complete(report.pending)
             if report.received == 0 or report.errors:
                 return total
 
-    def _advance(self, job_ids: list[int]) -> None:
-        """Start the replacement jobs' launches: on the launcher threads when there are some (the intake does not
-        wait for AWS), else here."""
+    def _complete(self, interruption_ids: list[int]) -> None:
+        """Finish handling (ICE, the replacement job) and request the replacement launches: on the completion threads
+        when there are some, so that the intake goes on with the next messages, else here."""
         self._pending = [f for f in self._pending if not f.done()]
-        for job_id in job_ids:
-            if self._launcher is not None:
-                self._pending.append(self._launcher.submit(self._in_thread(self._advance_one), job_id))
-            else:
-                self._advance_one(job_id)
+        if not interruption_ids:
+            return
+        if self._launcher is not None:
+            self._pending.append(self._launcher.submit(self._in_thread(self._complete_now), interruption_ids))
+        else:
+            self._complete_now(interruption_ids)
 
-    def _advance_one(self, job_id: int) -> None:
-        try:
-            self.advance(job_id)
-        except Exception:  # the beat tick advances it later; one job's failure must not stop the intake
-            logger.exception("advancing replacement job %s failed", job_id)
+    def _complete_now(self, interruption_ids: list[int]) -> None:
+        offerings: dict = {}
+        for pk in interruption_ids:
+            try:
+                job_id = services.interruption_complete(interruption_id=pk, offerings=offerings)
+            except Exception:  # left unhandled: the pending sweep finishes it; the other events go on
+                logger.exception("handling interruption %s failed", pk)
+                continue
+            if job_id is not None:
+                try:
+                    self.advance(job_id)
+                except Exception:  # the job runner's tick advances it later
+                    logger.exception("advancing replacement job %s failed", job_id)
+
+    def finish_pending(self, *, older_than: timedelta = timedelta(seconds=30)) -> int:
+        """Complete the events a crash left half-handled (stored, first response given, the rest not)."""
+        pending = services.interruptions_pending(older_than=older_than)
+        self._complete_now(pending)
+        return len(pending)
 
     def wait_launches(self) -> None:
         """Wait until the launches started so far were requested (``--once`` and the benchmark)."""
@@ -222,6 +234,7 @@ class Consumer:
 
     def drain_all(self, *, threads: int | None = None) -> DrainReport:
         """Drain every queue once; queues in parallel threads (one at a time on SQLite, whose writers queue anyway)."""
+        self.finish_pending(older_than=timedelta(0))
         refs = queues()
         total = DrainReport()
         threads = max(1, min(threads or settings.INTERRUPTION_POLL_THREADS, len(refs) or 1))
@@ -256,7 +269,7 @@ class Consumer:
                 while not stop.is_set() and ref in wanted:
                     try:
                         report = self.receive_once(ref)
-                        self._advance(report.jobs)
+                        self._complete(report.pending)
                         if report.errors or (report.received == 0 and self.wait_seconds == 0):
                             stop.wait(5 if report.errors else 1)
                         if self._sessions.get(ref) is None:
@@ -274,6 +287,7 @@ class Consumer:
                 wanted.intersection_update(current)  # never empty in between: a loop still wanted keeps going
                 wanted.update(current)
                 services.rebalance_uncordon_due()
+                self.finish_pending()
                 if on_round is not None:
                     on_round()
             except Exception:

@@ -111,56 +111,213 @@ def _pool_facts(instance: Instance | None, at: datetime) -> dict[str, Any]:
     }
 
 
-def interruptions_ingest(
+def _build(account: CloudAccount, parsed: ParsedEvent, found: dict, nodes: dict, at: datetime) -> Interruption:
+    instance = found.get((parsed.instance_id, parsed.region or account_region(account)))
+    if instance is None:
+        instance = next((i for (iid, _), i in found.items() if iid == parsed.instance_id), None)
+    cluster = instance.cluster if instance else None
+    row = Interruption(
+        organization_id=cluster.organization_id if cluster else account.organization_id,
+        cloud_account=cluster.cloud_account if cluster else account,
+        event_id=parsed.event_id,
+        source=Interruption.Source.QUEUE,
+        kind=parsed.kind,
+        detail_type=parsed.detail_type,
+        aws_account_id=parsed.aws_account_id,
+        region=parsed.region,
+        ec2_instance_id=parsed.instance_id,
+        cluster=cluster,
+        instance=instance,
+        node_name=nodes.get((cluster.pk, parsed.instance_id), "") if cluster else "",
+        routed=cluster is not None,
+        state=parsed.state,
+        action_at=parsed.action_at,
+        occurred_at=parsed.occurred_at,
+        received_at=at,
+        payload=parsed.payload,
+        **_pool_facts(instance, parsed.occurred_at),
+    )
+    row.cluster = cluster
+    row.instance = instance
+    return row
+
+
+def interruptions_store(
     *, account: CloudAccount, events: list[ParsedEvent], now: datetime | None = None
 ) -> IngestReport:
-    """Store, route and handle queue events of ``account``'s queue. Each event in its own transaction: a duplicate
-    (already stored, by its EventBridge id) is counted and skipped; returns what happened."""
+    """Store a batch of queue events of ``account``'s queue and give the first response, in one transaction: the
+    events are inserted together (an id already stored is a duplicate, acknowledged and skipped), and each spot
+    warning's cordon and drain are queued at once (high priority, one audit entry per organization for the batch).
+    Handling is completed by :func:`interruption_complete` for each stored id (``report.stored``).
+
+    A concurrent consumer storing the same event makes the batch fall back to one event at a time."""
     report = IngestReport()
+    at = now or timezone.now()
     found, nodes = _route(account, events)
-    offerings: dict = {}
+    try:
+        with transaction.atomic():
+            existing = set(
+                Interruption.objects.filter(event_id__in=[e.event_id for e in events]).values_list(
+                    "event_id", flat=True
+                )
+            )
+            rows: list[Interruption] = []
+            for parsed in events:
+                if parsed.event_id in existing:
+                    report.duplicates += 1
+                    continue
+                existing.add(parsed.event_id)
+                rows.append(_build(account, parsed, found, nodes, at))
+            if not rows:
+                return report
+            clusters = sorted({r.cluster_id for r in rows if r.cluster_id})
+            if clusters:
+                list(Cluster.objects.select_for_update().filter(pk__in=clusters).order_by("pk").values_list("pk"))
+            Interruption.objects.bulk_create(rows)
+            _first_response(rows, at)
+    except IntegrityError:
+        return _store_one_by_one(account, events, found, nodes, at)
+    report.stored = [r.pk for r in rows]
+    report.unrouted = sum(1 for r in rows if not r.routed)
+    return report
+
+
+def _store_one_by_one(
+    account: CloudAccount, events: list[ParsedEvent], found: dict, nodes: dict, at: datetime
+) -> IngestReport:
+    report = IngestReport()
     for parsed in events:
-        at = now or timezone.now()
-        instance = found.get((parsed.instance_id, parsed.region or account_region(account)))
-        if instance is None:
-            instance = next((i for (iid, _), i in found.items() if iid == parsed.instance_id), None)
-        cluster = instance.cluster if instance else None
+        row = _build(account, parsed, found, nodes, at)
         try:
             with transaction.atomic():
-                if cluster is not None:
-                    Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
-                interruption = Interruption.objects.create(
-                    organization_id=cluster.organization_id if cluster else account.organization_id,
-                    cloud_account=cluster.cloud_account if cluster else account,
-                    event_id=parsed.event_id,
-                    source=Interruption.Source.QUEUE,
-                    kind=parsed.kind,
-                    detail_type=parsed.detail_type,
-                    aws_account_id=parsed.aws_account_id,
-                    region=parsed.region,
-                    ec2_instance_id=parsed.instance_id,
-                    cluster=cluster,
-                    instance=instance,
-                    node_name=nodes.get((cluster.pk, parsed.instance_id), "") if cluster else "",
-                    routed=cluster is not None,
-                    state=parsed.state,
-                    action_at=parsed.action_at,
-                    occurred_at=parsed.occurred_at,
-                    received_at=at,
-                    payload=parsed.payload,
-                    **_pool_facts(instance, parsed.occurred_at),
-                )
-                interruption.cluster = cluster
-                interruption.instance = instance
-                interruption_handle(interruption=interruption, now=at, offerings=offerings)
+                if row.cluster_id:
+                    list(Cluster.objects.select_for_update().filter(pk=row.cluster_id).values_list("pk"))
+                row.save()
+                _first_response([row], at)
         except IntegrityError:
             if not Interruption.objects.filter(event_id=parsed.event_id).exists():
                 raise
             report.duplicates += 1
             continue
-        report.stored.append(interruption.pk)
-        if cluster is None:
-            report.unrouted += 1
+        report.stored.append(row.pk)
+        report.unrouted += 0 if row.routed else 1
+    return report
+
+
+def _first_response(rows: list[Interruption], now: datetime) -> None:
+    """What cannot wait: each routed spot warning's cordon and drain, queued ahead of everything else (bulk, one
+    audit entry per organization); notices of an interruption already handled are marked duplicates."""
+    queued: list[AgentAction] = []
+    owners: list[Interruption] = []
+    spot = [r for r in rows if r.routed and r.kind == Kind.SPOT_INTERRUPTION]
+    open_drains = set(
+        AgentAction.objects.open()
+        .filter(
+            cluster_id__in={r.cluster_id for r in spot},
+            type="drain",
+            target__in={r.node_name for r in spot if r.node_name},
+            origin__startswith="interruption:",
+        )
+        .values_list("cluster_id", "target")
+    )
+    for row in rows:
+        row.outcome = []
+        if not row.routed:
+            row.outcome.append({"what": "unrouted", "detail": "no cluster's inventory has this instance"})
+            continue
+        earlier = _same_interruption(row)
+        if earlier is not None:
+            row.duplicate_of = earlier
+            row.outcome.append({"what": "duplicate", "of": earlier.pk, "detail": f"already handled as #{earlier.pk}"})
+            continue
+        if row.kind != Kind.SPOT_INTERRUPTION:
+            continue
+        if not row.node_name:
+            row.outcome.append({"what": "no_node", "detail": "the agent does not report a node for this instance"})
+            continue
+        params, deadline = _drain_params(row, now)
+        reason = f"{row.get_kind_display()} ({row.event_id})"[:255]
+        common = {
+            "cluster_id": row.cluster_id,
+            "target": row.node_name,
+            "deadline": deadline,
+            "reason": reason,
+            "origin": f"interruption:{row.pk}",
+            "priority": PRIORITY_INTERRUPTION,
+            "created_at": now,
+        }
+        queued.append(AgentAction(type="cordon", params={}, max_attempts=3, **common))
+        owners.append(row)
+        if (row.cluster_id, row.node_name) in open_drains:
+            row.outcome.append({"what": "drain", "already_queued": True})
+            continue
+        open_drains.add((row.cluster_id, row.node_name))
+        queued.append(AgentAction(type="drain", params=params, max_attempts=2, **common))
+        owners.append(row)
+    if queued:
+        AgentAction.objects.bulk_create(queued)
+        for action, row in zip(queued, owners, strict=True):
+            entry = {"what": action.type, "action_id": action.pk}
+            row.outcome.append(entry | (action.params if action.type == "drain" else {}))
+        by_org: dict[int, list[AgentAction]] = {}
+        for action, row in zip(queued, owners, strict=True):
+            by_org.setdefault(row.organization_id, []).append(action)
+        for org_id, org_actions in by_org.items():
+            record(
+                action=actions.FIRST_RESPONSE,
+                organization_id=org_id,
+                resource_type="agentaction",
+                resource_id=org_actions[0].pk,
+                after={
+                    "actions": [
+                        {"id": a.pk, "type": a.type, "cluster_id": a.cluster_id, "target": a.target, "params": a.params}
+                        for a in org_actions
+                    ],
+                    "priority": PRIORITY_INTERRUPTION,
+                },
+                actor=ACTOR,
+            )
+    for row in rows:
+        row.outcome_summary = "; ".join(o["what"].replace("_", " ") for o in row.outcome)[:255]
+    Interruption.objects.bulk_update(rows, ["outcome", "outcome_summary", "duplicate_of"])
+
+
+def interruption_complete(*, interruption_id: int, offerings: dict | None = None) -> int | None:
+    """Finish handling a stored event (idempotent: a handled one is left alone). Returns the replacement job's id
+    when one was started."""
+    with transaction.atomic():
+        cluster_id = Interruption.objects.filter(pk=interruption_id).values_list("cluster_id", flat=True).first()
+        if cluster_id:
+            list(Cluster.objects.select_for_update().filter(pk=cluster_id).values_list("pk"))
+        row = (
+            Interruption.objects.select_for_update(of=("self",))
+            .select_related("cluster", "cluster__cloud_account", "instance")
+            .filter(pk=interruption_id, handled_at__isnull=True)
+            .first()
+        )
+        if row is None:
+            return None
+        interruption_handle(interruption=row, offerings=offerings, responded=True)
+        return row.job_id
+
+
+def interruptions_pending(*, older_than: timedelta = timedelta(seconds=30), limit: int = 500) -> list[int]:
+    """Stored events whose handling a crash (or a stopped consumer) left unfinished."""
+    return list(
+        Interruption.objects.filter(handled_at__isnull=True, received_at__lte=timezone.now() - older_than)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def interruptions_ingest(
+    *, account: CloudAccount, events: list[ParsedEvent], now: datetime | None = None
+) -> IngestReport:
+    """Store a batch of queue events and handle them completely (what the consumer does in two steps)."""
+    report = interruptions_store(account=account, events=events, now=now)
+    offerings: dict = {}
+    for pk in report.stored:
+        interruption_complete(interruption_id=pk, offerings=offerings)
     return report
 
 
@@ -239,7 +396,7 @@ def _same_interruption(interruption: Interruption) -> Interruption | None:
             occurred_at__gte=at - SAME_INTERRUPTION_WINDOW,
             occurred_at__lte=at + SAME_INTERRUPTION_WINDOW,
         )
-        .exclude(pk=interruption.pk)
+        .filter(pk__lt=interruption.pk)  # the notice stored first acts; the later ones are its duplicates
         .order_by("occurred_at", "id")
         .first()
     )
@@ -401,20 +558,29 @@ def _state_change(interruption: Interruption, now: datetime, out: list[dict]) ->
 
 
 def interruption_handle(
-    *, interruption: Interruption, now: datetime | None = None, actor: Any = ACTOR, offerings: dict | None = None
+    *,
+    interruption: Interruption,
+    now: datetime | None = None,
+    actor: Any = ACTOR,
+    offerings: dict | None = None,
+    responded: bool = False,
 ) -> None:
     """Act on a stored interruption event (inside the caller's transaction, the cluster's row locked) and record
     what was done on the row and in one audit entry. ``offerings`` caches each cluster's template offerings across
     the events of one batch."""
     now = now or timezone.now()
-    out: list[dict] = []
+    out: list[dict] = list(interruption.outcome) if responded else []
     if interruption.cluster_id is None:
-        out.append({"what": "unrouted", "detail": "no cluster's inventory has this instance"})
-    elif (earlier := _same_interruption(interruption)) is not None:
+        if not responded:
+            out.append({"what": "unrouted", "detail": "no cluster's inventory has this instance"})
+    elif responded and interruption.duplicate_of_id:
+        pass
+    elif not responded and (earlier := _same_interruption(interruption)) is not None:
         interruption.duplicate_of = earlier
         out.append({"what": "duplicate", "of": earlier.pk, "detail": f"already handled as #{earlier.pk}"})
     elif interruption.kind == Kind.SPOT_INTERRUPTION:
-        _cordon_and_drain(interruption, now, actor, out)
+        if not responded:
+            _cordon_and_drain(interruption, now, actor, out)
         if interruption.lifecycle in ("", Instance.Lifecycle.SPOT):
             _ice(interruption, now, out)
         _replace(interruption, now, out, drain_after_ready=False, offerings=offerings)
@@ -458,7 +624,8 @@ def interruption_handle(
         _replace(interruption, now, out, drain_after_ready=True, offerings=offerings)
     interruption.outcome = out
     interruption.outcome_summary = "; ".join(o["what"].replace("_", " ") for o in out)[:255]
-    interruption.save(update_fields=["duplicate_of", "outcome", "outcome_summary", "job", "uncordon_at"])
+    interruption.handled_at = now
+    interruption.save(update_fields=["duplicate_of", "outcome", "outcome_summary", "job", "uncordon_at", "handled_at"])
     record(
         action=actions.HANDLED,
         organization_id=interruption.organization_id,

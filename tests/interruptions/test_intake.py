@@ -124,12 +124,15 @@ def test_a_crash_between_store_and_delete_loses_nothing_and_doubles_nothing(aws,
     monkeypatch.setattr(sqs, "delete", crash)
     with pytest.raises(Crash):
         Consumer(wait_seconds=0).drain_all(threads=1)
-    assert Interruption.objects.count() == 1  # stored (committed) before the crash
+    stored = Interruption.objects.get()  # stored (committed) with its first response before the crash
+    assert AgentAction.objects.filter(type="drain", origin=f"interruption:{stored.pk}").count() == 1
+    assert stored.handled_at is None  # the rest of its handling had not run
     assert a.waiting("us-east-1") == 1  # and still on the queue
 
     monkeypatch.setattr(sqs, "delete", real_delete)
     assert "stored 0, duplicates 1" in poll_once()
     assert Interruption.objects.count() == 1
+    assert Interruption.objects.get().handled_at is not None  # finished after the restart
     assert AgentAction.objects.filter(type="drain").count() == 1
     assert a.waiting("us-east-1") == 0
 

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             report = consumer.drain_all(threads=threads)
             self.stdout.write(
                 f"received {report.received}, stored {report.stored}, duplicates {report.duplicates}, "
-                f"unrouted {report.unrouted}, malformed {report.malformed}, replacement jobs {len(report.jobs)}"
+                f"unrouted {report.unrouted}, malformed {report.malformed}"
             )
             for error in report.errors:
                 self.stderr.write(error)
