@@ -89,7 +89,7 @@ class Consumer:
         *,
         wait_seconds: int | None = None,
         advance: Callable[[int], object] | None = None,
-        launch_threads: int = 4,
+        launch_threads: int = 16,
     ) -> None:
         self.wait_seconds = settings.INTERRUPTION_WAIT_SECONDS if wait_seconds is None else wait_seconds
         # One move: the launch request. The job runner's tick (and its own task) carries the job on from there.
@@ -191,19 +191,26 @@ class Consumer:
             if report.received == 0 or report.errors:
                 return total
 
+    def _submit(self, fn: Callable, arg: object) -> None:
+        assert self._launcher is not None
+        future = self._launcher.submit(self._in_thread(fn), arg)
+        with self._lock:
+            self._pending = [f for f in self._pending if not f.done()]
+            self._pending.append(future)
+
     def _complete(self, interruption_ids: list[int]) -> None:
         """Finish handling (ICE, the replacement job) and request the replacement launches: on the completion threads
         when there are some, so that the intake goes on with the next messages, else here."""
-        self._pending = [f for f in self._pending if not f.done()]
         if not interruption_ids:
             return
         if self._launcher is not None:
-            self._pending.append(self._launcher.submit(self._in_thread(self._complete_now), interruption_ids))
+            self._submit(self._complete_now, interruption_ids)
         else:
             self._complete_now(interruption_ids)
 
     def _complete_now(self, interruption_ids: list[int]) -> None:
         offerings: dict = {}
+        jobs = []
         for pk in interruption_ids:
             try:
                 job_id = services.interruption_complete(interruption_id=pk, offerings=offerings)
@@ -211,10 +218,18 @@ class Consumer:
                 logger.exception("handling interruption %s failed", pk)
                 continue
             if job_id is not None:
-                try:
-                    self.advance(job_id)
-                except Exception:  # the job runner's tick advances it later
-                    logger.exception("advancing replacement job %s failed", job_id)
+                jobs.append(job_id)
+        for job_id in jobs:  # each launch on its own thread: they wait on AWS, not on each other
+            if self._launcher is not None:
+                self._submit(self._advance_now, job_id)
+            else:
+                self._advance_now(job_id)
+
+    def _advance_now(self, job_id: int) -> None:
+        try:
+            self.advance(job_id)
+        except Exception:  # the job runner's tick advances it later
+            logger.exception("advancing replacement job %s failed", job_id)
 
     def finish_pending(self, *, older_than: timedelta = timedelta(seconds=30)) -> int:
         """Complete the events a crash left half-handled (stored, first response given, the rest not)."""
@@ -223,9 +238,15 @@ class Consumer:
         return len(pending)
 
     def wait_launches(self) -> None:
-        """Wait until the launches started so far were requested (``--once`` and the benchmark)."""
-        while self._pending:
-            self._pending.pop().result()
+        """Wait until the work handed to the completion threads so far is done (``--once`` and the benchmark)."""
+        while True:
+            with self._lock:
+                pending = [f for f in self._pending if not f.done()]
+                self._pending = pending
+            if not pending:
+                return
+            for future in pending:
+                future.result()
 
     # --- every queue --------------------------------------------------------------------------------------------
     def prepare(self) -> int:
