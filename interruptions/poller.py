@@ -90,6 +90,7 @@ class Consumer:
         wait_seconds: int | None = None,
         advance: Callable[[int], object] | None = None,
         launch_threads: int = 16,
+        complete_threads: int = 2,
     ) -> None:
         self.wait_seconds = settings.INTERRUPTION_WAIT_SECONDS if wait_seconds is None else wait_seconds
         # One move: the launch request. The job runner's tick (and its own task) carries the job on from there.
@@ -98,9 +99,16 @@ class Consumer:
         self._missing_until: dict[QueueRef, float] = {}
         self._lock = threading.Lock()
         # Replacement launches run beside the intake (PostgreSQL; SQLite's single writer gains nothing from it).
+        threaded = bool(launch_threads) and connection.vendor != "sqlite"
         self._launcher = (
             ThreadPoolExecutor(max_workers=launch_threads, thread_name_prefix="interruption-launch")
-            if launch_threads and connection.vendor != "sqlite"
+            if threaded
+            else None
+        )
+        # Completing events is database work: a few threads, so that the intake keeps most of the CPU.
+        self._completer = (
+            ThreadPoolExecutor(max_workers=complete_threads, thread_name_prefix="interruption-complete")
+            if threaded
             else None
         )
         self._pending: list = []
@@ -191,9 +199,9 @@ class Consumer:
             if report.received == 0 or report.errors:
                 return total
 
-    def _submit(self, fn: Callable, arg: object) -> None:
-        assert self._launcher is not None
-        future = self._launcher.submit(self._in_thread(fn), arg)
+    def _submit(self, pool: ThreadPoolExecutor | None, fn: Callable, arg: object) -> None:
+        assert pool is not None
+        future = pool.submit(self._in_thread(fn), arg)
         with self._lock:
             self._pending = [f for f in self._pending if not f.done()]
             self._pending.append(future)
@@ -204,7 +212,7 @@ class Consumer:
         if not interruption_ids:
             return
         if self._launcher is not None:
-            self._submit(self._complete_now, interruption_ids)
+            self._submit(self._completer, self._complete_now, interruption_ids)
         else:
             self._complete_now(interruption_ids)
 
@@ -221,7 +229,7 @@ class Consumer:
                 jobs.append(job_id)
         for job_id in jobs:  # each launch on its own thread: they wait on AWS, not on each other
             if self._launcher is not None:
-                self._submit(self._advance_now, job_id)
+                self._submit(self._launcher, self._advance_now, job_id)
             else:
                 self._advance_now(job_id)
 

@@ -220,12 +220,13 @@ def _first_response(rows: list[Interruption], now: datetime) -> None:
         )
         .values_list("cluster_id", "target")
     )
+    earlier_of = _earlier_notices(rows)
     for row in rows:
         row.outcome = []
         if not row.routed:
             row.outcome.append({"what": "unrouted", "detail": "no cluster's inventory has this instance"})
             continue
-        earlier = _same_interruption(row)
+        earlier = earlier_of.get(row.pk)
         if earlier is not None:
             row.duplicate_of = earlier
             row.outcome.append({"what": "duplicate", "of": earlier.pk, "detail": f"already handled as #{earlier.pk}"})
@@ -400,6 +401,46 @@ def _same_interruption(interruption: Interruption) -> Interruption | None:
         .order_by("occurred_at", "id")
         .first()
     )
+
+
+def _earlier_notices(rows: list[Interruption]) -> dict[int, Interruption]:
+    """:func:`_same_interruption` for a whole stored batch, in one query: row id → the earlier notice it repeats."""
+    relevant = [
+        r
+        for r in rows
+        if r.routed and r.kind in (Kind.SPOT_INTERRUPTION, Kind.REBALANCE) and (r.ec2_instance_id or r.node_name)
+    ]
+    if not relevant:
+        return {}
+    ids = {r.ec2_instance_id for r in relevant if r.ec2_instance_id}
+    names = {r.node_name for r in relevant if r.node_name}
+    candidates = list(
+        Interruption.objects.filter(
+            Q(ec2_instance_id__in=ids) | Q(node_name__in=names),
+            cluster_id__in={r.cluster_id for r in relevant},
+            kind__in={r.kind for r in relevant},
+            duplicate_of__isnull=True,
+            occurred_at__gte=min(r.occurred_at for r in relevant) - SAME_INTERRUPTION_WINDOW,
+            occurred_at__lte=max(r.occurred_at for r in relevant) + SAME_INTERRUPTION_WINDOW,
+        ).order_by("occurred_at", "id")
+    )
+    found: dict[int, Interruption] = {}
+    for row in sorted(relevant, key=lambda r: r.pk):
+        for c in candidates:
+            if c.pk >= row.pk or c.pk in found:
+                continue
+            same_who = (row.ec2_instance_id and c.ec2_instance_id == row.ec2_instance_id) or (
+                row.node_name and c.node_name == row.node_name
+            )
+            if (
+                same_who
+                and c.cluster_id == row.cluster_id
+                and c.kind == row.kind
+                and abs(c.occurred_at - row.occurred_at) <= SAME_INTERRUPTION_WINDOW
+            ):
+                found[row.pk] = c
+                break
+    return found
 
 
 def _drain_params(interruption: Interruption, now: datetime) -> tuple[dict[str, int], datetime]:
