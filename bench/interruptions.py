@@ -133,14 +133,14 @@ def seed(endpoint: str, orgs: int, per_org: int) -> list[dict]:
     return worlds
 
 
-def run(orgs: int, per_org: int, threads: int) -> dict:
+def run(orgs: int, per_org: int, threads: int, launch: bool = True) -> dict:
     from django.conf import settings
 
     from agentapi.models import AgentAction
     from interruptions.events import spot_warning
     from interruptions.models import Interruption
     from interruptions.poller import Consumer
-    from optimization.models import JobStep
+    from optimization.models import JobStep, OptimizationJob
 
     # The simulated AWS in a process of its own: AWS's work is not the consumer's CPU.
     server = subprocess.Popen(
@@ -168,7 +168,8 @@ def run(orgs: int, per_org: int, threads: int) -> dict:
     settings.AWS_ENDPOINT_URL = endpoint
     try:
         worlds = seed(endpoint, orgs, per_org)
-        consumer = Consumer(wait_seconds=0)
+        # Without launches: what the platform's intake alone takes (the simulated AWS's CPU is not its own).
+        consumer = Consumer(wait_seconds=0) if launch else Consumer(wait_seconds=0, advance=lambda job_id: None)
         consumer.prepare()  # a running consumer has its queues open already
         sent: dict[str, float] = {}
         start = time.time()
@@ -210,6 +211,12 @@ def run(orgs: int, per_org: int, threads: int) -> dict:
                 type="cordon", origin__in=[f"interruption:{r.pk}" for r in rows.values()]
             ).values_list("origin", "created_at")
         }
+        jobs_created = dict(
+            OptimizationJob.objects.filter(pk__in=[r.job_id for r in rows.values() if r.job_id]).values_list(
+                "pk", "created_at"
+            )
+        )
+        to_job = [jobs_created[r.job_id].timestamp() - sent[e] for e, r in rows.items() if r.job_id in jobs_created]
         launches = dict(
             JobStep.objects.filter(job_id__in=[r.job_id for r in rows.values() if r.job_id], kind="launch")
             .exclude(started_at=None)
@@ -231,6 +238,11 @@ def run(orgs: int, per_org: int, threads: int) -> dict:
                 "p99": round(percentile(to_cordon, 99), 2),
                 "max": round(max(to_cordon), 2),
             },
+            "replacement_job_created_s": {
+                "n": len(to_job),
+                "p50": round(statistics.median(to_job), 2) if to_job else None,
+                "p99": round(percentile(to_job, 99), 2) if to_job else None,
+            },
             "launch_requested_s": {
                 "n": len(to_launch),
                 "p50": round(statistics.median(to_launch), 2) if to_launch else None,
@@ -248,9 +260,10 @@ def main() -> None:
     parser.add_argument("--orgs", type=int, default=20)
     parser.add_argument("--per-org", type=int, default=50)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--no-launch", action="store_true", help="Create the replacement jobs but request no launch.")
     args = parser.parse_args()
     setup_django()
-    print(json.dumps(run(args.orgs, args.per_org, args.threads), indent=2))
+    print(json.dumps(run(args.orgs, args.per_org, args.threads, launch=not args.no_launch), indent=2))
 
 
 if __name__ == "__main__":

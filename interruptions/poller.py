@@ -263,7 +263,6 @@ class Consumer:
 
     def drain_all(self, *, threads: int | None = None) -> DrainReport:
         """Drain every queue once; queues in parallel threads (one at a time on SQLite, whose writers queue anyway)."""
-        self.finish_pending(older_than=timedelta(0))
         refs = queues()
         total = DrainReport()
         threads = max(1, min(threads or settings.INTERRUPTION_POLL_THREADS, len(refs) or 1))
@@ -275,6 +274,9 @@ class Consumer:
                 for report in pool.map(self._in_thread(self.drain), refs):
                     total.add(report)
         self.wait_launches()
+        # Events a crash left half-handled: after the new ones, which may be warnings with seconds left.
+        if self.finish_pending(older_than=timedelta(0)):
+            self.wait_launches()
         return total
 
     def _in_thread(self, fn: Callable) -> Callable:
