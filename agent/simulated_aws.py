@@ -96,7 +96,9 @@ class AwsMirroredCluster(SimulatedBackend):
                 memory = int(info["MemoryInfo"]["SizeInMiB"])
                 net = info.get("NetworkInfo", {})
                 enis, ips = int(net.get("MaximumNetworkInterfaces", 3)), int(net.get("Ipv4AddressesPerInterface", 10))
-                pods = min(110, enis * (ips - 1) + 2)
+                # The VPC CNI's limit, capped as EKS recommends (110 up to 30 vCPUs, 250 above): what the
+                # platform's planner assumes a node of this type runs.
+                pods = min(110 if vcpu <= 30 else 250, enis * (ips - 1) + 2)
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, KeyError, IndexError) as exc:
                 logger.info("no size for %s: %s", instance_type, exc)
             self._sizes[instance_type] = (vcpu * 1000 - RESERVED_CPU_M, memory - RESERVED_MEMORY_MIB, pods)

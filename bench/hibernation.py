@@ -46,9 +46,7 @@ def seed(n: int) -> None:
     from hibernation.selectors import desired_state
 
     Organization.objects.filter(name__startswith="bench-hibernation-").delete()
-    orgs = Organization.objects.bulk_create(
-        [Organization(name=f"bench-hibernation-{i}") for i in range((n + 9) // 10)]
-    )
+    orgs = Organization.objects.bulk_create([Organization(name=f"bench-hibernation-{i}") for i in range((n + 9) // 10)])
     clusters = Cluster.objects.bulk_create(
         [
             Cluster(organization=orgs[i // 10], name=f"bench-{i}", region="us-east-1", time_zone=ZONES[i % len(ZONES)])

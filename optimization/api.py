@@ -9,12 +9,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clusters.selectors import cluster_for_user
+from spotopt.errors import NotFound
 
 from . import selectors
 from .filters import JobFilter
 from .models import OptimizationJob
-from .serializers import JobCreateSerializer, JobSerializer, JobSummarySerializer, RecommendationSerializer
-from .services import jobs
+from .serializers import (
+    JobCreateSerializer,
+    JobSerializer,
+    JobSummarySerializer,
+    NotificationSettingsSerializer,
+    NotificationSettingsUpdateSerializer,
+    RecommendationSerializer,
+)
+from .services import jobs, notifications
 from .services.recommendations import recommendation_for
 
 
@@ -88,3 +96,31 @@ class JobCancelView(APIView):
     def post(self, request, pk):
         job = jobs.job_cancel(job=selectors.get_job(request.user, pk), actor=request.user)
         return Response(JobSerializer(selectors.get_job(request.user, job.pk)).data)
+
+
+def _organization(user):
+    if user.organization_id is None:
+        raise NotFound("Notification settings belong to an organization; this user has none.", code="no_organization")
+    return user.organization
+
+
+class NotificationSettingsView(APIView):
+    """The caller's organization's job notifications: a Slack-compatible webhook told when a job awaits approval,
+    fails or is rolled back. The URL is answered masked only."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: NotificationSettingsSerializer})
+    def get(self, request):
+        row = notifications.notification_settings_get(organization=_organization(request.user))
+        return Response(NotificationSettingsSerializer(row).data)
+
+    @extend_schema(request=NotificationSettingsUpdateSerializer, responses={200: NotificationSettingsSerializer})
+    def put(self, request):
+        organization = _organization(request.user)
+        data = NotificationSettingsUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = notifications.notification_settings_update(
+            organization=organization, webhook_url=data.validated_data["webhook_url"], actor=request.user
+        )
+        return Response(NotificationSettingsSerializer(row).data)

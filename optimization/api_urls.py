@@ -9,4 +9,5 @@ urlpatterns = [
     path("jobs/<int:pk>", api.JobDetailView.as_view(), name="job-detail"),
     path("jobs/<int:pk>/approve", api.JobApproveView.as_view(), name="job-approve"),
     path("jobs/<int:pk>/cancel", api.JobCancelView.as_view(), name="job-cancel"),
+    path("notifications", api.NotificationSettingsView.as_view(), name="notification-settings"),
 ]

@@ -20,9 +20,15 @@ Decisions (documented here because the snapshot does not say everything a schedu
 - A *current node* is a running EC2 instance of the cluster (its id is the instance id) with the pods the snapshot
   places on it. It is ``protected`` (always kept) when it runs a do-not-disrupt pod, when the snapshot has no node
   for an instance older than the ready timeout would allow to join, when the agent knows the node but the inventory
-  has no instance for it (nothing the platform could terminate), when it belongs to an EKS managed node group (EKS
-  would put it back: its size is the node group's), and, under ``consolidation_policy: when-empty``,
-  when it runs any workload pod.
+  has no instance for it (nothing the platform could terminate), and, under ``consolidation_policy: when-empty``,
+  when it runs any workload pod. A node of an EKS managed node group is removed through the group's Auto Scaling
+  group (detached with a decrement of its desired capacity, then terminated, so that neither the group nor EKS puts
+  it back): it is protected only when that group is unknown, and the group's ``min_size`` nodes (those with the most
+  pods) are protected so that the group never goes below its minimum.
+- A spot-only template whose types have no spot price in the region is an error, not a plan: its on-demand
+  offerings are there for the fallback (capacity short), and a plan of them alone would leave the cluster on-demand.
+- Offerings are those of the template in the zones where the cluster's launch configuration has a subnet (all
+  zones when it has none yet): a new node cannot go anywhere else.
 - ``disruption.max_nodes_replaced`` is what the disruption budgets allow at planning time (maintenance windows are
   honoured later, when nodes are drained); ``min_saving_pct`` is the policy's.
 """
@@ -203,18 +209,24 @@ def _current_nodes(
         found = book.price(itype, zone, capacity, cluster.region, recorded=recorded)
         return found if found is not None else Decimal(0)
 
+    groups = {g.get("name"): g for g in cluster.node_groups or [] if isinstance(g, dict)}
+    at_minimum = _node_group_minimums(instances, groups, node_of, per_node)
     nodes: list[CurrentNode] = []
     known = set()
     for instance_id, itype, zone, lifecycle, hourly, asg_name, node_group in instances:
         known.add(instance_id)
         name = node_of.get(instance_id, "")
         pods = dict(per_node.get(name, {})) if name else {}
+        if node_group and not asg_name:
+            asg_name = next(iter((groups.get(node_group) or {}).get("autoscaling_groups") or []), "")
         why = ""
         if name in do_not_disrupt:
             why = "runs a do-not-disrupt pod"
-        elif node_group:
-            # EKS sets a managed node group's size back to its desired size: change it through the node group.
-            why = f"EKS managed node group {node_group}"
+        elif node_group and not asg_name:
+            # Terminated outside its Auto Scaling group, EKS would launch it again.
+            why = f"EKS managed node group {node_group}: its Auto Scaling group is unknown"
+        elif instance_id in at_minimum:
+            why = f"EKS managed node group {node_group} at its minimum size"
         elif when_empty and pods:
             why = "consolidation policy when-empty: runs workload pods"
         nodes.append(
@@ -252,6 +264,22 @@ def _current_nodes(
             )
         )
     return nodes
+
+
+def _node_group_minimums(
+    instances: list[tuple], groups: dict[str, dict], node_of: dict[str, str], per_node: dict[str, dict[str, int]]
+) -> set[str]:
+    """The instances that keep each managed node group at its ``min_size``: the ones with the most pods."""
+    members: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for instance_id, *_, node_group in instances:
+        if node_group:
+            pods = sum(per_node.get(node_of.get(instance_id, ""), {}).values())
+            members[node_group].append((pods, instance_id))
+    keep: set[str] = set()
+    for node_group, nodes in members.items():
+        minimum = int((groups.get(node_group) or {}).get("min_size") or 0)
+        keep |= {i for _, i in sorted(nodes, key=lambda n: (-n[0], n[1]))[:minimum]}
+    return keep
 
 
 def current_cost(cluster: Cluster) -> tuple[Decimal, int]:
@@ -294,6 +322,26 @@ def build_problem(cluster: Cluster, *, now: datetime | None = None) -> ClusterPr
             f"Template {template.name!r} matches no priced instance type in {cluster.region}.",
             fields={"node_template": ["Matches nothing in the catalog for this region."]},
         )
+    if set(template.capacity_types or []) == {"spot"} and not any(o.capacity_type == "spot" for o in offerings):
+        # On-demand is a spot-only template's fallback for a pool that lacks capacity, recorded and restored; a plan
+        # made of it alone would move the cluster to on-demand for good, silently.
+        raise ValidationFailed(
+            f"Template {template.name!r} is spot-only but the catalog has no spot price in {cluster.region} for any "
+            "of its instance types (refresh spot prices, or widen the template: families, current generation only)."
+            " On-demand is its fallback when spot capacity is short, not a plan.",
+            fields={"node_template": ["No spot offering in this region."]},
+            code="no_spot_offering",
+        )
+    subnets = (cluster.launch_config or {}).get("subnets") or {}
+    if subnets:
+        # New nodes go only where the cluster's launch configuration has a subnet.
+        offerings = [o for o in offerings if o.zone in subnets]
+        if not offerings:
+            raise ValidationFailed(
+                f"Template {template.name!r} offers nothing in the zones of the cluster's subnets "
+                f"({', '.join(sorted(subnets))}).",
+                fields={"node_template": ["Matches nothing in the cluster's zones."]},
+            )
     problem_offerings = [o.as_problem() for o in offerings]
     for source in hooks.rate_sources():
         source(cluster, problem_offerings)

@@ -105,3 +105,25 @@ class RecommendationSerializer(serializers.Serializer):
 
     def get_remove(self, obj) -> list[str]:
         return list(obj.plan.get("remove") or [])
+
+
+class NotificationSettingsSerializer(serializers.Serializer):
+    """The organization's job notifications. The webhook URL is a secret: only its masked form is ever answered."""
+
+    webhook_set = serializers.SerializerMethodField()
+    webhook_url = serializers.SerializerMethodField(help_text="Masked: scheme, host and the last 4 characters.")
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def get_webhook_set(self, obj) -> bool:
+        return bool(obj.webhook_url)
+
+    def get_webhook_url(self, obj) -> str:
+        from .services.notifications import mask_webhook_url
+
+        return mask_webhook_url(obj.webhook_url)
+
+
+class NotificationSettingsUpdateSerializer(serializers.Serializer):
+    webhook_url = serializers.CharField(
+        allow_blank=True, max_length=2000, trim_whitespace=True, help_text='http(s) URL; "" clears it.'
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import notifications, runner
+from .services import followup, notifications, runner
 
 
 @shared_task(soft_time_limit=50, time_limit=58)
@@ -15,7 +15,9 @@ def tick() -> dict:
 
 @shared_task(soft_time_limit=50, time_limit=58)
 def advance_job(job_id: int) -> str | None:
-    """Advance one job (queued again while it runs, so that it does not wait a whole beat period)."""
+    """Advance one job: queued with a short countdown while it waits on something that moves by itself (new nodes
+    joining, drains), so that it does not wait a whole beat period; it queues its own follow-up."""
+    followup.follow_up_done(job_id)
     return runner.advance_job(job_id=job_id)
 
 

@@ -3,18 +3,19 @@ runs, approve and cancel), and the cluster page's Apply / Recompute buttons."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from clusters.selectors import cluster_for_user
-from spotopt.errors import ApplicationError
+from spotopt.errors import ApplicationError, ValidationFailed
 
 from . import selectors
 from .filters import JobFilter
-from .services import jobs
+from .services import jobs, notifications
 from .services.recommendations import recommendation_for
 
 
@@ -49,7 +50,7 @@ def job_approve(request: HttpRequest, pk: int) -> HttpResponse:
     job = selectors.get_job(request.user, pk)
     try:
         jobs.job_approve(job=job, actor=request.user)
-        messages.success(request, "Approved: the job runs at the next tick.")
+        messages.success(request, "Approved: the job starts shortly.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("optimization:job", pk=job.pk)
@@ -91,3 +92,37 @@ def cluster_recommend(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("clusters:detail", pk=cluster.pk)
+
+
+class WebhookForm(forms.Form):
+    webhook_url = forms.CharField(
+        label="Webhook URL (Slack-compatible)",
+        required=False,
+        max_length=2000,
+        widget=forms.URLInput(attrs={"placeholder": "https://hooks.slack.com/services/…", "autocomplete": "off"}),
+    )
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """The organization's webhook: set, replaced or cleared; the saved URL is only ever shown masked."""
+    if request.user.organization_id is None:
+        raise Http404
+    organization = request.user.organization
+    form = WebhookForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            notifications.notification_settings_update(
+                organization=organization,
+                webhook_url="" if request.POST.get("clear") == "1" else form.cleaned_data["webhook_url"],
+                actor=request.user,
+            )
+        except ValidationFailed as exc:
+            for message in (exc.fields or {}).get("webhook_url", [exc.message]):
+                form.add_error("webhook_url", message)
+        else:
+            messages.success(request, "Notification settings saved.")
+            return redirect("optimization:notifications")
+    row = notifications.notification_settings_get(organization=organization)
+    context = {"nav": "optimization", "form": form, "masked": notifications.mask_webhook_url(row.webhook_url)}
+    return render(request, "optimization/notifications.html", context)

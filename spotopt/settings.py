@@ -402,6 +402,9 @@ AGENT_PLATFORM_URL = env_str("AGENT_PLATFORM_URL")
 # Optimization jobs: one drain attempt lasts at most this long; a drain blocked by a PDB is retried until the policy's
 # drain timeout.
 OPTIMIZATION_DRAIN_ATTEMPT_SECONDS = env_int("OPTIMIZATION_DRAIN_ATTEMPT_SECONDS", 120)
+# Job notifications: webhooks are never posted to link-local (cloud metadata) addresses; private and loopback ones only
+# when this is on (development, a chat server inside the network).
+OPTIMIZATION_WEBHOOK_ALLOW_PRIVATE = env_bool("OPTIMIZATION_WEBHOOK_ALLOW_PRIVATE", DEBUG)
 
 # Interruptions: the SQS queue EventBridge fills in each enabled region of each linked account, how long a receive
 # waits for messages (long polling, at most 20 s), how many queues are polled at once, and how many node-hours the

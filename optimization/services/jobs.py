@@ -15,7 +15,7 @@ from spotopt.errors import Conflict, ValidationFailed
 from .. import actions
 from ..models import JobStep, OptimizationJob
 from ..planning import PlanResult, plan_cluster
-from . import notifications
+from . import followup, notifications
 
 State = OptimizationJob.State
 Trigger = OptimizationJob.Trigger
@@ -167,13 +167,15 @@ def job_create(
             )
             if state == State.PENDING_APPROVAL:
                 notifications.notify_job(job=job)
+            else:
+                followup.schedule_advance(job.pk, countdown=0)
     except IntegrityError as exc:
         raise Conflict("The cluster already has an active optimization job.", code="job_active") from exc
     return job
 
 
 def job_approve(*, job: OptimizationJob, actor: Any, now: datetime | None = None) -> OptimizationJob:
-    """An operator approves a job that waits for approval; it then runs at the next tick."""
+    """An operator approves a job that waits for approval; it starts at once (a follow-up; the tick otherwise)."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = OptimizationJob.objects.select_for_update().select_related("cluster").get(pk=job.pk)
@@ -193,6 +195,7 @@ def job_approve(*, job: OptimizationJob, actor: Any, now: datetime | None = None
             actor=actor,
         )
         job_transition(job=locked, to=State.PLANNED, now=now)
+        followup.schedule_advance(locked.pk, countdown=0)
     return locked
 
 
@@ -268,4 +271,3 @@ def step_finish(
         actor="system:optimization",
     )
     return step
-

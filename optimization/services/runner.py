@@ -9,8 +9,8 @@ their ``origin``; terminations check the instance's state first.
 Order (as Karpenter's replacements): plan → wait the validation delay and plan again → launch the new nodes → wait
 until they are Ready in the agent's snapshot → cordon and drain the removed nodes in batches the disruption budget
 allows (inside maintenance windows) → detach from their Auto Scaling group and terminate them. A launch that lacks
-capacity puts the pool in the ICE cache and launches the cheapest equivalent pool instead (on-demand only when no spot
-pool is left and the template allows fallback).
+capacity puts the pool in the ICE cache and the optimizer plans the missing nodes again without it (``replan``):
+another spot pool, or on-demand — a fallback — only when no spot pool is left and the template allows it.
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ from clusters import disruption
 from clusters.inventory import sync_cluster_instances
 from clusters.models import Cluster, ClusterPolicy
 from clusters.policy_services import disruption_allowance, policy_for
+from optimizer.problem import ProblemError
 from pricing import selectors as pricing
 from spotopt.errors import ApplicationError, Conflict
 
 from .. import actions, ice
 from ..models import JobStep, OptimizationJob, Recommendation
 from ..planning import SIX_PLACES, build_problem, plan_cluster
+from . import followup, replan
 from .jobs import job_create, job_transition, step_create, step_finish
 from .recommendations import recommendation_save
 
@@ -60,6 +62,15 @@ LIVE_STATES = ("pending", "running")
 # States a tick advances (a job awaiting approval waits for an operator).
 RUNNABLE = tuple(s for s in OptimizationJob.ACTIVE_STATES if s != State.PENDING_APPROVAL)
 MAX_LAUNCH_ATTEMPTS = 5
+# While a job waits on something that moves by itself, it is looked at again this often (a Celery follow-up; the
+# beat's tick every minute is the safety net).
+POLL_SECONDS = {
+    State.VALIDATING: 1,
+    State.LAUNCHING: 10,
+    State.WAITING_READY: 5,
+    State.DRAINING: 5,
+    State.TERMINATING: 5,
+}
 DRAIN_GRACE_SECONDS = 30
 DRAIN_PARAMS = {"grace_period_seconds": 30}
 
@@ -128,14 +139,14 @@ def _offering_key(o: dict) -> tuple[str, str, str]:
 def _launch_groups(plan: dict, offerings: list[dict]) -> list[dict]:
     """The plan's new nodes grouped by offering: one launch step each."""
     by_key = {_offering_key(o): o for o in offerings}
-    counts: dict[tuple, int] = defaultdict(int)
+    pods: dict[tuple, list[dict]] = defaultdict(list)
     for node in plan.get("nodes", []):
         if node.get("new"):
-            counts[_offering_key(node)] += 1
+            pods[_offering_key(node)].append(dict(node.get("pods") or {}))
     groups = []
-    for key, count in sorted(counts.items()):
+    for key, nodes in sorted(pods.items()):
         offering = by_key.get(key, {"instance_type": key[0], "zone": key[1], "capacity_type": key[2]})
-        groups.append({"offering": offering, "count": count})
+        groups.append({"offering": offering, "count": len(nodes), "pods": nodes})
     return groups
 
 
@@ -223,8 +234,8 @@ def _validate(job: OptimizationJob, now: datetime) -> bool:
         "node_setup": meta,
         "fallback_allowed": fresh.built.fallback_allowed,
         "fallback_restore_minutes": fresh.built.fallback_restore_minutes,
-        # Substitutes for a pool that lacks capacity are chosen among these.
-        "offerings": fresh.built.problem["offerings"],
+        # What the optimizer needs to plan again the nodes a pool lacking capacity could not give.
+        **{k: fresh.built.problem[k] for k in replan.PROBLEM_PARTS},
     }
     job.save(update_fields=["plan", "notes"])
     if job.dry_run:
@@ -246,39 +257,104 @@ def _validate(job: OptimizationJob, now: datetime) -> bool:
 # --- launching -------------------------------------------------------------------------------------------------------
 
 
-def _substitute(job: OptimizationJob, failed: dict, now: datetime) -> tuple[dict, bool] | None:
-    """The cheapest offering that holds at least what ``failed`` holds, in a zone the cluster can launch in, not in
-    the ICE cache: spot first; on-demand only when no spot offering is left and the template allows fallback.
-    Returns (offering, is_fallback) or None."""
-    unavailable = {_offering_key(u) for u in ice.unavailable_for(job.cluster, now=now)}
-    subnets = (job.cluster.launch_config or {}).get("subnets") or {}
-    candidates = [
-        o
-        for o in job.plan.get("offerings", [])
-        if _offering_key(o) not in unavailable
-        and _offering_key(o) != _offering_key(failed)
-        and (not subnets or o["zone"] in subnets)
-        and o.get("arch") == failed.get("arch")
-        and o.get("allocatable_cpu_m", 0) >= failed.get("allocatable_cpu_m", 0)
-        and o.get("allocatable_memory_mib", 0) >= failed.get("allocatable_memory_mib", 0)
-        and o.get("max_pods", 0) >= failed.get("max_pods", 0)
+def _replan_shortfall(
+    job: OptimizationJob, step: JobStep, ids: list[str], reason: str, now: datetime
+) -> tuple[list[JobStep], bool]:
+    """The optimizer plans again the nodes ``step`` could not launch, the ICE cache as ``unavailable``: new launch
+    steps, and whether they fall back to on-demand. Aborts (nothing disrupted yet) when no offering can take them."""
+    offering = step.params["offering"]
+    what = f"{offering['instance_type']} in {offering['zone']} ({offering['capacity_type']})"
+    try:
+        result = replan.replan_shortfall(job=job, steps=_steps(job), failed=step, launched=len(ids), now=now)
+    except ProblemError as exc:
+        result = None
+        why = f"planning again failed: {exc}"
+    else:
+        why = f"{sum(result.unplaced.values())} pod(s) fit no offering left" if result.unplaced else ""
+    if result is None or result.unplaced:
+        step_finish(step=step, state=StepState.FAILED, message=f"Insufficient capacity: {reason}", now=now)
+        raise JobAbort(
+            State.FAILED,
+            f"No capacity for {what} and planning again without it finds no offering of the template for its pods "
+            f"({why}"
+            + ("" if job.plan.get("fallback_allowed") else "; fallback to on-demand is off")
+            + "). Nothing was disrupted.",
+        )
+    is_fallback = offering["capacity_type"] == "spot" and "on-demand" in result.capacity_types()
+    new_steps = [
+        step_create(
+            job=job,
+            kind=Kind.LAUNCH,
+            target=f"{g['count']} × {g['offering']['instance_type']} {g['offering']['zone']} "
+            f"{g['offering']['capacity_type']}",
+            params={**g, "replaces_step": step.pk},
+            now=now,
+        )
+        for g in result.groups
     ]
-
-    def cheapest(capacity: str) -> dict | None:
-        pool = [o for o in candidates if o["capacity_type"] == capacity]
-        return min(pool, key=lambda o: (Decimal(str(o["price"])), o["instance_type"], o["zone"])) if pool else None
-
-    if failed["capacity_type"] == "spot":
-        spot = cheapest("spot")
-        if spot is not None:
-            return spot, False
-        if job.plan.get("fallback_allowed"):
-            on_demand = cheapest("on-demand")
-            if on_demand is not None:
-                return on_demand, True
-        return None
-    on_demand = cheapest("on-demand")
-    return (on_demand, False) if on_demand is not None else None
+    summary = ", ".join(t.target for t in new_steps) or "room on the nodes that stay"
+    step_finish(
+        step=step,
+        state=StepState.SUCCEEDED if ids else StepState.FAILED,
+        message=f"Insufficient capacity ({reason}); {len(ids)} launched, {result.short_nodes} re-planned by the "
+        f"optimizer without the pools lacking capacity: {summary}.",
+        result={"instance_ids": ids},
+        now=now,
+    )
+    # The plan as it now stands: the nodes that could not be launched give way to the re-planned ones.
+    nodes = list(job.plan.get("nodes", []))
+    for _ in range(result.short_nodes):
+        index = max(
+            (i for i, n in enumerate(nodes) if n.get("new") and _offering_key(n) == _offering_key(offering)),
+            default=None,
+        )
+        if index is not None:
+            nodes.pop(index)
+    for g in result.groups:
+        o = g["offering"]
+        nodes += [
+            {
+                "instance_type": o["instance_type"],
+                "zone": o["zone"],
+                "capacity_type": o["capacity_type"],
+                "price": str(o.get("price") or "0"),
+                "pods": pods,
+                "new": True,
+            }
+            for pods in g["pods"]
+        ]
+    planned = replan.plan_hourly_cost(nodes).quantize(SIX_PLACES)
+    job.plan = {**job.plan, "nodes": nodes, "hourly_cost": format(planned, "f")}
+    job.planned_hourly_cost = planned
+    if job.current_hourly_cost is not None:
+        job.projected_hourly_saving = (job.current_hourly_cost - planned).quantize(SIX_PLACES)
+    job.notes = [*job.notes, f"Re-planned after insufficient capacity for {what}: {summary}."]
+    fields = ["plan", "planned_hourly_cost", "projected_hourly_saving", "notes"]
+    if is_fallback:
+        minutes = int(job.plan.get("fallback_restore_minutes") or 30)
+        job.fallback = True
+        job.restore_after = now + timedelta(minutes=minutes)
+        job.notes = [
+            *job.notes,
+            f"Fallback: no spot capacity left for these pods; launching on-demand ({summary}). A fallback-restore "
+            f"job follows after {minutes} min.",
+        ]
+        fields += ["fallback", "restore_after"]
+    job.save(update_fields=fields)
+    if is_fallback:
+        record(
+            action=actions.JOB_FALLBACK,
+            organization_id=job.cluster.organization_id,
+            resource=job,
+            after={
+                "job_id": job.pk,
+                "from": offering,
+                "to": [g["offering"] for g in result.groups],
+                "restore_after": job.restore_after,
+            },
+            actor="system:optimization",
+        )
+    return new_steps, is_fallback
 
 
 def _launch_step(job: OptimizationJob, step: JobStep, session: AccountSession, now: datetime) -> None:
@@ -340,50 +416,7 @@ def _launch_step(job: OptimizationJob, step: JobStep, session: AccountSession, n
         return
     if capacity_short:
         ice.mark_unavailable(cluster=job.cluster, offerings=[_offering_key(offering)], reason=short_reason, now=now)
-        substitute = _substitute(job, offering, now)
-        if substitute is None:
-            step_finish(step=step, state=StepState.FAILED, message=f"Insufficient capacity: {short_reason}", now=now)
-            raise JobAbort(
-                State.FAILED,
-                f"No capacity for {offering['instance_type']} in {offering['zone']} ({offering['capacity_type']}) "
-                "and no other offering of the template can take its place"
-                + ("" if job.plan.get("fallback_allowed") else " (fallback to on-demand is off)")
-                + ". Nothing was disrupted.",
-            )
-        replacement, is_fallback = substitute
-        new_step = step_create(
-            job=job,
-            kind=Kind.LAUNCH,
-            target=f"{count - len(ids)} × {replacement['instance_type']} {replacement['zone']} "
-            f"{replacement['capacity_type']}",
-            params={"offering": replacement, "count": count - len(ids), "replaces_step": step.pk},
-            now=now,
-        )
-        step_finish(
-            step=step,
-            state=StepState.SUCCEEDED if ids else StepState.FAILED,
-            message=f"Insufficient capacity ({short_reason}); {len(ids)} launched, the rest re-planned as step "
-            f"{new_step.pk} on {replacement['instance_type']} {replacement['zone']} {replacement['capacity_type']}.",
-            result={"instance_ids": ids},
-            now=now,
-        )
-        if is_fallback:
-            minutes = int(job.plan.get("fallback_restore_minutes") or 30)
-            job.fallback = True
-            job.restore_after = now + timedelta(minutes=minutes)
-            job.notes = [
-                *job.notes,
-                f"Fallback: no spot capacity left for {offering['instance_type']}; launched on-demand "
-                f"{replacement['instance_type']} instead. A fallback-restore job follows after {minutes} min.",
-            ]
-            job.save(update_fields=["fallback", "restore_after", "notes"])
-            record(
-                action=actions.JOB_FALLBACK,
-                organization_id=job.cluster.organization_id,
-                resource=job,
-                after={"job_id": job.pk, "from": offering, "to": replacement, "restore_after": job.restore_after},
-                actor="system:optimization",
-            )
+        _replan_shortfall(job, step, ids, short_reason, now)
         return
     if step.attempts >= MAX_LAUNCH_ATTEMPTS:
         step_finish(step=step, state=StepState.FAILED, message=step.message or "Launch incomplete.", now=now)
@@ -498,6 +531,23 @@ def _enqueue_drain(job: OptimizationJob, step: JobStep, node_name: str, policy: 
     return action.pk
 
 
+def _detach_from_group(name: str, instance_id: str, session: AccountSession) -> None:
+    """Detach the instance from its Auto Scaling group (an EKS managed node group's too) with a decrement of the
+    desired capacity, so that the group does not launch a replacement; look first (a repeated step finds it
+    detached). A group at its minimum size would refuse: the job stops there rather than have the node replaced."""
+    found = autoscaling.describe_auto_scaling_groups(session, names=[name])
+    group = found[0] if found else None
+    if group is None or instance_id not in group.instance_ids:
+        return
+    if group.desired_capacity - 1 < group.min_size:
+        raise JobAbort(
+            State.FAILED,
+            f"{instance_id} belongs to Auto Scaling group {name}, at its minimum size ({group.min_size}): removing it "
+            "would have the group launch a replacement. Node uncordoned.",
+        )
+    autoscaling.detach_instances(session, name=name, instance_ids=[instance_id], decrement_desired_capacity=True)
+
+
 def _terminate_node(job: OptimizationJob, node_id: str, step: JobStep, session: AccountSession, now: datetime) -> bool:
     """Detach from the Auto Scaling group (decrementing it) and terminate; look at the instance first."""
     facts = job.current_nodes.get(node_id, {})
@@ -513,11 +563,10 @@ def _terminate_node(job: OptimizationJob, node_id: str, step: JobStep, session: 
         if state not in ("shutting-down", "terminated"):
             if facts.get("asg_name"):
                 try:
-                    autoscaling.detach_instances(
-                        session, name=facts["asg_name"], instance_ids=[instance_id], decrement_desired_capacity=True
-                    )
-                except (cloud_errors.InvalidRequest, cloud_errors.NotFound) as exc:
-                    logger.info("detach of %s from %s: %s", instance_id, facts["asg_name"], exc)
+                    _detach_from_group(facts["asg_name"], instance_id, session)
+                except JobAbort as exc:
+                    step_finish(step=step, state=StepState.FAILED, message=exc.reason, now=now)
+                    raise
             ec2.terminate_instances(session, instance_ids=[instance_id])
     except cloud_errors.NotFound:
         pass
@@ -815,24 +864,40 @@ def _advance_once(job: OptimizationJob, now: datetime) -> bool:
         return False
 
 
-def advance_job(*, job_id: int, max_moves: int = 30) -> str | None:
+def _next_look_in(job: OptimizationJob, now: datetime) -> float | None:
+    """Seconds until the job is worth another look, when it waits on something that moves by itself (the
+    validation delay, new nodes joining, the agent's drains, AWS): a follow-up is queued for then."""
+    if job.is_final or job.state not in POLL_SECONDS:
+        return None
+    return max((job.next_check_at - now).total_seconds(), POLL_SECONDS[job.state])
+
+
+def advance_job(*, job_id: int, max_moves: int = 30, follow_up: bool = True) -> str | None:
     """Advance one job as far as it goes without waiting; each move is its own transaction under the job's row lock
-    (skip_locked: a job another worker holds is left to it). Returns the job's state, or None if it was not ours."""
+    (skip_locked: a job another worker holds is left to it). When the job then waits on something that moves by
+    itself, a follow-up ``advance_job`` is queued after a short countdown. Returns the job's state, or None if it was
+    not ours."""
     state = None
+    job = None
     for _ in range(max_moves):
         with transaction.atomic():
-            job = (
+            locked = (
                 OptimizationJob.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("cluster", "cluster__cloud_account", "cluster__organization")
                 .filter(pk=job_id, state__in=RUNNABLE)
                 .first()
             )
-            if job is None:
-                return state
+            if locked is None:
+                break
+            job = locked
             moved = _advance_once(job, timezone.now())
             state = job.state
         if not moved or job.is_final:
             break
+    if follow_up and job is not None:
+        wait = _next_look_in(job, timezone.now())
+        if wait is not None:
+            followup.schedule_advance(job.pk, countdown=wait)
     return state
 
 

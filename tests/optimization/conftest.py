@@ -6,7 +6,7 @@ running a simulated cluster that mirrors those instances, talking to a live serv
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import boto3
@@ -101,6 +101,7 @@ class World:
     agent: Agent
     server: SimulatedAws
     max_cordoned: int = 0
+    estate: dict = field(default_factory=dict)
 
     def ec2(self):
         return boto3.client("ec2", region_name=REGION, endpoint_url=self.server.endpoint)
@@ -133,10 +134,56 @@ class World:
         raise AssertionError("the world did not get there")
 
 
-@pytest.fixture
-def world(aws_server, catalog, live_server, settings) -> World:  # noqa: F811
+def add_managed_node_group(endpoint: str, *, size: int = 2, min_size: int = 0, name: str = "general") -> dict:
+    """An EKS cluster "shop" with a managed node group whose nodes belong to its Auto Scaling group, as EKS makes
+    them: moto's EKS only records the node group (and names an Auto Scaling group it does not create), so the group
+    is created under that name, with the launch template, tags and sizes EKS would give it."""
+    eks = boto3.client("eks", region_name=REGION, endpoint_url=endpoint)
+    ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]]
+    role = f"arn:aws:iam::{ACCOUNT}:role/eks"
+    eks.create_cluster(name="shop", roleArn=role, resourcesVpcConfig={"subnetIds": subnets}, version="1.31")
+    group = eks.create_nodegroup(
+        clusterName="shop",
+        nodegroupName=name,
+        nodeRole=role,
+        subnets=subnets,
+        capacityType="ON_DEMAND",
+        instanceTypes=["m5.xlarge"],
+        scalingConfig={"minSize": min_size, "maxSize": 6, "desiredSize": size},
+    )["nodegroup"]
+    asg_name = group["resources"]["autoScalingGroups"][0]["name"]
+    template = ec2.create_launch_template(
+        LaunchTemplateName=f"eks-{name}", LaunchTemplateData={"ImageId": AMI, "InstanceType": "m5.xlarge"}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    tags = {"kubernetes.io/cluster/shop": "owned", "eks:cluster-name": "shop", "eks:nodegroup-name": name}
+    boto3.client("autoscaling", region_name=REGION, endpoint_url=endpoint).create_auto_scaling_group(
+        AutoScalingGroupName=asg_name,
+        LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        MinSize=min_size,
+        MaxSize=6,
+        DesiredCapacity=size,
+        VPCZoneIdentifier=subnets[0],
+        Tags=[
+            {
+                "Key": k,
+                "Value": v,
+                "PropagateAtLaunch": True,
+                "ResourceId": asg_name,
+                "ResourceType": "auto-scaling-group",
+            }
+            for k, v in tags.items()
+        ],
+    )
+    return {"asg_name": asg_name, "node_group": name}
+
+
+def make_world(aws_server, live_server, settings, *, node_group: dict | None = None) -> World:
+    """The world; ``node_group`` (keyword arguments of add_managed_node_group) adds an EKS managed node group."""
     settings.OPTIMIZATION_DRAIN_ATTEMPT_SECONDS = 2
     estate = build_estate(aws_server.endpoint)
+    if node_group is not None:
+        estate["node_group"] = add_managed_node_group(aws_server.endpoint, **node_group)
     org = OrganizationFactory()
     account = CloudAccount.objects.create(
         organization=org,
@@ -186,5 +233,12 @@ def world(aws_server, catalog, live_server, settings) -> World:  # noqa: F811
     )
     w = World(cluster=cluster, policy=policy, template=template, sim=sim, agent=agent, server=aws_server)
     w.agent_round()
-    assert estate["launch_template_id"] == cluster.launch_config["launch_template_id"]
+    w.estate = estate
+    if node_group is None:
+        assert estate["launch_template_id"] == cluster.launch_config["launch_template_id"]
     return w
+
+
+@pytest.fixture
+def world(aws_server, catalog, live_server, settings) -> World:  # noqa: F811
+    return make_world(aws_server, live_server, settings)

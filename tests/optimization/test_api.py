@@ -155,11 +155,31 @@ def test_no_job_starts_while_the_cluster_is_not_awake(auth_client, cluster):
     assert not OptimizationJob.objects.exists()
 
 
-def test_nodes_of_an_eks_managed_node_group_are_protected(cluster):
+def test_nodes_of_an_eks_managed_node_group_are_protected_only_without_their_group_or_at_its_minimum(cluster):
     from optimization.planning import build_problem
 
     Instance = type(cluster).instances.rel.related_model
-    Instance.objects.filter(cluster=cluster, instance_id="i-00000000000000000").update(node_group="general")
+    Instance.objects.filter(cluster=cluster, instance_id__in=["i-00000000000000000", "i-00000000000000001"]).update(
+        node_group="general"
+    )
+
+    def protected():
+        return {n["id"] for n in build_problem(cluster).problem["current_nodes"] if n["protected"]}
+
+    # its Auto Scaling group unknown: terminating it would only have EKS launch it again
+    assert protected() == {"i-00000000000000000", "i-00000000000000001"}
+    # the group known (discovery), minimum 1: one node stays, the other may go through the group
+    type(cluster).objects.filter(pk=cluster.pk).update(
+        node_groups=[{"name": "general", "min_size": 1, "desired_size": 2, "autoscaling_groups": ["eks-general-1"]}]
+    )
+    cluster.refresh_from_db()
+    assert len(protected()) == 1
+    type(cluster).objects.filter(pk=cluster.pk).update(
+        node_groups=[{"name": "general", "min_size": 0, "desired_size": 2, "autoscaling_groups": ["eks-general-1"]}]
+    )
+    cluster.refresh_from_db()
+    assert protected() == set()
     built = build_problem(cluster)
-    protected = {n["id"] for n in built.problem["current_nodes"] if n["protected"]}
-    assert protected == {"i-00000000000000000"}
+    assert {n.asg_name for n in built.current_nodes if n.id in {"i-00000000000000000", "i-00000000000000001"}} == {
+        "eks-general-1"
+    }

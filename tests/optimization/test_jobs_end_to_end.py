@@ -127,6 +127,33 @@ def test_no_automatic_job_when_the_policy_says_no(world, setting):
     assert OptimizationJob.objects.count() == 0
 
 
+def test_insufficient_capacity_in_the_planned_pool_is_replanned_by_the_optimizer_onto_another_spot_pool(world):
+    job = job_create(
+        cluster=world.cluster, trigger="manual", actor=UserFactory(organization=world.cluster.organization)
+    )
+    first = next(n for n in job.plan["nodes"] if n.get("new"))
+    refused = (first["instance_type"], first["zone"], "spot")
+    world.server.set_unavailable([refused])
+    world.run(lambda: _job().is_final, rounds=40)
+    job.refresh_from_db()
+    assert job.state == "succeeded", job.error
+    assert not job.fallback and job.restore_after is None  # another spot pool took the pods: no fallback
+    assert refused in world.server.layer.refused
+    assert UnavailableOffering.objects.filter(instance_type=refused[0], zone=refused[1], capacity_type="spot").exists()
+    failed = job.steps.get(kind="launch", params__offering__instance_type=refused[0], params__offering__zone=refused[1])
+    assert "re-planned by the optimizer" in failed.message
+    replanned = job.steps.filter(kind="launch", params__replaces_step=failed.pk)
+    assert replanned.exists() and all(s.state == "succeeded" for s in replanned)
+    assert all((s.params["offering"]["instance_type"], s.params["offering"]["zone"]) != refused[:2] for s in replanned)
+    assert any("Re-planned after insufficient capacity" in note for note in job.notes)
+    new = [i for i in world.instances() if any(t["Key"] == "spotopt.io/job" for t in i.get("Tags", []))]
+    assert new and all(i.get("InstanceLifecycle") == "spot" for i in new)
+    assert all((i["InstanceType"], i["Placement"]["AvailabilityZone"]) != refused[:2] for i in new)
+    # the plan on the job is what was carried out: its new nodes are the launched ones
+    assert sum(1 for n in job.plan["nodes"] if n.get("new")) == len(new)
+    assert world.sim.pending_pods() == []
+
+
 def test_insufficient_capacity_falls_back_to_on_demand_then_restores_spot(world):
     spot_pools = [
         ("m5.large", "us-east-1a", "spot"),

@@ -186,3 +186,16 @@ def test_optimize_without_any_template_is_a_clear_error(cluster):
 def test_optimize_unknown_cluster(db):
     with pytest.raises(CommandError, match="no cluster with id 999999"):
         call_command("optimize", cluster=999999, stdout=io.StringIO())
+
+
+def test_a_spot_only_template_without_any_spot_price_is_a_clear_error_not_an_on_demand_plan(cluster):
+    from optimization.planning import build_problem
+    from pricing.models import SpotPricePoint
+    from spotopt.errors import ValidationFailed
+
+    template = NodeTemplate.objects.get(organization=cluster.organization, is_default=True)
+    NodeTemplate.objects.filter(pk=template.pk).update(capacity_types=["spot"], spot_fallback=True)
+    SpotPricePoint.objects.all().delete()  # the catalog knows no spot price for the template's types
+    with pytest.raises(ValidationFailed) as raised:
+        build_problem(cluster)
+    assert raised.value.code == "no_spot_offering" and "not a plan" in raised.value.message
