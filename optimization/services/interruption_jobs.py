@@ -23,7 +23,7 @@ from templates_app.services.matching import eligible_offerings
 
 from .. import actions, ice
 from ..models import JobStep, OptimizationJob
-from .jobs import job_summary, step_create
+from .jobs import job_summary, step_create, step_finish
 
 Trigger = OptimizationJob.Trigger
 State = OptimizationJob.State
@@ -219,3 +219,46 @@ def interruption_job_start(
         f"replacement job {job.pk}: {offering['instance_type']} {offering['zone']} {offering['capacity_type']}"
         + (" (fallback)" if is_fallback else "")
     )
+
+
+def interruption_shortfall(*, job: OptimizationJob, step: JobStep, launched: list[str], reason: str, now: datetime):
+    """The pool of an interruption job's launch lacks capacity (already put in the ICE cache): launch what is missing
+    on the next pool the job kept (spot first, on-demand when fallback is allowed), as a new step. The job's
+    ``plan`` carries no whole-cluster problem to plan again: one node's place is taken, nothing more. Returns the
+    new step, or None when no pool is left (the caller fails the job; nothing was disrupted by it)."""
+    failed = step.params["offering"]
+    missing = int(step.params["count"]) - len(launched)
+    unavailable = set(map(_key, ice.unavailable_for(job.cluster, now=now)))
+    pool = [o for o in job.plan.get("offerings", []) if _key(o) not in unavailable and _key(o) != _key(failed)]
+
+    def cheapest(capacity: str) -> dict | None:
+        found = [o for o in pool if o["capacity_type"] == capacity]
+        return min(found, key=lambda o: (Decimal(str(o["price"])), o["instance_type"], o["zone"])) if found else None
+
+    offering, is_fallback = cheapest(failed["capacity_type"]), False
+    if offering is None and failed["capacity_type"] == "spot" and job.plan.get("fallback_allowed"):
+        offering, is_fallback = cheapest("on-demand"), True
+    if offering is None:
+        return None
+    new = step_create(
+        job=job,
+        kind=JobStep.Kind.LAUNCH,
+        target=f"{missing} × {offering['instance_type']} {offering['zone']} {offering['capacity_type']}",
+        params={"offering": offering, "count": missing, "replaces_step": step.pk},
+        now=now,
+    )
+    step_finish(
+        step=step,
+        state=JobStep.State.SUCCEEDED if launched else JobStep.State.FAILED,
+        message=f"Insufficient capacity ({reason}); {len(launched)} launched, the rest on "
+        f"{offering['instance_type']} {offering['zone']} {offering['capacity_type']} (step {new.pk}).",
+        result={"instance_ids": launched},
+        now=now,
+    )
+    if is_fallback and not job.fallback:
+        minutes = int(job.plan.get("fallback_restore_minutes") or 30)
+        job.fallback = True
+        job.restore_after = now + timedelta(minutes=minutes)
+        job.notes = [*job.notes, f"Fallback: no spot pool left; launching on-demand {offering['instance_type']}."]
+        job.save(update_fields=["fallback", "restore_after", "notes"])
+    return new

@@ -45,7 +45,7 @@ from spotopt.errors import ApplicationError, Conflict
 from .. import actions, ice
 from ..models import JobStep, OptimizationJob, Recommendation
 from ..planning import SIX_PLACES, build_problem, plan_cluster
-from . import followup, replan
+from . import followup, interruption_jobs, replan
 from .jobs import job_create, job_transition, step_create, step_finish
 from .recommendations import recommendation_save
 
@@ -416,6 +416,11 @@ def _launch_step(job: OptimizationJob, step: JobStep, session: AccountSession, n
         return
     if capacity_short:
         ice.mark_unavailable(cluster=job.cluster, offerings=[_offering_key(offering)], reason=short_reason, now=now)
+        if job.trigger == OptimizationJob.Trigger.INTERRUPTION:  # one node's place, not the cluster's plan
+            if interruption_jobs.interruption_shortfall(job=job, step=step, launched=ids, reason=short_reason, now=now):
+                return
+            step_finish(step=step, state=StepState.FAILED, message=f"Insufficient capacity: {short_reason}", now=now)
+            raise JobAbort(State.FAILED, f"No capacity for the replacement and no other pool left ({short_reason}).")
         _replan_shortfall(job, step, ids, short_reason, now)
         return
     if step.attempts >= MAX_LAUNCH_ATTEMPTS:

@@ -261,3 +261,23 @@ def test_an_unknown_instance_is_stored_unrouted_and_nothing_is_done(aws):
     assert report.unrouted == 1
     assert Interruption.objects.get().outcome[0]["what"] == "unrouted"
     assert not AgentAction.objects.exists()
+
+
+def test_a_replacement_pool_short_of_capacity_gives_way_to_the_next_one(shop, aws_server):
+    ingest(shop["account"], spot_warning(shop))
+    job = OptimizationJob.objects.get()
+    aws_server.set_unavailable([("m5.large", "us-east-1b", "spot")])
+
+    for _ in range(3):
+        advance_job(job_id=job.pk)
+
+    steps = list(JobStep.objects.filter(job=job, kind="launch").order_by("id"))
+    assert [(s.params["offering"]["instance_type"], s.params["offering"]["zone"]) for s in steps] == [
+        ("m5.large", "us-east-1b"),
+        ("m5.xlarge", "us-east-1a"),
+    ]
+    assert steps[0].state == "failed" and steps[1].state == "succeeded"
+    launched = shop["aws"].client("ec2", "us-east-1").describe_instances(
+        Filters=[{"Name": "tag:spotopt.io/job", "Values": [str(job.pk)]}]
+    )["Reservations"]
+    assert [i["InstanceType"] for r in launched for i in r["Instances"]] == ["m5.xlarge"]
