@@ -12,6 +12,7 @@ _APPS = (
     "templates_app",
     "hibernation",
     "agentapi",
+    "savings",
     "optimization",
     "interruptions",
     "lab",

@@ -24,7 +24,8 @@ from hibernation.services.schedules import schedule_create
 from interruptions.events import parse, spot_warning
 from interruptions.models import QueueStatus
 from interruptions.services import interruptions_ingest
-from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
+from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, OnDemandPriceHistory, SpotPricePoint
+from savings.services import ledger_open, record_costs, savings_settings_update
 from spotopt.service_admin import ServiceAdmin
 from tests.agentapi.conftest import make_snapshot
 from tests.factories import (
@@ -45,6 +46,7 @@ DOMAIN_APPS = (
     "clusters",
     "templates_app",
     "agentapi",
+    "savings",
     "hibernation",
     "interruptions",
     "lab",
@@ -62,6 +64,7 @@ PROCESS_OWNED = {
     "agentapi.ApiKey",
     "pricing.InstanceType",
     "pricing.OnDemandPrice",
+    "pricing.OnDemandPriceHistory",
     "pricing.SpotPricePoint",
     "pricing.InstanceTypeOffering",
     "audit.AuditLog",
@@ -70,6 +73,8 @@ PROCESS_OWNED = {
     "hibernation.HibernationPeriod",
     "interruptions.Interruption",
     "interruptions.QueueStatus",
+    "savings.CostRecord",
+    "savings.LedgerEntry",
 }
 # Most queries any change list may take, whatever the number of rows: session, user, then the list's count(s),
 # its page of rows (with the related objects joined), and a date-hierarchy or filter lookup or two.
@@ -110,6 +115,12 @@ def populate(n: int, start: int = 0) -> None:
         name = f"x{i}.large"
         InstanceType.objects.create(name=name, family=f"x{i}", vcpu=2, memory_mib=8192, arch="x86_64")
         OnDemandPrice.objects.create(region="us-east-1", instance_type=name, price=Decimal("0.1"))
+        OnDemandPriceHistory.objects.create(
+            region="us-east-1",
+            instance_type=name,
+            price=Decimal("0.1"),
+            effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        )
         SpotPricePoint.objects.create(
             region="us-east-1",
             zone="us-east-1a",
@@ -139,6 +150,9 @@ def populate(n: int, start: int = 0) -> None:
             ),
         )
         QueueStatus.objects.create(cloud_account=account, region="us-east-1")
+        ledger_open(cluster=cluster, source="job", action_type="job", action_id=str(i), projected_hourly=1, at=later)
+        savings_settings_update(organization=org, values={"on_demand_discount_pct": "5"}, actor=org.owner)
+        record_costs(at=later)
     checkpoint_create_all()
 
 
