@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from clusters.models import Instance
 from pricing import selectors as pricing
 from savings.models import LedgerEntry
 from savings.services import ledger_open
@@ -102,7 +103,19 @@ def job_ledger_entry(*, job: OptimizationJob, steps: list[JobStep], now: datetim
     removed, launched = job_nodes(job, steps)
     region = job.cluster.region
     launched_ids = _launched_ids(steps)
-    removed_ids = {s.target for s in steps if s.kind == Kind.TERMINATE and s.state == StepState.SUCCEEDED}
+    removed_facts = {
+        job.current_nodes.get(s.target, {}).get("instance_id") or s.target: job.current_nodes.get(s.target, {})
+        for s in steps
+        if s.kind == Kind.TERMINATE and s.state == StepState.SUCCEEDED
+    }
+    interrupted = (job.plan or {}).get("interrupted_instance_id") or ""
+    if job.trigger == OptimizationJob.Trigger.INTERRUPTION and interrupted and interrupted not in removed_facts:
+        # A spot warning's node is taken back by AWS, not by the job: the replacement takes its place all the same.
+        gone = Instance.objects.filter(cluster=job.cluster, instance_id=interrupted).first()
+        if gone is not None:
+            removed_facts[interrupted] = {"instance_type": gone.instance_type, "zone": gone.zone}
+            removed.append((gone.instance_type, gone.zone, gone.lifecycle))
+    removed_ids = set(removed_facts)
     superseded_jobs = (
         [str(pk) for pk in OptimizationJob.objects.filter(restored_by=job).values_list("pk", flat=True)]
         if job.trigger == OptimizationJob.Trigger.FALLBACK_RESTORE
@@ -175,10 +188,7 @@ def job_ledger_entry(*, job: OptimizationJob, steps: list[JobStep], now: datetim
         moved_baseline, _ = _split(entry.baseline_hourly, share)
         # the removed nodes' on-demand value gives way to the earlier entry's baseline for them
         gone_od = sum(
-            (
-                book.on_demand_price(job.current_nodes.get(iid, {}).get("instance_type", ""), region) or ZERO
-                for iid in gone
-            ),
+            (book.on_demand_price(removed_facts.get(iid, {}).get("instance_type", ""), region) or ZERO for iid in gone),
             ZERO,
         )
         spot += moved_spot

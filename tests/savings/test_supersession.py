@@ -145,6 +145,37 @@ def test_an_interruption_replacement_supersedes_the_entry_that_credited_the_node
     _check_reconciles(user, MONDAY + 48 * H)
 
 
+def test_a_spot_warning_replacement_supersedes_the_entry_of_the_node_aws_took_back(cluster, user):
+    add_nodes(cluster, "m5.large", 2)
+
+    def job_a(now):
+        return finish_job(cluster, remove=running(cluster), launch=("m5.large", "spot", 2), at=now)
+
+    def replace(now):  # AWS takes one spot node back; the replacement job launches another, removes nothing
+        taken = running(cluster)[0]
+        taken.terminated_at, taken.state = now, "terminated"
+        taken.save()
+        return finish_job(
+            cluster,
+            remove=[],
+            launch=("m5.large", "spot", 1),
+            at=now,
+            trigger="interruption",
+            plan={"interrupted_instance_id": taken.instance_id},
+        )
+
+    done = _run(cluster, 30, {1: job_a, 12: replace})
+    (job_a_row, a), (job_r, r) = done[1], done[12]
+    a.refresh_from_db()
+    assert a.superseded_by_id == r.pk and a.ended_at == MONDAY + 12 * H
+    # spot for spot in the node's place: the replacement carries A's half and adds nothing of its own
+    assert r.spot_hourly == Decimal("0.056") and r.counterfactual_hourly == 0
+    rest = LedgerEntry.objects.get(action_id=f"{a.action_id}~{job_r.pk}")
+    assert rest.spot_hourly == Decimal("0.056")
+    assert not _credited_twice(cluster)
+    _check_reconciles(user, MONDAY + 30 * H)
+
+
 def test_entries_written_before_supersession_are_found_through_their_jobs_steps(cluster, user):
     add_nodes(cluster, "m5.large", 2)
 
