@@ -165,7 +165,7 @@ def test_a_spot_warning_replacement_supersedes_the_entry_of_the_node_aws_took_ba
         )
 
     done = _run(cluster, 30, {1: job_a, 12: replace})
-    (job_a_row, a), (job_r, r) = done[1], done[12]
+    (_, a), (job_r, r) = done[1], done[12]
     a.refresh_from_db()
     assert a.superseded_by_id == r.pk and a.ended_at == MONDAY + 12 * H
     # spot for spot in the node's place: the replacement carries A's half and adds nothing of its own
