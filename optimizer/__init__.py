@@ -22,6 +22,8 @@ Algorithm
 5. Rounding (largest remainder), then packing per offering: ``n = ceil(max_r need_r / cap_r)`` nodes each taking
    ``floor(count / n)`` pods of each class, the remainders spread to the emptiest nodes, biggest pods first.
 6. Repair: leftovers first-fit into free room, then new nodes chosen by pod value absorbed per dollar.
+   Small problems (and mid-sized ones without a pool cap) also get a plan from the per-node model over generated
+   node patterns (`optimizer.patterns`, column generation and an integer program in HiGHS); the cheapest plan wins.
 7. Consolidation: empty under-filled nodes into others' free room; move each node to the cheapest offering that
    holds its pods; then spread spot nodes so no pool exceeds ``ceil(max_pool_share * spot_nodes)`` (cheapest other
    pool, else on-demand, else re-placed on on-demand, else reported unplaced).

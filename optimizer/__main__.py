@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 
 from . import ProblemError, plan
 
@@ -24,13 +27,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"problem: invalid JSON: {exc}", file=sys.stderr)
         return 2
     try:
-        result = plan(problem)
+        with _solver_chatter_to_stderr():
+            result = plan(problem)
     except ProblemError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     json.dump(result, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0
+
+
+@contextlib.contextmanager
+def _solver_chatter_to_stderr() -> Iterator[None]:
+    """HiGHS (inside scipy) may print a diagnostic line straight to file descriptor 1: while planning, that
+    descriptor points at stderr, so stdout carries the plan's JSON only."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout descriptor (embedded): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 if __name__ == "__main__":

@@ -275,14 +275,13 @@ class _Incremental:
 
     def run(self) -> dict[str, Any]:
         p = self.p
-        small = int(self.cl.count.sum()) <= 200
         quo, quo_left = self._status_quo()
         placeable = (self.compat & self.available[None, :]).any(axis=1)
         missing = np.where(placeable | quo.st.compat[:, quo.st.off].any(axis=1), quo_left, 0)
         quo_ok = not self.drift_removed and missing.sum() == 0 and self._pools_ok(quo.st)
 
         cands: list[_Candidate] = []
-        scratch = self._complete(self.forced, small, "from scratch")
+        scratch = self._complete(self.forced, True, "from scratch")
         cands.append(scratch)
         order = self._priority(scratch, quo)
         top = min(self.budget, len(order))

@@ -10,6 +10,7 @@ import numpy as np
 from .model import (
     Classes,
     LPResult,
+    NodeResult,
     build_classes,
     compatibility,
     fit_groups,
@@ -17,6 +18,7 @@ from .model import (
     solve_nodes,
     undominated,
 )
+from .patterns import solve_patterns
 from .problem import Problem, _ceil_share, parse_problem
 
 __all__ = ["lower_bound", "plan_fresh"]
@@ -31,6 +33,10 @@ MIP_GAP = 0.005
 #: Above this many pods no integer program runs: the LP's node counts are rounded down and what is left over gets
 #: a plan of its own (twice), which loses little there and keeps 20,000 pods well under a second.
 MIP_PODS = 8_000
+#: Problems above SMALL_PODS up to this many pods (without a pool cap) also get a node-pattern plan.
+PATTERN_PODS = 8_000
+#: ... whose integer program stops after this many branch-and-bound nodes.
+PATTERN_MIP_NODES_LARGE = 50
 #: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
 REPAIR_DEPTH = 2
 
@@ -431,6 +437,30 @@ def plan_fresh(
                 alt = _exact_plan(p, cl, compat, prices, new_ok, used)
             if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
+    if small:
+        # few pods: the per-node model over generated node patterns, started from the best plan so far
+        res = solve_patterns(p, cl, cmask, prices, cols, (best.off, best.load, best.unplaced))
+        if res is not None:
+            alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res)
+            if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+                best = alt
+    elif exact and depth == 0 and pods <= PATTERN_PODS and p.max_pool_share >= 1.0:
+        # more pods, no pool cap: the same over one-pass fills only, and fewer branch-and-bound nodes (under a pool
+        # cap its integer program takes tens of seconds there)
+        res = solve_patterns(
+            p,
+            cl,
+            cmask,
+            prices,
+            cols,
+            (best.off, best.load, best.unplaced),
+            dynamic=False,
+            mip_nodes=PATTERN_MIP_NODES_LARGE,
+        )
+        if res is not None:
+            alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res, depth=depth)
+            if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+                best = alt
     # a safeguard against packing losses: every class alone on its own best single offering type
     alt = _single_type_plan(p, cl, compat, prices, new_ok) if depth == 0 else best
     if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
@@ -466,6 +496,51 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
         st.add_nodes(j, loads)
     st.spread_pools()
     return st
+
+
+def _plan_of_nodes(
+    p: Problem,
+    cl: Classes,
+    compat: np.ndarray,
+    prices: np.ndarray,
+    new_ok: np.ndarray,
+    sol: NodeResult,
+    depth: int = REPAIR_DEPTH,
+) -> _Plan:
+    """A plan of solved nodes: empty nodes dropped (unless the pool cap needs them), pods the solve left out
+    placed in free room or on new nodes, every node moved to the cheapest offering that holds it, pools spread."""
+    st = _Plan(p, cl, compat, prices, new_ok)
+    st.off, st.load, st.kept = sol.off.copy(), sol.load.copy(), np.full(len(sol.off), -1, dtype=np.int64)
+    left = st.fill_existing(sol.unplaced)
+    if depth < REPAIR_DEPTH and left.sum() > 0:
+        rest = Classes(size=cl.size, count=left, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
+        sub = plan_fresh(p, rest, compat, prices, new_ok, exact=False, depth=depth + 1)
+        st.off = np.concatenate([st.off, sub.off])
+        st.load = np.vstack([st.load, sub.load])
+        st.kept = np.concatenate([st.kept, sub.kept])
+        st.unplaced += sub.unplaced
+    else:
+        st.unplaced += st.open_new(left, np.ones(p.n_offerings, dtype=bool))
+    st.drop_underfilled()
+    st.downsize()
+    empty = st.load.sum(axis=1) == 0
+    if empty.any():
+        trial = st.copy()
+        trial.remove_nodes(~empty)
+        if _pools_ok(p, trial.off):
+            st = trial
+    st.spread_pools()
+    return st
+
+
+def _pools_ok(p: Problem, off: np.ndarray) -> bool:
+    """No spot pool holds more than ceil(max_pool_share x spot nodes) nodes."""
+    if p.max_pool_share >= 1.0:
+        return True
+    spot = off[p.spot[off]]
+    if spot.size == 0:
+        return True
+    return int(np.bincount(spot).max()) <= _ceil_share(p.max_pool_share, int(spot.size))
 
 
 def _exact_plan(

@@ -156,3 +156,21 @@ def test_cli_exits_2_on_invalid_json() -> None:
     proc = run_cli("{not json")
     assert proc.returncode == 2
     assert "invalid JSON" in proc.stderr
+
+
+def test_cli_stdout_is_the_plan_alone_when_the_solver_prints() -> None:
+    # on this catalog problem HiGHS (inside scipy) prints a diagnostic line to file descriptor 1 while planning;
+    # the command sends it to stderr so stdout stays one JSON document
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_optimizer_cli", ROOT / "bench" / "optimizer.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    mix = next(m for m in bench.MIXES if m.name == "mixed")
+    pr = bench.make_problem(mix, 2_000, bench.SIZES[1].workloads, bench.SIZES[1].offerings, 0)
+    proc = run_cli(json.dumps(pr))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert validate(pr, result) == []

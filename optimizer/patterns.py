@@ -1,0 +1,458 @@
+"""Node patterns: the exact per-node model of a small problem, by column generation (HiGHS through highspy).
+
+A *pattern* is one node: an offering j and a whole number of pods ``a_d`` of every demand class that fits on it
+(cpu, memory and pod slots after the daemonset). The master program picks how many nodes of every pattern to open::
+
+    min  sum_k p_j(k) l_k + M sum_d u_d
+    s.t. sum_k a_dk l_k + u_d >= n_d                          every class d (cover; surplus pods are dropped later)
+         sum_{k on pool j} l_k - c <= 0                       every spot pool j       } only under a pool cap:
+         c - share * sum_{spot k} l_k <= 1 - 1e-6             c integer = ceil(share*S)}
+         l_k, c integer >= 0
+
+Unlike the pooled whole-node model (pods pooled per offering), every solution of this one is a plan node by node,
+so nothing is lost turning it into nodes. Its columns are generated: the LP relaxation is solved over the patterns
+known so far, and new patterns of negative reduced cost are priced out per offering by greedy fills (classes in
+several value-density orders, then seeded with each class first), a heuristic for the 3-dimensional knapsack.
+The integer program then runs over the patterns whose reduced cost could still improve on the incumbent (the plan
+the caller found otherwise, given as its start), under a branch-and-bound node limit: deterministic, no wall clock
+decides the answer (a time limit far behind is only a safety net).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+from highspy._core import _Highs  # the bare solver: the `Highs` wrapper prints a banner to stdout
+
+from .model import Classes, NodeResult
+from .problem import Problem, _ceil_share
+
+__all__ = ["PATTERN_ITERATIONS", "PATTERN_MIP_COLUMNS", "PATTERN_MIP_NODES", "solve_patterns"]
+
+#: Column-generation rounds (each: one LP re-solve and one pricing pass over every offering).
+PATTERN_ITERATIONS = 30
+#: Branch-and-bound nodes of the integer program over the generated patterns (deterministic limit).
+PATTERN_MIP_NODES = 200
+#: The integer program runs over at most this many patterns (those of smallest reduced cost).
+PATTERN_MIP_COLUMNS = 1500
+#: At most this many new patterns enter the LP per round (the most negative reduced costs).
+PATTERNS_PER_ROUND = 200
+#: Safety net only: measured solves finish far inside it, so the node and round limits decide.
+PATTERN_SECONDS = 60.0
+
+_INF = highspy.kHighsInf
+_BIG = np.iinfo(np.int64).max // 4
+
+
+@dataclass
+class _Master:
+    """The HiGHS model and the bookkeeping of its columns (patterns, slacks, the pool-cap integer)."""
+
+    h: _Highs
+    n_rows: int
+    pool_row: dict[int, int]  # spot offering -> its row
+    c_row: int  # row of c - share * S (or -1)
+    c_col: int  # column of c (or -1)
+    first_pattern: int  # columns before this are slacks and c
+    off: list[int]  # offering of every pattern column (from first_pattern on)
+    load: list[np.ndarray]  # pods per class of every pattern column
+    seen: set[bytes]
+
+
+def _pattern_entries(m: _Master, j: int, a: np.ndarray, spot: bool, share: float) -> tuple[list[int], list[float]]:
+    d = np.flatnonzero(a)
+    idx = d.tolist()
+    val = a[d].astype(float).tolist()
+    if spot and m.c_row >= 0:
+        idx += [m.pool_row[j], m.c_row]
+        val += [1.0, -share]
+    return idx, val
+
+
+def _add_patterns(m: _Master, p: Problem, prices: np.ndarray, items: list[tuple[int, np.ndarray]]) -> int:
+    """Add the patterns not seen before as LP columns; return how many were added."""
+    share = p.max_pool_share
+    costs, starts, index, value = [], [], [], []
+    for j, a in items:
+        key = j.to_bytes(4, "little") + a.astype(np.int32).tobytes()
+        if key in m.seen:
+            continue
+        m.seen.add(key)
+        idx, val = _pattern_entries(m, j, a, bool(p.spot[j]), share)
+        starts.append(len(index))
+        index += idx
+        value += val
+        costs.append(float(prices[j]))
+        m.off.append(j)
+        m.load.append(a.astype(np.int64))
+    if costs:
+        n = len(costs)
+        m.h.addCols(
+            n,
+            np.array(costs),
+            np.zeros(n),
+            np.full(n, _INF),
+            len(index),
+            np.array(starts, dtype=np.int32),
+            np.array(index, dtype=np.int32),
+            np.array(value, dtype=float),
+        )
+    return len(costs)
+
+
+def _fill(
+    order: np.ndarray, kmax: np.ndarray, size: np.ndarray, free: np.ndarray, a: np.ndarray | None = None
+) -> np.ndarray:
+    """Greedy fill of one node per offering: classes in `order` (T, J) take as many pods as still fit (up to
+    `kmax`); `a` (D, J) is what the nodes hold already. Returns pods per (class, offering)."""
+    n_j = free.shape[0]
+    cols = np.arange(n_j)
+    a = np.zeros_like(kmax) if a is None else a.copy()
+    room = free - (a.T @ size)
+    for t in range(order.shape[0]):
+        d = order[t]
+        s = size[d]  # (J, 3)
+        fit = np.where(s > 0, room // np.maximum(s, 1), _BIG).min(axis=1)
+        take = np.maximum(np.minimum(fit, kmax[d, cols] - a[d, cols]), 0)
+        a[d, cols] += take
+        room -= take[:, None] * s
+    return a
+
+
+def solve_patterns(
+    p: Problem,
+    cl: Classes,
+    compat: np.ndarray,
+    prices: np.ndarray,
+    offerings: np.ndarray,
+    incumbent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    integer: bool = True,
+    dynamic: bool = True,
+    mip_nodes: int = 0,
+) -> NodeResult | None:
+    """The per-node optimum over generated patterns on `offerings` (see the module docstring).
+
+    Without `integer` (large problems) no integer program runs: the LP's node counts are rounded down and the pods
+    they leave over are returned as unplaced, for the caller to place; pricing then uses only the one-pass fills.
+
+    `compat` (D, J) must already exclude offerings new nodes may not use; `incumbent` is (offering per node, pods per
+    class per node, unplaced per class) of a known plan: its nodes enter as patterns and it starts the integer
+    program, so the answer is never worse than it. Returns None when there is nothing to place."""
+    need = np.where(compat.any(axis=1), cl.count, 0).astype(np.int64)
+    n_d = len(cl)
+    if n_d == 0 or need.sum() == 0 or len(offerings) == 0:
+        return None
+    size = cl.size.astype(np.int64)
+    share = p.max_pool_share
+    free_all = p.free_capacity()
+    offs = np.asarray(offerings, dtype=np.int64)
+    free = free_all[offs]
+    with np.errstate(divide="ignore"):
+        per = np.where(size[:, None, :] > 0, free[None, :, :] // np.maximum(size[:, None, :], 1), _BIG).min(axis=2)
+    kmax = np.where(compat[:, offs], np.minimum(per, need[:, None]), 0).astype(np.int64)
+    kmax = np.maximum(kmax, 0)
+    price = prices[offs]
+
+    # --- the master's rows and fixed columns ---------------------------------------------------------------------
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", PATTERN_SECONDS)
+    inc_offs = [] if incumbent is None else np.unique(incumbent[0]).tolist()
+    spot_offs = sorted({int(j) for j in offs[p.spot[offs]]} | {int(j) for j in inc_offs if p.spot[j]})
+    pool = share < 1.0 and len(spot_offs) > 0
+    lower = [float(x) for x in need]
+    upper = [_INF] * n_d
+    pool_row: dict[int, int] = {}
+    c_row = -1
+    if pool:
+        for j in spot_offs:
+            pool_row[j] = len(lower)
+            lower.append(-_INF)
+            upper.append(0.0)
+        c_row = len(lower)
+        lower.append(-_INF)
+        upper.append(1.0 - 1e-6)
+    n_rows = len(lower)
+    h.addRows(
+        n_rows,
+        np.array(lower),
+        np.array(upper),
+        0,
+        np.zeros(n_rows, dtype=np.int32),
+        np.zeros(0, np.int32),
+        np.zeros(0),
+    )
+    penalty = 10.0 * float(max(price.max(), 1e-6)) + 1.0
+    # slacks u_d: pods left unplaced, at a price above any node
+    h.addCols(
+        n_d,
+        np.full(n_d, penalty),
+        np.zeros(n_d),
+        need.astype(float),
+        n_d,
+        np.arange(n_d, dtype=np.int32),
+        np.arange(n_d, dtype=np.int32),
+        np.ones(n_d),
+    )
+    c_col = -1
+    if pool:
+        c_col = n_d
+        idx = [pool_row[j] for j in spot_offs] + [c_row]
+        h.addCols(
+            1,
+            np.zeros(1),
+            np.zeros(1),
+            np.full(1, _INF),
+            len(idx),
+            np.zeros(1, dtype=np.int32),
+            np.array(idx, dtype=np.int32),
+            np.array([-1.0] * len(spot_offs) + [1.0]),
+        )
+    m = _Master(h, n_rows, pool_row, c_row, c_col, n_d + (1 if pool else 0), [], [], set())
+
+    # --- starting patterns: every class alone on every offering it fits, and the incumbent's nodes ------------------
+    items: list[tuple[int, np.ndarray]] = []
+    dd, jj = np.nonzero(kmax)
+    for d, k in zip(dd.tolist(), jj.tolist(), strict=True):
+        a = np.zeros(n_d, dtype=np.int64)
+        a[d] = kmax[d, k]
+        items.append((int(offs[k]), a))
+    inc_cols: dict[bytes, int] = {}
+    if incumbent is not None:
+        for j, a in zip(incumbent[0].tolist(), incumbent[1], strict=True):
+            a = np.minimum(np.asarray(a, dtype=np.int64), need)
+            items.append((int(j), a))
+            key = int(j).to_bytes(4, "little") + a.astype(np.int32).tobytes()
+            inc_cols[key] = inc_cols.get(key, 0) + 1
+    _add_patterns(m, p, prices, items)
+
+    # --- column generation -------------------------------------------------------------------------------------------
+    active_rows = np.arange(n_d)
+    spot_mask = p.spot[offs]
+    frac = size[:, None, :] / np.maximum(free[None, :, :], 1)  # (D, J, 3)
+    weights = [
+        frac.max(axis=2),
+        frac.sum(axis=2),
+        frac[:, :, 0] + 1e-3 * frac[:, :, 2],
+        frac[:, :, 1] + 1e-3 * frac[:, :, 2],
+        np.ones(kmax.shape),
+    ]
+    lp_obj = 0.0
+    for _ in range(PATTERN_ITERATIONS):
+        h.run()
+        sol = h.getSolution()
+        lp_obj = h.getInfo().objective_function_value
+        duals = np.asarray(sol.row_dual, dtype=float)
+        pi = np.maximum(duals[active_rows], 0.0)
+        eff = price.copy()
+        if pool:
+            mu = np.array([duals[pool_row[int(j)]] if spot_mask[k] else 0.0 for k, j in enumerate(offs)])
+            eff = eff - mu + np.where(spot_mask, share * duals[c_row], 0.0)
+        useful = pi > 1e-9
+        km = np.where(useful[:, None], kmax, 0)
+        if not km.any():
+            break
+        tol = 1e-9 * max(1.0, abs(lp_obj))
+        found = _price_round(km, size, free, pi, eff, weights, tol, dynamic=dynamic)
+        if not found:
+            found = _price_seeded(km, size, free, pi, eff, weights[0], tol)
+        if not found:
+            break
+        found.sort(key=lambda t: t[0])
+        added = _add_patterns(m, p, prices, [(int(offs[k]), a) for _, k, a in found[:PATTERNS_PER_ROUND]])
+        if added == 0:
+            break
+    else:
+        h.run()
+        lp_obj = h.getInfo().objective_function_value
+
+    if not integer:
+        lam = np.floor(np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :] + 1e-9)
+        return _nodes(m, lam.astype(np.int64), need, cl.count, size, free_all, prices, n_d)
+
+    # --- right-sized patterns for what whole LP nodes leave over: the integer program needs them ---------------------
+    lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
+    pi = np.maximum(np.asarray(h.getSolution().row_dual, dtype=float)[:n_d], 0.0)
+    pi = np.where(pi > 1e-9, pi, 1e-6 * float(price.min(initial=1.0)))
+    for _ in range(3):
+        covered = np.zeros(n_d, dtype=np.int64)
+        for k in np.flatnonzero(lam >= 1.0 - 1e-9).tolist():
+            covered += m.load[k] * math.floor(lam[k] + 1e-9)
+        residual = np.maximum(need - covered, 0)
+        if residual.sum() == 0:
+            break
+        km = np.minimum(kmax, residual[:, None])
+        items = []
+        fills = [
+            _fill(np.argsort(-np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0), axis=0), km, size, free)
+            for w in weights[:2]
+        ]
+        fills += [_fill_dynamic(km, size, free, pi, total) for total in ((False, True) if dynamic else ())]
+        for a in fills:
+            for k in np.flatnonzero(a.any(axis=0)).tolist():
+                items.append((int(offs[k]), a[:, k].copy()))
+        if _add_patterns(m, p, prices, items) == 0:
+            break
+        h.run()
+        lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
+    lp_obj = h.getInfo().objective_function_value
+
+    # --- the integer program over the patterns that may still pay ---------------------------------------------------
+    n_cols = h.getNumCol()
+    col_dual = np.asarray(h.getSolution().col_dual, dtype=float)
+    start = np.zeros(n_cols)
+    ub_cost = math.inf
+    if incumbent is not None:
+        for k, (j, a) in enumerate(zip(m.off, m.load, strict=True)):
+            key = int(j).to_bytes(4, "little") + a.astype(np.int32).tobytes()
+            start[m.first_pattern + k] = inc_cols.get(key, 0)
+        covered = np.zeros(n_d, dtype=np.int64)
+        for k in np.flatnonzero(start[m.first_pattern :]).tolist():
+            covered += m.load[k] * int(start[m.first_pattern + k])
+        start[:n_d] = np.maximum(need - covered, 0)
+        if pool:
+            s = sum(int(start[m.first_pattern + k]) for k, j in enumerate(m.off) if p.spot[j])
+            start[c_col] = _ceil_share(share, s) if s else 0
+        ub_cost = float(start[:n_d] @ np.full(n_d, penalty)) + sum(
+            float(prices[j]) * start[m.first_pattern + k] for k, j in enumerate(m.off)
+        )
+    gap = ub_cost - lp_obj
+    pattern_cols = np.arange(m.first_pattern, n_cols)
+    rc = col_dual[m.first_pattern :]
+    keep = rc <= gap + 1e-7
+    if keep.sum() > PATTERN_MIP_COLUMNS:  # the integer program sees the patterns of smallest reduced cost only
+        keep &= rc <= np.sort(rc)[PATTERN_MIP_COLUMNS - 1]
+    drop = pattern_cols[~keep]
+    # a fresh solver for the integer program (re-running the LP's instance as a MIP mis-reports its objective)
+    lp = h.getLp()
+    upper = np.asarray(lp.col_upper_, dtype=float)
+    upper[drop] = 0.0
+    lp.col_upper_ = upper
+    integrality = np.zeros(n_cols, dtype=np.uint8)
+    integrality[pattern_cols] = 1
+    if pool:
+        integrality[c_col] = 1
+    lp.integrality_ = [highspy.HighsVarType(int(v)) for v in integrality]
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", PATTERN_SECONDS)
+    h.setOptionValue("mip_max_nodes", mip_nodes or PATTERN_MIP_NODES)
+    h.setOptionValue("mip_rel_gap", 1e-4)
+    h.passModel(lp)
+    # (no MIP start: HiGHS 1.16 answers a run started from a given solution with that solution and a wrong
+    # objective; the incumbent bounds the columns above and the caller keeps whichever plan is cheaper)
+    h.run()
+    sol = h.getSolution()
+    if not sol.value_valid:
+        return None
+    x = np.round(np.asarray(sol.col_value, dtype=float)).astype(np.int64)
+    return _nodes(m, np.maximum(x[m.first_pattern :], 0), need, cl.count, size, free_all, prices, n_d)
+
+
+def _nodes(
+    m: _Master,
+    lam: np.ndarray,
+    need: np.ndarray,
+    count: np.ndarray,
+    size: np.ndarray,
+    free_all: np.ndarray,
+    prices: np.ndarray,
+    n_d: int,
+) -> NodeResult:
+    """`lam[k]` nodes of every pattern k, surplus pods taken off the least-filled nodes first."""
+    nodes_off: list[int] = []
+    nodes_load: list[np.ndarray] = []
+    for k in np.flatnonzero(lam).tolist():
+        for _ in range(int(lam[k])):
+            nodes_off.append(m.off[k])
+            nodes_load.append(m.load[k].copy())
+    off = np.array(nodes_off, dtype=np.int64)
+    load = np.array(nodes_load, dtype=np.int64).reshape(len(nodes_off), n_d)
+    surplus = load.sum(axis=0) - need
+    if len(off):
+        fill = (load @ size / np.maximum(free_all[off], 1)).max(axis=1)
+        for d in np.flatnonzero(surplus > 0).tolist():
+            for i in np.argsort(fill, kind="stable").tolist():
+                take = int(min(surplus[d], load[i, d]))
+                load[i, d] -= take
+                surplus[d] -= take
+                if surplus[d] == 0:
+                    break
+    unplaced = np.maximum(need - load.sum(axis=0), 0) + (count - need)
+    return NodeResult(cost=float(prices[off].sum()), off=off, load=load, unplaced=unplaced)
+
+
+def _fill_dynamic(km: np.ndarray, size: np.ndarray, free: np.ndarray, pi: np.ndarray, total: bool) -> np.ndarray:
+    """Greedy fill pod by pod: each step every offering's node takes the class of highest value per share of the
+    room it has *left* (its largest share, or the sum of its shares with `total`), so CPU-heavy and memory-heavy pods
+    end up side by side. Returns pods per (class, offering)."""
+    n_d, n_j = km.shape
+    a = np.zeros_like(km)
+    room = free.astype(float).copy()
+    cols = np.arange(n_j)
+    live = np.ones(n_j, dtype=bool)
+    sz = size.astype(float)
+    for _ in range(int(km.sum(axis=0).max(initial=0))):
+        ok = (a < km) & (sz[:, None, :] <= room[None, :, :] + 1e-9).all(axis=2)
+        ok &= live[None, :]
+        if not ok.any():
+            break
+        share = sz[:, None, :] / np.maximum(room[None, :, :], 1e-9)
+        w = share.sum(axis=2) if total else share.max(axis=2)
+        score = np.where(ok, pi[:, None] / np.maximum(w, 1e-12), -1.0)
+        d = np.argmax(score, axis=0)
+        go = ok[d, cols]
+        live &= go
+        a[d[go], cols[go]] += 1
+        room[go] -= sz[d[go]]
+    return a
+
+
+def _price_round(
+    km: np.ndarray,
+    size: np.ndarray,
+    free: np.ndarray,
+    pi: np.ndarray,
+    eff: np.ndarray,
+    weights: list[np.ndarray],
+    tol: float,
+    dynamic: bool = True,
+) -> list[tuple[float, int, np.ndarray]]:
+    """One greedy fill per offering and density order; the fills of negative reduced cost (best per offering)."""
+    best: dict[int, tuple[float, int, np.ndarray]] = {}
+    for w in weights:
+        density = np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0)
+        order = np.argsort(-density, axis=0, kind="stable")
+        a = _fill(order, km, size, free)
+        _collect(a, pi, eff, tol, best)
+    for total in (False, True) if dynamic else ():
+        _collect(_fill_dynamic(km, size, free, pi, total), pi, eff, tol, best)
+    return list(best.values())
+
+
+def _price_seeded(
+    km: np.ndarray, size: np.ndarray, free: np.ndarray, pi: np.ndarray, eff: np.ndarray, w: np.ndarray, tol: float
+) -> list[tuple[float, int, np.ndarray]]:
+    """Greedy fills that start with every class first (all that fit, then one pod), the rest by value density."""
+    best: dict[int, tuple[float, int, np.ndarray]] = {}
+    density = np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0)
+    order = np.argsort(-density, axis=0, kind="stable")
+    for d0 in np.flatnonzero(km.any(axis=1)).tolist():
+        for first in (None, 1):
+            a0 = np.zeros_like(km)
+            a0[d0] = km[d0] if first is None else np.minimum(km[d0], first)
+            a = _fill(order, km, size, free, a0)
+            _collect(a, pi, eff, tol, best)
+    return list(best.values())
+
+
+def _collect(
+    a: np.ndarray, pi: np.ndarray, eff: np.ndarray, tol: float, best: dict[int, tuple[float, int, np.ndarray]]
+) -> None:
+    rc = eff - pi @ a
+    for k in np.flatnonzero((rc < -tol) & a.any(axis=0)).tolist():
+        if k not in best or rc[k] < best[k][0]:
+            best[k] = (float(rc[k]), k, a[:, k].copy())
