@@ -84,23 +84,35 @@ def _costs(instances: Iterable[Instance]) -> dict[str, object]:
 
 def attach_costs(clusters: Iterable[Cluster], *, at: datetime | None = None) -> list[Cluster]:
     """Set ``hourly_cost`` and ``all_on_demand_hourly_cost`` (USD/h at ``at``) on each cluster. Three queries
-    whatever the number of clusters and instances (running instances, on-demand prices, spot prices)."""
+    whatever the number of clusters and instances (running instances, on-demand prices, spot prices).
+
+    The instances are read as plain rows and each distinct (type, zone, capacity, region, recorded price) is priced
+    once by the one cost rule, the same figures as :func:`price_instances` gives instance by instance."""
     clusters = list(clusters)
-    by_cluster: dict[int, list[Instance]] = {c.pk: [] for c in clusters}
+    totals: dict[int, list] = {c.pk: [ZERO, ZERO, 0] for c in clusters}
     if clusters:
-        running = (
+        rows = list(
             Instance.objects.running()
-            .filter(cluster_id__in=list(by_cluster), state__in=ACTIVE_STATES)
-            .annotate(region=F("cluster__region"))
-            .only("cluster_id", "instance_type", "zone", "lifecycle", "state", "terminated_at", "hourly_price")
+            .filter(cluster_id__in=list(totals), state__in=ACTIVE_STATES)
+            .order_by()
+            .values_list("cluster_id", "instance_type", "zone", "lifecycle", "cluster__region", "hourly_price")
         )
-        for instance in price_instances(running, at=at):
-            by_cluster[instance.cluster_id].append(instance)
+        book = prices.price_book({(region, itype) for _, itype, _, _, region, _ in rows}, at=at)
+        priced: dict[tuple, tuple[Decimal | None, Decimal | None]] = {}
+        for cluster_id, itype, zone, lifecycle, region, recorded in rows:
+            key = (itype, zone, lifecycle, region, recorded)
+            if key not in priced:
+                priced[key] = (
+                    book.price(itype, zone, lifecycle, region, recorded=recorded),
+                    book.on_demand_price(itype, region),
+                )
+            price, on_demand = priced[key]
+            total = totals[cluster_id]
+            total[0] += price or ZERO
+            total[1] += on_demand or price or ZERO
+            total[2] += price is None
     for cluster in clusters:
-        costs = _costs(by_cluster[cluster.pk])
-        cluster.hourly_cost = costs["hourly_cost"]
-        cluster.all_on_demand_hourly_cost = costs["all_on_demand_hourly_cost"]
-        cluster.unpriced = costs["unpriced"]
+        cluster.hourly_cost, cluster.all_on_demand_hourly_cost, cluster.unpriced = totals[cluster.pk]
     return clusters
 
 

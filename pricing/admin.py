@@ -5,7 +5,7 @@ from django.contrib import admin
 
 from spotopt.service_admin import ReadOnlyAdmin
 
-from .models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
+from .models import InstanceType, InstanceTypeOffering, OnDemandPrice, OnDemandPriceHistory, SpotPricePoint
 
 
 @admin.register(InstanceType)
@@ -17,10 +17,17 @@ class InstanceTypeAdmin(ReadOnlyAdmin):
 
 @admin.register(OnDemandPrice)
 class OnDemandPriceAdmin(ReadOnlyAdmin):
-    list_display = ("region", "instance_type", "price", "source", "updated_at")
+    list_display = ("region", "instance_type", "price", "source", "effective_from", "updated_at")
     list_filter = ("region", "source")
     search_fields = ("instance_type",)
     date_hierarchy = "updated_at"
+
+
+@admin.register(OnDemandPriceHistory)
+class OnDemandPriceHistoryAdmin(ReadOnlyAdmin):
+    list_display = ("region", "instance_type", "price", "source", "effective_from")
+    list_filter = ("region", "source")
+    search_fields = ("instance_type",)
 
 
 @admin.register(SpotPricePoint)

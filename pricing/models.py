@@ -53,13 +53,16 @@ class InstanceType(models.Model):
 
 
 class OnDemandPrice(models.Model):
-    """Linux, shared tenancy, on-demand USD per hour of one instance type in one region."""
+    """Linux, shared tenancy, on-demand USD per hour of one instance type in one region: the price in force now
+    (the one cost rule reads it), since ``effective_from``. Earlier prices are kept in
+    :class:`OnDemandPriceHistory`."""
 
     region = models.CharField(max_length=32)
     instance_type = models.CharField(max_length=64)
     price = models.DecimalField(max_digits=12, decimal_places=6)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.SNAPSHOT)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now, help_text="Last confirmed by a refresh.")
+    effective_from = models.DateTimeField(default=timezone.now, help_text="The price took effect (first seen).")
 
     class Meta:
         db_table = "pricing_on_demand_prices"
@@ -71,6 +74,29 @@ class OnDemandPrice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region} {self.instance_type} {self.price}"
+
+
+class OnDemandPriceHistory(models.Model):
+    """Every on-demand price the catalog has had, with the date it took effect: appended when a refresh or a
+    snapshot load sees a new price, never overwritten, so a figure can say which list price was in force."""
+
+    region = models.CharField(max_length=32)
+    instance_type = models.CharField(max_length=64)
+    price = models.DecimalField(max_digits=12, decimal_places=6)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.SNAPSHOT)
+    effective_from = models.DateTimeField()
+
+    class Meta:
+        db_table = "pricing_on_demand_price_history"
+        ordering = ("region", "instance_type", "-effective_from")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "instance_type", "effective_from"], name="unique_on_demand_price_history"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region} {self.instance_type} {self.price} from {self.effective_from:%Y-%m-%d}"
 
 
 class SpotPricePoint(models.Model):

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import record
@@ -17,7 +18,14 @@ from cloud import pricing as cloud_pricing
 from cloud.types import InstanceTypeInfo, SpotPrice
 
 from . import snapshot
-from .models import InstanceType, InstanceTypeOffering, OnDemandPrice, Source, SpotPricePoint
+from .models import (
+    InstanceType,
+    InstanceTypeOffering,
+    OnDemandPrice,
+    OnDemandPriceHistory,
+    Source,
+    SpotPricePoint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,45 @@ class SnapshotLoadResult:
     on_demand_prices: int
     spot_price_points: int
     offerings: int = 0
+
+
+def _upsert_on_demand_prices(rows: list[OnDemandPrice], *, now) -> None:
+    """Write the prices in force now; a price that changed (or is new) takes effect now and is appended to the
+    history, an unchanged one keeps the date it took effect. Three queries per batch (current, history, upsert)."""
+    for start in range(0, len(rows), BATCH_SIZE):
+        batch = rows[start : start + BATCH_SIZE]
+        match = Q()
+        for region in {r.region for r in batch}:
+            match |= Q(region=region, instance_type__in=[r.instance_type for r in batch if r.region == region])
+        current = {
+            (region, itype): (price, since)
+            for region, itype, price, since in OnDemandPrice.objects.filter(match).values_list(
+                "region", "instance_type", "price", "effective_from"
+            )
+        }
+        changed = []
+        for row in batch:
+            price, since = current.get((row.region, row.instance_type), (None, None))
+            if price is not None and price == row.price:
+                row.effective_from = since
+            else:
+                row.effective_from = now
+                changed.append(row)
+        OnDemandPriceHistory.objects.bulk_create(
+            [
+                OnDemandPriceHistory(
+                    region=r.region, instance_type=r.instance_type, price=r.price, source=r.source, effective_from=now
+                )
+                for r in changed
+            ],
+            ignore_conflicts=True,
+        )
+        OnDemandPrice.objects.bulk_create(
+            batch,
+            update_conflicts=True,
+            unique_fields=["region", "instance_type"],
+            update_fields=["price", "source", "updated_at", "effective_from"],
+        )
 
 
 def _upsert_instance_types(rows: list[InstanceType]) -> int:
@@ -103,13 +150,7 @@ def catalog_load_snapshot(*, data_dir: Path = snapshot.DATA_DIR, regions: set[st
             for region, instance_type, price, derived in snapshot.on_demand_prices(data_dir)
             if (regions is None or region in regions) and (region, instance_type) not in aws_prices
         ]
-        OnDemandPrice.objects.bulk_create(
-            prices,
-            batch_size=BATCH_SIZE,
-            update_conflicts=True,
-            unique_fields=["region", "instance_type"],
-            update_fields=["price", "source", "updated_at"],
-        )
+        _upsert_on_demand_prices(prices, now=now)
 
         points = [
             SpotPricePoint(region=r, zone=z, instance_type=t, price=p, timestamp=ts, source=Source.SNAPSHOT)
@@ -196,13 +237,7 @@ def on_demand_prices_refresh(*, session: AccountSession, region: str) -> int:
         if p >= PLACEHOLDER_PRICE_BELOW
     ]
     with transaction.atomic():
-        OnDemandPrice.objects.bulk_create(
-            rows,
-            batch_size=BATCH_SIZE,
-            update_conflicts=True,
-            unique_fields=["region", "instance_type"],
-            update_fields=["price", "source", "updated_at"],
-        )
+        _upsert_on_demand_prices(rows, now=now)
         if rows:
             record(
                 action="pricing.on_demand_refreshed",

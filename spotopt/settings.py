@@ -73,11 +73,13 @@ INSTALLED_APPS = [
     "templates_app",
     "hibernation",
     "agentapi",
+    "savings",
     "optimization",
     "lab",
 ]
 
 MIDDLEWARE = [
+    "spotopt.metrics.MetricsMiddleware",
     "spotopt.middleware.RequestIdMiddleware",
     "spotopt.middleware.ProxyHeadersMiddleware",
     "spotopt.middleware.SecurityHeadersMiddleware",
@@ -209,6 +211,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "optimization.tasks.tick",
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
+    },
+    "record-costs": {
+        "task": "savings.tasks.record_costs",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 50 * 60},
     },
 }
 
@@ -385,6 +392,12 @@ AGENT_MAX_BODY_BYTES = env_int("AGENT_MAX_BODY_BYTES", 8 * 1024 * 1024)
 AGENT_ACTION_DEADLINE_SECONDS = env_int("AGENT_ACTION_DEADLINE_SECONDS", 3600)
 # Hibernation: a drain is given this long before the sleep proceeds despite PodDisruptionBudgets; a step waits this
 # long for the agent; waking restores workloads this long after the wake time even if nodes are missing.
+# --- Savings ---------------------------------------------------------------------------------------------------------
+# Hourly cost rows are kept this long; daily and monthly roll-ups for good.
+SAVINGS_HOURLY_RETENTION_DAYS = env_int("SAVINGS_HOURLY_RETENTION_DAYS", 90)
+# /metrics (Prometheus): open in development; in production only with "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 HIBERNATION_DRAIN_TIMEOUT_SECONDS = env_int("HIBERNATION_DRAIN_TIMEOUT_SECONDS", 600)
 HIBERNATION_ACTION_TIMEOUT_SECONDS = env_int("HIBERNATION_ACTION_TIMEOUT_SECONDS", 900)
 HIBERNATION_READY_TIMEOUT_SECONDS = env_int("HIBERNATION_READY_TIMEOUT_SECONDS", 1800)

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from . import health, views
+from . import health, metrics, views
 
 # Console sections: (url prefix, module with its pages and ``app_name``, navigation key).
 CONSOLE_SECTIONS = (
@@ -13,6 +13,7 @@ CONSOLE_SECTIONS = (
     ("templates/", "templates_app.urls"),
     ("hibernation/", "hibernation.urls"),
     ("optimization/", "optimization.urls"),
+    ("reports/", "savings.urls"),
     ("audit/", "audit.urls"),
     ("agents/", "agentapi.urls"),
     ("lab/", "lab.urls"),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("health", health.health, name="health"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("health/detailed", health.health_detailed, name="health-detailed"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/v1/", include("spotopt.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/(?P<path>.*)$", views.api_not_found),

@@ -8,13 +8,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from clusters.selectors import organization_summary
+from savings.selectors import overview
 
 from .api.exceptions import handler404
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {"nav": "dashboard", "summary": organization_summary(request.user)}
+    context = {"nav": "dashboard", "summary": organization_summary(request.user), "overview": overview(request.user)}
     return render(request, "console/dashboard.html", context)
 
 

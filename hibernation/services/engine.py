@@ -47,6 +47,8 @@ from optimization.models import OptimizationJob
 from optimization.services.jobs import job_cancel, job_create
 from optimization.services.runner import TAG_MANAGED
 from pricing import selectors as prices
+from savings.selectors import realized as ledger_realized
+from savings.services import hibernation_entry, ledger_pause_cluster, ledger_resume_cluster
 from spotopt.errors import ApplicationError
 
 from .. import timetable
@@ -546,6 +548,8 @@ def _terminate_launched(schedule: HibernationSchedule, session: AccountSession, 
 
 def _finish_sleep(schedule: HibernationSchedule, progress: dict, now: datetime) -> bool:
     HibernationPeriod.objects.filter(pk=progress.get("period_id")).update(asleep_at=now)
+    # While capacity is at zero the night is the hibernation entry's: the cluster's other entries stop counting.
+    ledger_pause_cluster(cluster=schedule.cluster, at=now, actor=ACTOR)
     errors = progress.get("errors") or []
     _save_progress(schedule, {})
     schedule.restore = {**schedule.restore, "sleep_errors": errors}
@@ -565,6 +569,7 @@ def _begin_wake(schedule: HibernationSchedule, evaluation: timetable.Evaluation,
     period = HibernationPeriod.objects.filter(cluster=schedule.cluster, awake_at__isnull=True).order_by("-id").first()
     if period is not None:
         HibernationPeriod.objects.filter(pk=period.pk).update(waking_at=now, wake_at=wake_at)
+    ledger_resume_cluster(cluster=schedule.cluster, at=now, actor=ACTOR)
     progress = {
         "direction": WAKE,
         "step": "capacity",
@@ -682,7 +687,16 @@ def _finish_wake(schedule: HibernationSchedule, progress: dict, now: datetime) -
         if period.asleep_at and period.waking_at and period.waking_at > period.asleep_at:
             hours = Decimal((period.waking_at - period.asleep_at).total_seconds()) / Decimal(3600)
             period.node_hours = (hours * period.node_count).quantize(Decimal("0.0001"))
-            period.saving = (hours * period.hourly_cost).quantize(Decimal("0.000001"))
+            entry = hibernation_entry(
+                cluster=schedule.cluster,
+                period_id=period.pk,
+                asleep_at=period.asleep_at,
+                waking_at=period.waking_at,
+                hourly_cost=period.hourly_cost,
+                node_count=period.node_count,
+                actor=ACTOR,
+            )
+            period.saving = ledger_realized(entry)
             saving = period.saving
         period.save(update_fields=["awake_at", "node_hours", "saving"])
     errors = progress.get("errors") or []

@@ -47,6 +47,7 @@ from ..models import JobStep, OptimizationJob, Recommendation
 from ..planning import SIX_PLACES, build_problem, plan_cluster
 from . import followup, replan
 from .jobs import job_create, job_transition, step_create, step_finish
+from .ledger import job_ledger_entry
 from .recommendations import recommendation_save
 
 logger = logging.getLogger(__name__)
@@ -823,9 +824,11 @@ def _terminate(job: OptimizationJob, now: datetime) -> bool:
             return False
     if session is not None:
         _sync_inventory(job.cluster, session)
-    job.realized_hourly_saving = _realized_saving(job, _steps(job))
-    job.save(update_fields=["realized_hourly_saving"])
-    job_transition(job=job, to=State.SUCCEEDED, now=now)
+    with transaction.atomic():
+        entry = job_ledger_entry(job=job, steps=_steps(job), now=now)
+        job.realized_hourly_saving = entry.realized_hourly
+        job.save(update_fields=["realized_hourly_saving"])
+        job_transition(job=job, to=State.SUCCEEDED, now=now)
     return False
 
 

@@ -4,7 +4,18 @@ from importlib import import_module
 
 from django.urls import include, path
 
-_APPS = ("accounts", "audit", "pricing", "clusters", "templates_app", "hibernation", "agentapi", "optimization", "lab")
+_APPS = (
+    "accounts",
+    "audit",
+    "pricing",
+    "clusters",
+    "templates_app",
+    "hibernation",
+    "agentapi",
+    "savings",
+    "optimization",
+    "lab",
+)
 
 urlpatterns = []
 for app in _APPS:

@@ -62,8 +62,9 @@ def test_summary_requires_login(api_client):
 def test_dashboard_page(client, user, estate, django_assert_num_queries):
     client.force_login(user)
     # 1 session, 2 user, 3 clusters with stats, 4 running instances, 5 on-demand prices, 6 spot prices,
-    # 7 the clusters' agent statuses, 8 the user's organization (top bar)
-    with django_assert_num_queries(8):
+    # 7 the clusters' agent statuses, 8 the user's organization (top bar); the savings overview: 9 the on-demand
+    # discount, 10 the daily cost rows, 11 the ledger entries, 12 the month's sums, 13-14 the catalog's age
+    with django_assert_num_queries(14):
         page = client.get("/").content.decode()
     assert "$0.2810" in page and "$0.1140/h" in page and "50%" in page
     assert 'data-testid="agents">1/2' in page

@@ -23,6 +23,8 @@ from clusters.services import account_sync
 from hibernation import services
 from hibernation.models import HibernationPeriod, HibernationSchedule
 from hibernation.services.engine import hibernation_tick
+from savings.models import LedgerEntry
+from savings.selectors import realized
 from tests.factories import OrganizationFactory
 from tests.optimization.conftest import ACCOUNT, AMI, REGION, aws_server, simulated_aws  # noqa: F401
 
@@ -186,3 +188,7 @@ def test_asg_and_node_group_sleep_to_zero_and_wake_ready_by_the_wake_time(aws_se
         assert period.wake_at == WAKE
         assert period.ready_at is not None and period.ready_at <= WAKE, (period.ready_at, WAKE)
         assert period.node_count == 6 and period.node_hours > 0
+        # the night is the savings ledger's entry, from capacity at zero until capacity was asked back
+        night = LedgerEntry.objects.get(source="hibernation", action_id=str(period.pk))
+        assert (night.started_at, night.ended_at) == (period.asleep_at, period.waking_at)
+        assert period.saving == realized(night)

@@ -16,6 +16,7 @@ from clusters.models import ClusterPolicy, Instance
 from optimization.models import JobStep, OptimizationJob, UnavailableOffering
 from optimization.services.jobs import job_approve, job_cancel, job_create
 from optimization.services.runner import start_due_jobs, tick
+from savings.models import LedgerEntry
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,6 +69,10 @@ def test_recommend_approve_converts_the_cluster_to_spot(world):
     )
     assert removed <= closed
     assert job.realized_hourly_saving is not None and job.realized_hourly_saving > 0
+    # the job's realized saving is its savings-ledger entry's, written with the transition to succeeded
+    entry = LedgerEntry.objects.get(action_type="optimization_job", action_id=str(job.pk))
+    assert (entry.source, entry.started_at) == ("job", job.finished_at)
+    assert entry.realized_hourly == job.realized_hourly_saving
     transitions = AuditLog.objects.filter(action="optimization_job.transition", resource_id=str(job.pk))
     assert [e.after["state"] for e in transitions.order_by("id")] == [
         "planned",

@@ -21,7 +21,8 @@ from audit.services import checkpoint_create_all
 from clusters.policy_services import policy_for
 from hibernation.models import HibernationPeriod
 from hibernation.services.schedules import schedule_create
-from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, SpotPricePoint
+from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, OnDemandPriceHistory, SpotPricePoint
+from savings.services import ledger_open, record_costs, savings_settings_update
 from spotopt.service_admin import ServiceAdmin
 from tests.agentapi.conftest import make_snapshot
 from tests.factories import (
@@ -35,7 +36,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-DOMAIN_APPS = ("accounts", "audit", "pricing", "clusters", "templates_app", "agentapi", "hibernation", "lab")
+DOMAIN_APPS = ("accounts", "audit", "pricing", "clusters", "templates_app", "agentapi", "savings", "hibernation", "lab")
 PROCESS_OWNED = {
     "accounts.LoginFailureCounter",
     "accounts.RevokedAccessToken",
@@ -49,12 +50,15 @@ PROCESS_OWNED = {
     "agentapi.ApiKey",
     "pricing.InstanceType",
     "pricing.OnDemandPrice",
+    "pricing.OnDemandPriceHistory",
     "pricing.SpotPricePoint",
     "pricing.InstanceTypeOffering",
     "audit.AuditLog",
     "audit.AuditChainHead",
     "audit.AuditCheckpoint",
     "hibernation.HibernationPeriod",
+    "savings.CostRecord",
+    "savings.LedgerEntry",
 }
 # Most queries any change list may take, whatever the number of rows: session, user, then the list's count(s),
 # its page of rows (with the related objects joined), and a date-hierarchy or filter lookup or two.
@@ -95,6 +99,12 @@ def populate(n: int, start: int = 0) -> None:
         name = f"x{i}.large"
         InstanceType.objects.create(name=name, family=f"x{i}", vcpu=2, memory_mib=8192, arch="x86_64")
         OnDemandPrice.objects.create(region="us-east-1", instance_type=name, price=Decimal("0.1"))
+        OnDemandPriceHistory.objects.create(
+            region="us-east-1",
+            instance_type=name,
+            price=Decimal("0.1"),
+            effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        )
         SpotPricePoint.objects.create(
             region="us-east-1",
             zone="us-east-1a",
@@ -115,6 +125,9 @@ def populate(n: int, start: int = 0) -> None:
             actor=org.owner,
         )
         HibernationPeriod.objects.create(schedule=schedule, cluster=cluster, started_at=later)
+        ledger_open(cluster=cluster, source="job", action_type="job", action_id=str(i), projected_hourly=1, at=later)
+        savings_settings_update(organization=org, values={"on_demand_discount_pct": "5"}, actor=org.owner)
+        record_costs(at=later)
     checkpoint_create_all()
 
 
