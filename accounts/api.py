@@ -219,3 +219,17 @@ class CloudAccountTemplateView(APIView):
         )
         response["Content-Disposition"] = f'attachment; filename="spot-optimizer-role-{account.pk}.json"'
         return response
+
+
+class CloudAccountInterruptionTemplateView(APIView):
+    """The regional CloudFormation template (interruption queue and EventBridge rules), as a download: deploy it in
+    every enabled region of the account, or as a StackSet."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={200: None})
+    def get(self, request, pk: int):
+        selectors.get_cloud_account(request.user, pk)
+        response = HttpResponse(aws_policies.interruption_queue_template(), content_type="application/json")
+        response["Content-Disposition"] = 'attachment; filename="spot-optimizer-interruptions.json"'
+        return response

@@ -17,4 +17,9 @@ urlpatterns = [
     path(
         "accounts/<int:pk>/cloudformation", api.CloudAccountTemplateView.as_view(), name="cloud-account-cloudformation"
     ),
+    path(
+        "accounts/<int:pk>/interruption-template",
+        api.CloudAccountInterruptionTemplateView.as_view(),
+        name="cloud-account-interruption-template",
+    ),
 ]

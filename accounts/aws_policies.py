@@ -7,6 +7,8 @@ from typing import Any
 
 from django.conf import settings
 
+from cloud.events import RULES as INTERRUPTION_RULES
+
 ROLE_NAME = "SpotOptimizer"
 
 #: Everything the platform does in a linked account, and nothing more. Reads are Describe/List; writes are limited to
@@ -47,6 +49,18 @@ PERMISSIONS: list[dict[str, Any]] = [
         "Action": "iam:PassRole",
         "Resource": "*",
         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+    },
+    {
+        "Sid": "ReadInterruptionQueue",
+        "Effect": "Allow",
+        "Action": ["sqs:GetQueueUrl", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:DeleteMessage"],
+        "Resource": "arn:aws:sqs:*:*:spotopt-interruptions",
+    },
+    {
+        "Sid": "DescribeInterruptionRules",
+        "Effect": "Allow",
+        "Action": ["events:ListRuleNamesByTarget", "events:DescribeRule"],
+        "Resource": "*",
     },
     {
         "Sid": "ScaleAndTerminate",
@@ -117,6 +131,58 @@ def cloudformation_template(external_id: str) -> str:
             }
         },
         "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["SpotOptimizerRole", "Arn"]}}},
+    }
+    return json.dumps(template, indent=2)
+
+
+def interruption_queue_template(queue_name: str | None = None) -> str:
+    """The regional CloudFormation template, deployed once per enabled region (or as a StackSet): the interruption
+    queue (short retention, encrypted) and the EventBridge rules that deliver EC2's spot interruption warnings,
+    rebalance recommendations, state changes and AWS Health scheduled changes to it."""
+    name = queue_name or settings.INTERRUPTION_QUEUE_NAME
+    resources: dict[str, Any] = {
+        "InterruptionQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": {"Ref": "QueueName"},
+                "MessageRetentionPeriod": 300,
+                "SqsManagedSseEnabled": True,
+            },
+        },
+        "InterruptionQueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": "InterruptionQueue"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": ["InterruptionQueue", "Arn"]},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    for suffix, pattern in INTERRUPTION_RULES.items():
+        logical = "".join(part.title() for part in suffix.split("-")) + "Rule"
+        resources[logical] = {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": f"spotopt-{suffix}",
+                "EventPattern": pattern,
+                "Targets": [{"Id": "interruption-queue", "Arn": {"Fn::GetAtt": ["InterruptionQueue", "Arn"]}}],
+            },
+        }
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Spot Optimizer interruption queue and EventBridge rules (deploy in every enabled region)",
+        "Parameters": {"QueueName": {"Type": "String", "Default": name}},
+        "Resources": resources,
+        "Outputs": {"QueueUrl": {"Value": {"Ref": "InterruptionQueue"}}},
     }
     return json.dumps(template, indent=2)
 

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/disable", views.account_disable, name="disable"),
     path("<int:pk>/delete", views.account_delete, name="delete"),
     path("<int:pk>/cloudformation", views.account_cloudformation, name="cloudformation"),
+    path("<int:pk>/interruption-template", views.account_interruption_template, name="interruption_template"),
 ]

@@ -131,3 +131,11 @@ def account_cloudformation(request: HttpRequest, pk: int) -> HttpResponse:
     response = HttpResponse(aws_policies.cloudformation_template(account.external_id), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="spot-optimizer-role-{account.pk}.json"'
     return response
+
+
+@login_required
+def account_interruption_template(request: HttpRequest, pk: int) -> HttpResponse:
+    selectors.get_cloud_account(request.user, pk)
+    response = HttpResponse(aws_policies.interruption_queue_template(), content_type="application/json")
+    response["Content-Disposition"] = 'attachment; filename="spot-optimizer-interruptions.json"'
+    return response

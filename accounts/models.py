@@ -121,6 +121,9 @@ class CloudAccount(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     last_error = models.TextField(blank=True)
     last_validated_at = models.DateTimeField(null=True, blank=True)
+    # What the last validation found missing but not fatal: per region, the interruption queue or its EventBridge
+    # rules ({"region", "code", "message"}); interruptions of that region are not seen until they are deployed.
+    validation_warnings = models.JSONField(default=list, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

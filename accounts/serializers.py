@@ -62,6 +62,7 @@ class CloudAccountSerializer(serializers.ModelSerializer):
             "regions",
             "status",
             "last_error",
+            "validation_warnings",
             "last_validated_at",
             "last_synced_at",
             "has_access_keys",

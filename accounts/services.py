@@ -19,7 +19,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
 from audit.services import record
-from cloud import ec2, sts
+from cloud import ec2, events, sqs, sts
 from cloud import errors as cloud_errors
 from spotopt.errors import AuthenticationFailed, ValidationFailed
 
@@ -513,9 +513,10 @@ def cloud_account_validate(*, account: CloudAccount, actor: Any = None) -> Cloud
     other = _already_linked(account.organization_id, identity.account_id, exclude_pk=account.pk)
     if other is not None:
         _duplicate_validation_failed(account, identity.account_id, other, before=before, actor=actor)
+    warnings = interruption_intake_warnings(session, regions=account.regions or sorted(enabled))
     try:
         with transaction.atomic():
-            _validated(account, identity=identity, before=before, actor=actor)
+            _validated(account, identity=identity, before=before, actor=actor, warnings=warnings)
     except IntegrityError as exc:  # a concurrent validation of another link to the same AWS account won
         if not _is_duplicate_aws_account(exc):
             raise
@@ -540,20 +541,79 @@ def _duplicate_validation_failed(
     )
 
 
-def _validated(account: CloudAccount, *, identity, before: dict[str, Any], actor: Any) -> None:
+def interruption_intake_warnings(session: Any, *, regions: list[str]) -> list[dict[str, str]]:
+    """Per region: is the interruption queue there, readable, and do EventBridge rules deliver each of the four event
+    kinds to it? Missing pieces are warnings (the account works; its interruptions are not seen) with the fix."""
+    name = settings.INTERRUPTION_QUEUE_NAME
+    fix = "deploy the regional CloudFormation template (Accounts → the account → interruption template) there"
+    out: list[dict[str, str]] = []
+    for region in regions:
+        regional = session.for_region(region)
+        try:
+            url = sqs.queue_url(regional, name=name)
+            arn = sqs.queue_arn(regional, url=url)
+            patterns = events.rule_patterns(regional, names=events.rules_targeting(regional, target_arn=arn))
+        except cloud_errors.NotFound:
+            out.append(
+                {
+                    "region": region,
+                    "code": "interruption_queue_missing",
+                    "message": f"{region}: no SQS queue {name}, so spot interruption warnings are not seen; {fix}.",
+                }
+            )
+            continue
+        except cloud_errors.CloudError as exc:
+            out.append(
+                {
+                    "region": region,
+                    "code": "interruption_queue_unreadable",
+                    "message": f"{region}: the queue {name} cannot be read ({exc.message}); attach the permission "
+                    "policy shown above.",
+                }
+            )
+            continue
+        text = " ".join(patterns.values())
+        missing = [
+            pattern["detail-type"][0] for pattern in events.RULES.values() if pattern["detail-type"][0] not in text
+        ]
+        if missing:
+            out.append(
+                {
+                    "region": region,
+                    "code": "interruption_rules_missing",
+                    "message": f"{region}: no EventBridge rule delivers {', '.join(missing)} to {name}; {fix}.",
+                }
+            )
+    return out
+
+
+def _validated(
+    account: CloudAccount, *, identity, before: dict[str, Any], actor: Any, warnings: list[dict] | None = None
+) -> None:
     with transaction.atomic():
         account.status = CloudAccount.Status.ACTIVE
         account.aws_account_id = identity.account_id
         account.last_error = ""
         account.last_validated_at = timezone.now()
-        account.save(update_fields=["status", "aws_account_id", "last_error", "last_validated_at", "updated_at"])
+        account.validation_warnings = warnings or []
+        account.save(
+            update_fields=[
+                "status",
+                "aws_account_id",
+                "last_error",
+                "last_validated_at",
+                "validation_warnings",
+                "updated_at",
+            ]
+        )
         record(
             action="cloud_account.validated",
             organization_id=account.organization_id,
             actor=actor,
             resource=account,
             before=before,
-            after=cloud_account_snapshot(account) | {"caller_arn": identity.arn},
+            after=cloud_account_snapshot(account)
+            | {"caller_arn": identity.arn, "warnings": [w["message"] for w in account.validation_warnings]},
         )
 
 

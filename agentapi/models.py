@@ -228,6 +228,8 @@ class AgentAction(models.Model):
     reason = models.CharField(max_length=255, blank=True)
     # What asked for the action, e.g. "optimization_job:12:step:40" or "agent_event:7", so its requester can follow it.
     origin = models.CharField(max_length=128, blank=True, default="")
+    # Leased ahead of lower priorities (an interruption's cordon and drain: the node has two minutes left).
+    priority = models.SmallIntegerField(default=0)
     result_message = models.TextField(blank=True)
     # What the agent reported with its result (``scale``: each workload and its previous replicas / suspend).
     result_output = models.JSONField(default=dict, blank=True)
@@ -251,9 +253,9 @@ class AgentAction(models.Model):
             ),
         ]
         indexes = [
-            # The lease query: a cluster's open actions, oldest first.
+            # The lease query: a cluster's open actions, highest priority first, then oldest first.
             models.Index(
-                fields=["cluster", "created_at"],
+                fields=["cluster", "-priority", "created_at"],
                 condition=models.Q(state__in=["pending", "leased"]),
                 name="agent_action_open_idx",
             ),

@@ -16,6 +16,7 @@ from audit.services import record
 from clusters.models import Cluster, Instance
 from spotopt.errors import Conflict, NotFound, ValidationFailed
 
+from . import event_hooks
 from .models import AgentAction, AgentEvent, AgentStatus, ApiKey, KubeNode, KubePod, connection_state, hash_key
 from .validation import validate_events, validate_snapshot
 
@@ -258,6 +259,8 @@ def snapshot_ingest(*, api_key: ApiKey, data: Any) -> dict:
 
 
 # --- The action queue ------------------------------------------------------------------------------------------------
+#: The priority of an interruption's cordon and drain: leased before anything else of the cluster.
+PRIORITY_INTERRUPTION = 100
 _NODE_TARGET_TYPES = {"cordon", "uncordon", "drain", "label", "taint"}
 
 
@@ -344,12 +347,14 @@ def enqueue_action(
     origin: str = "",
     actor: Any = None,
     dedupe: bool = True,
+    priority: int = 0,
 ) -> AgentAction:
     """Queue a Kubernetes action for the cluster's agent: the only way actions are created. Audited.
 
     ``origin`` names what asked for it (``optimization_job:12:step:40``, ``agent_event:7``) so that the requester can
     find its actions again (after a crash too). With ``dedupe`` an identical open action (same type, target and params,
     whoever asked) is returned instead of a second one, so repeated interruption notices do not pile up drains.
+    A higher ``priority`` is leased ahead of every lower one (:data:`PRIORITY_INTERRUPTION`).
     """
     params = _validate_params(type, target, params or {})
     if max_attempts < 1:
@@ -377,6 +382,7 @@ def enqueue_action(
             max_attempts=max_attempts,
             reason=reason[:255],
             origin=origin,
+            priority=priority,
             created_at=now,
         )
         record(
@@ -390,7 +396,8 @@ def enqueue_action(
                 "deadline": deadline,
                 "reason": reason,
                 "origin": origin,
-            },
+            }
+            | ({"priority": priority} if priority else {}),
             actor=actor,
         )
     return action
@@ -420,7 +427,8 @@ def _finish(
 
 
 def actions_lease(*, api_key: ApiKey, max_actions: int = 10) -> list[AgentAction]:
-    """Lease up to ``max_actions`` of the key's cluster: pending ones and those whose lease expired, oldest first.
+    """Lease up to ``max_actions`` of the key's cluster: pending ones and those whose lease expired, highest priority
+    first, then oldest first.
 
     ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL) makes concurrent polls take disjoint rows; on SQLite the
     IMMEDIATE transaction serializes them. An action past its deadline expires; one whose last attempt's lease ran
@@ -434,7 +442,7 @@ def actions_lease(*, api_key: ApiKey, max_actions: int = 10) -> list[AgentAction
             AgentAction.objects.select_for_update(skip_locked=True)
             .filter(cluster_id=api_key.cluster_id)
             .filter(Q(state=AgentAction.State.PENDING) | Q(state=AgentAction.State.LEASED, lease_expires_at__lte=now))
-            .order_by("created_at", "id")[:max_actions]
+            .order_by("-priority", "created_at", "id")[:max_actions]
         )
         leased: list[AgentAction] = []
         for action in candidates:
@@ -530,7 +538,9 @@ SPOT_NOTICE = timedelta(minutes=2)
 
 
 def events_ingest(*, api_key: ApiKey, data: Any) -> list[AgentEvent]:
-    """Store and audit the agent's events; a spot interruption queues cordon + drain of its node. All or nothing."""
+    """Store and audit the agent's events, then hand each to the registered event handler (the interruptions app:
+    the same handling as the account's EventBridge queue, never twice for one interruption). Without a handler, a
+    spot interruption queues cordon + drain of its node. All or nothing."""
     cleaned = validate_events(data)
     cluster = api_key.cluster
     now = timezone.now()
@@ -562,7 +572,10 @@ def events_ingest(*, api_key: ApiKey, data: Any) -> list[AgentEvent]:
                 after={"type": event.type, "node": node, "instance_id": event.instance_id, "detail": event.detail},
                 actor=api_key,
             )
-            if event.type == AgentEvent.Type.SPOT_INTERRUPTION and node:
+            handler = event_hooks.event_handler()
+            if handler is not None:
+                handler(event=event, action_deadline=item["action_deadline"], actor=api_key)
+            elif event.type == AgentEvent.Type.SPOT_INTERRUPTION and node:
                 deadline = max(item["action_deadline"] or now + SPOT_NOTICE, now + timedelta(seconds=30))
                 reason = f"spot interruption notice (event {event.pk})"
                 origin = f"agent_event:{event.pk}"

@@ -12,7 +12,7 @@ Usage::
         ...
 """
 
-from cloud import autoscaling, ec2, eks, errors, pricing, sts
+from cloud import autoscaling, ec2, eks, errors, events, pricing, sqs, sts
 from cloud.session import AccountSession, AwsCredentials, RetryPolicy, call, paginate
 
 __all__ = [
@@ -24,7 +24,9 @@ __all__ = [
     "ec2",
     "eks",
     "errors",
+    "events",
     "paginate",
     "pricing",
+    "sqs",
     "sts",
 ]

@@ -319,7 +319,12 @@ def map_client_error(exc: ClientError, *, service: str = "", operation: str = ""
         return errors.AccessDenied(message, **kwargs)
     if code in CAPACITY_CODES:
         return errors.InsufficientCapacity(message, **kwargs)
-    if code.endswith(("NotFound", ".NotFound")) or code in ("ResourceNotFoundException", "NoSuchEntity"):
+    if code.endswith(("NotFound", ".NotFound")) or code in (
+        "ResourceNotFoundException",
+        "NoSuchEntity",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+    ):
         return errors.NotFound(message, **kwargs)
     if status == 404 or code in ("404", "NotImplemented", "ServiceUnavailable", "InternalError", "InternalFailure"):
         return errors.Unavailable(message, **kwargs)

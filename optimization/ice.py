@@ -33,9 +33,15 @@ def unavailable_for(cluster: Cluster, *, now: datetime | None = None) -> list[di
 
 
 def mark_unavailable(
-    *, cluster: Cluster, offerings: Iterable[tuple[str, str, str]], reason: str, now: datetime | None = None
+    *,
+    cluster: Cluster,
+    offerings: Iterable[tuple[str, str, str]],
+    reason: str,
+    now: datetime | None = None,
+    ttl: timedelta = TTL,
 ) -> int:
-    """Put (type, zone, capacity type) pools in the cache for TTL; expired rows of the scope are cleared here."""
+    """Put (type, zone, capacity type) pools in the cache for ``ttl`` (TTL unless said otherwise: an interrupted
+    pool that is bursting is avoided for an hour); expired rows of the scope are cleared here."""
     now = now or timezone.now()
     UnavailableOffering.objects.filter(**_scope(cluster), expires_at__lte=now).delete()
     rows = [
@@ -46,7 +52,7 @@ def mark_unavailable(
             capacity_type=capacity,
             reason=reason[:255],
             created_at=now,
-            expires_at=now + TTL,
+            expires_at=now + ttl,
         )
         for itype, zone, capacity in set(offerings)
     ]

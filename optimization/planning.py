@@ -53,7 +53,7 @@ from pricing import selectors as pricing
 from spotopt.errors import ValidationFailed
 from templates_app.services.matching import eligible_offerings
 
-from . import ice
+from . import hooks, ice
 
 ACTIVE_PHASES = ("Running", "Pending", "")
 STRATEGIES = {
@@ -342,6 +342,9 @@ def build_problem(cluster: Cluster, *, now: datetime | None = None) -> ClusterPr
                 f"({', '.join(sorted(subnets))}).",
                 fields={"node_template": ["Matches nothing in the cluster's zones."]},
             )
+    problem_offerings = [o.as_problem() for o in offerings]
+    for source in hooks.rate_sources():
+        source(cluster, problem_offerings)
     workloads, daemonset, per_node, do_not_disrupt = _workloads(cluster, policy.headroom_pct)
     when_empty = policy.consolidation_policy == ClusterPolicy.ConsolidationPolicy.WHEN_EMPTY
     current = _current_nodes(cluster, per_node=per_node, do_not_disrupt=do_not_disrupt, when_empty=when_empty)
@@ -352,7 +355,7 @@ def build_problem(cluster: Cluster, *, now: datetime | None = None) -> ClusterPr
     cap = max_nodes_replaced(policy, node_count=len(current), at=now, reason=reason)
     problem = {
         "version": 2,
-        "offerings": [o.as_problem() for o in offerings],
+        "offerings": problem_offerings,
         "workloads": workloads,
         "daemonset": daemonset,
         "constraints": optimizer_constraints(policy),

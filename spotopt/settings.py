@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "agentapi",
     "savings",
     "optimization",
+    "interruptions",
     "lab",
 ]
 
@@ -212,6 +213,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
+    "interruptions-rebalance-uncordon": {
+        "task": "interruptions.tasks.rebalance_uncordon",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
     "record-costs": {
         "task": "savings.tasks.record_costs",
         "schedule": timedelta(hours=1),
@@ -314,6 +320,8 @@ SPECTACULAR_SETTINGS = {
         "JobStepStateEnum": "optimization.models.JobStep.State",
         "JobStepKindEnum": "optimization.models.JobStep.Kind",
         "ClusterKindEnum": "clusters.models.Cluster.Kind",
+        "ClusterSourceEnum": "clusters.models.Cluster.Source",
+        "InterruptionSourceEnum": "interruptions.models.Interruption.Source",
     },
 }
 
@@ -410,6 +418,14 @@ OPTIMIZATION_DRAIN_ATTEMPT_SECONDS = env_int("OPTIMIZATION_DRAIN_ATTEMPT_SECONDS
 # Job notifications: webhooks are never posted to link-local (cloud metadata) addresses; private and loopback ones only
 # when this is on (development, a chat server inside the network).
 OPTIMIZATION_WEBHOOK_ALLOW_PRIVATE = env_bool("OPTIMIZATION_WEBHOOK_ALLOW_PRIVATE", DEBUG)
+
+# Interruptions: the SQS queue EventBridge fills in each enabled region of each linked account, how long a receive
+# waits for messages (long polling, at most 20 s), how many queues are polled at once, and how many node-hours the
+# Spot Advisor's figure counts for when blended with what was observed.
+INTERRUPTION_QUEUE_NAME = env_str("INTERRUPTION_QUEUE_NAME", "spotopt-interruptions")
+INTERRUPTION_WAIT_SECONDS = env_int("INTERRUPTION_WAIT_SECONDS", 20)
+INTERRUPTION_POLL_THREADS = env_int("INTERRUPTION_POLL_THREADS", 8)
+INTERRUPTION_PRIOR_NODE_HOURS = env_int("INTERRUPTION_PRIOR_NODE_HOURS", 2190)
 
 # --- Audit checkpoints -----------------------------------------------------------------------------------------------
 # Signs the audit chain checkpoints (HMAC-SHA256). Kept outside the database, like the other secrets: whoever can

@@ -14,6 +14,7 @@ CONSOLE_SECTIONS = (
     ("hibernation/", "hibernation.urls"),
     ("optimization/", "optimization.urls"),
     ("reports/", "savings.urls"),
+    ("interruptions/", "interruptions.urls"),
     ("audit/", "audit.urls"),
     ("agents/", "agentapi.urls"),
     ("lab/", "lab.urls"),

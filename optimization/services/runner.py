@@ -45,7 +45,7 @@ from spotopt.errors import ApplicationError, Conflict
 from .. import actions, ice
 from ..models import JobStep, OptimizationJob, Recommendation
 from ..planning import SIX_PLACES, build_problem, plan_cluster
-from . import followup, replan
+from . import followup, interruption_jobs, replan
 from .jobs import job_create, job_transition, step_create, step_finish
 from .ledger import job_ledger_entry
 from .recommendations import recommendation_save
@@ -417,6 +417,11 @@ def _launch_step(job: OptimizationJob, step: JobStep, session: AccountSession, n
         return
     if capacity_short:
         ice.mark_unavailable(cluster=job.cluster, offerings=[_offering_key(offering)], reason=short_reason, now=now)
+        if job.trigger == OptimizationJob.Trigger.INTERRUPTION:  # one node's place, not the cluster's plan
+            if interruption_jobs.interruption_shortfall(job=job, step=step, launched=ids, reason=short_reason, now=now):
+                return
+            step_finish(step=step, state=StepState.FAILED, message=f"Insufficient capacity: {short_reason}", now=now)
+            raise JobAbort(State.FAILED, f"No capacity for the replacement and no other pool left ({short_reason}).")
         _replan_shortfall(job, step, ids, short_reason, now)
         return
     if step.attempts >= MAX_LAUNCH_ATTEMPTS:
@@ -754,12 +759,14 @@ def _drain(job: OptimizationJob, now: datetime) -> bool:
             disrupting=len(in_flight),
         )
         allowed = len(remaining) if decision.allowed == disruption.UNBOUNDED else int(decision.allowed)
+        if job.trigger == OptimizationJob.Trigger.INTERRUPTION:
+            allowed = len(remaining)  # AWS is taking the node back: no budget holds it
         batch = remaining[: max(0, allowed)]
         names = [job.current_nodes.get(nid, {}).get("node_name", "") for nid in batch]
         pods = _pods_on(job, [name for name in names if name])
         owners = _owners_on(job, [name for name in names if name]) if batch else {}
         for node_id, name in zip(batch, names, strict=True):
-            if name and pods.get(name, (0, False))[1]:
+            if name and pods.get(name, (0, False))[1] and job.trigger != OptimizationJob.Trigger.INTERRUPTION:
                 step_create(job=job, kind=Kind.DRAIN, target=node_id, state=StepState.SKIPPED, now=now)
                 job.notes = [*job.notes, f"Kept {name}: it now runs a do-not-disrupt pod."]
                 job.save(update_fields=["notes"])

@@ -14,6 +14,7 @@ _APPS = (
     "agentapi",
     "savings",
     "optimization",
+    "interruptions",
     "lab",
 )
 

@@ -54,7 +54,7 @@ def test_event_naming_only_the_instance_finds_its_node_from_the_snapshot(agent_c
     assert set(AgentAction.objects.values_list("target", flat=True)) == {"ip-10-0-0-0.ec2.internal"}
 
 
-def test_other_events_are_stored_without_actions(agent_client):
+def test_other_events_follow_the_rebalance_policy_or_are_only_stored(agent_client):
     body = {
         "events": [
             {"type": "rebalance-recommendation", "node": "n1"},
@@ -63,7 +63,8 @@ def test_other_events_are_stored_without_actions(agent_client):
     }
     assert _events(agent_client, body).status_code == 201
     assert AgentEvent.objects.count() == 2
-    assert not AgentAction.objects.exists()
+    # The default policy's on_rebalance is "cordon"; a node that is not Ready is only recorded.
+    assert list(AgentAction.objects.values_list("type", "target")) == [("cordon", "n1")]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,18 @@ from tests.factories import ClusterFactory
 pytestmark = pytest.mark.django_db
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-APPS = ("accounts", "pricing", "templates_app", "clusters", "agentapi", "optimization", "hibernation", "lab", "spotopt")
+APPS = (
+    "accounts",
+    "pricing",
+    "templates_app",
+    "clusters",
+    "agentapi",
+    "optimization",
+    "hibernation",
+    "interruptions",
+    "lab",
+    "spotopt",
+)
 
 API_URLS = (
     "/api/v1/clusters/{id}",

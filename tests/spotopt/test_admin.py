@@ -21,6 +21,9 @@ from audit.services import checkpoint_create_all
 from clusters.policy_services import policy_for
 from hibernation.models import HibernationPeriod
 from hibernation.services.schedules import schedule_create
+from interruptions.events import parse, spot_warning
+from interruptions.models import QueueStatus
+from interruptions.services import interruptions_ingest
 from pricing.models import InstanceType, InstanceTypeOffering, OnDemandPrice, OnDemandPriceHistory, SpotPricePoint
 from savings.services import ledger_open, record_costs, savings_settings_update
 from spotopt.service_admin import ServiceAdmin
@@ -36,7 +39,18 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-DOMAIN_APPS = ("accounts", "audit", "pricing", "clusters", "templates_app", "agentapi", "savings", "hibernation", "lab")
+DOMAIN_APPS = (
+    "accounts",
+    "audit",
+    "pricing",
+    "clusters",
+    "templates_app",
+    "agentapi",
+    "savings",
+    "hibernation",
+    "interruptions",
+    "lab",
+)
 PROCESS_OWNED = {
     "accounts.LoginFailureCounter",
     "accounts.RevokedAccessToken",
@@ -57,6 +71,8 @@ PROCESS_OWNED = {
     "audit.AuditChainHead",
     "audit.AuditCheckpoint",
     "hibernation.HibernationPeriod",
+    "interruptions.Interruption",
+    "interruptions.QueueStatus",
     "savings.CostRecord",
     "savings.LedgerEntry",
 }
@@ -125,6 +141,15 @@ def populate(n: int, start: int = 0) -> None:
             actor=org.owner,
         )
         HibernationPeriod.objects.create(schedule=schedule, cluster=cluster, started_at=later)
+        interruptions_ingest(
+            account=account,
+            events=parse(
+                spot_warning(
+                    instance_id=instance.instance_id, account="", region="us-east-1", at=later, event_id=f"e{i}"
+                )
+            ),
+        )
+        QueueStatus.objects.create(cloud_account=account, region="us-east-1")
         ledger_open(cluster=cluster, source="job", action_type="job", action_id=str(i), projected_hourly=1, at=later)
         savings_settings_update(organization=org, values={"on_demand_discount_pct": "5"}, actor=org.owner)
         record_costs(at=later)

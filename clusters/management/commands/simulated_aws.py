@@ -10,6 +10,7 @@ The other processes reach it through ``AWS_ENDPOINT_URL`` (``make run`` sets it)
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import threading
@@ -22,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from accounts import services as account_services
 from accounts.models import CloudAccount, User
+from cloud.events import RULES as INTERRUPTION_RULES
 from clusters import policy_services
 from clusters import services as cluster_services
 from clusters.models import Cluster
@@ -154,6 +156,19 @@ def build_estate(endpoint: str) -> None:
     west = _network(endpoint, "eu-west-1", ("eu-west-1a", "eu-west-1b"))
     _node_group(endpoint, "eu-west-1", "analytics", "workers", "c5.xlarge", 2, west)
     _launch(endpoint, "eu-west-1", "eu-west-1b", "analytics", "c5.xlarge", 1, True)
+    for region in ("us-east-1", "eu-west-1"):
+        _interruption_queue(endpoint, region)
+
+
+def _interruption_queue(endpoint: str, region: str) -> None:
+    """What the regional template creates: the interruption queue and the EventBridge rules that fill it."""
+    sqs = _client("sqs", region, endpoint)
+    url = sqs.create_queue(QueueName=settings.INTERRUPTION_QUEUE_NAME, Attributes={"MessageRetentionPeriod": "300"})
+    arn = sqs.get_queue_attributes(QueueUrl=url["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = _client("events", region, endpoint)
+    for suffix, pattern in INTERRUPTION_RULES.items():
+        bus.put_rule(Name=f"spotopt-{suffix}", EventPattern=json.dumps(pattern))
+        bus.put_targets(Rule=f"spotopt-{suffix}", Targets=[{"Id": "interruption-queue", "Arn": arn}])
 
 
 def _pool(value: str) -> tuple[str, str, str]:

@@ -1,0 +1,13 @@
+"""Celery adapters of the interruptions app."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(soft_time_limit=50, time_limit=58)
+def rebalance_uncordon() -> int:
+    """Beat, every minute: uncordon the nodes a rebalance recommendation cordoned when no interruption followed."""
+    return services.rebalance_uncordon_due()

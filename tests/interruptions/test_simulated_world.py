@@ -1,0 +1,73 @@
+"""The simulated world end to end: the simulated AWS takes a spot node the platform launched back (EventBridge → the
+interruption queue), the consumer handles it, the agent cordons and drains it, the replacement job launches another
+spot node that joins the cluster, and the cluster page shows it all."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from agentapi.models import AgentAction
+from clusters.services import account_sync
+from interruptions.models import Interruption
+from interruptions.poller import Consumer
+from optimization.models import OptimizationJob
+from tests.factories import UserFactory
+from tests.optimization.conftest import REGION, world  # noqa: F401 - the simulated world fixture
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_an_injected_interruption_is_replaced_and_shown_on_the_cluster_page(world, client):  # noqa: F811
+    ec2 = world.ec2()
+    subnet = world.cluster.launch_config["subnets"]["us-east-1a"]
+    launched = ec2.run_instances(
+        ImageId="ami-12c6146b",
+        InstanceType="m5.large",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=subnet,
+        InstanceMarketOptions={"MarketType": "spot"},
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [
+                    {"Key": "kubernetes.io/cluster/shop", "Value": "owned"},
+                    {"Key": "spotopt.io/managed-by", "Value": "spot-optimizer"},
+                ],
+            }
+        ],
+    )["Instances"][0]["InstanceId"]
+    account_sync(account=world.cluster.cloud_account)
+    world.agent_round()
+
+    out = io.StringIO()
+    call_command("simulate_interruption", "--cluster", "shop", "--instance", launched, stdout=out)
+    assert launched in out.getvalue()
+    report = Consumer(wait_seconds=0).drain_all(threads=1)
+    assert report.stored == 1
+
+    interruption = Interruption.objects.get()
+    assert (interruption.cluster_id, interruption.ec2_instance_id) == (world.cluster.pk, launched)
+    job = OptimizationJob.objects.get(trigger="interruption")
+    world.run(lambda: OptimizationJob.objects.get(pk=job.pk).is_final, rounds=30)
+
+    job.refresh_from_db()
+    assert job.state == "succeeded", (job.state, job.error)
+    drain = AgentAction.objects.get(origin=f"interruption:{interruption.pk}", type="drain")
+    assert drain.state == "succeeded"
+    interrupted_node = next(n for n in world.sim.list_nodes() if launched in (n.provider_id or ""))
+    assert interrupted_node.unschedulable
+    replacement = [i for i in world.instances() if i["InstanceId"] != launched and i.get("InstanceLifecycle") == "spot"]
+    # The cluster launches in us-east-1a only and m5.large there is in the ICE cache: the next spot pool.
+    assert [(i["InstanceType"], i["Placement"]["AvailabilityZone"]) for i in replacement] == [
+        ("m5.xlarge", f"{REGION}a")
+    ]
+
+    user = UserFactory(organization=world.cluster.organization)
+    client.force_login(user)
+    page = client.get(f"/clusters/{world.cluster.pk}/").content.decode()
+    assert 'data-testid="interruption-timeline"' in page
+    assert f"replacement job #{job.pk}" in page
