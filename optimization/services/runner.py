@@ -718,8 +718,8 @@ def _drain(job: OptimizationJob, now: datetime) -> bool:
             [nodes[nid].drain for nid in drained],
             actions_by_id,
         )
-        if (drained or in_flight)
-        else None
+        if (drained or in_flight) and job.trigger != OptimizationJob.Trigger.INTERRUPTION
+        else None  # an interrupted node goes whatever its pods do: AWS is taking it back
     )
     if drained and waiting is not None:
         since = min(nodes[nid].drain.finished_at or now for nid in drained)
