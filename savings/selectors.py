@@ -8,6 +8,7 @@ discount (:class:`~savings.models.SavingsSettings`); costs and ledger savings ar
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -345,7 +346,7 @@ def catalog_age() -> CatalogAge:
 def overview(user, *, cluster: Cluster | None = None, now: datetime | None = None, days: int = 30) -> dict:
     """The dashboard's (or one cluster's) figures: daily cost vs the on-demand baseline over the last ``days``
     days, realized savings by source per day, spot share per day, month to date, the month's forecast (month to date
-    + the last 7 days' daily average for the days left), and the catalog's age.
+    + the daily average of the last 7 whole days with history, for the days left), and the catalog's age.
 
     Queries: discount, daily rows, ledger entries, month-to-date sum, catalog (2) — six, whatever the number of
     clusters and hours."""
@@ -382,8 +383,20 @@ def overview(user, *, cluster: Cluster | None = None, now: datetime | None = Non
         .aggregate(cost=Sum("cost"), od=Sum("on_demand_equivalent"))
     )
     mtd = month["cost"] or ZERO
-    last7 = [Decimal(r["cost"]) for r in days_rows[-8:-1]]  # the seven whole days before today
-    average = sum(last7, ZERO) / len(last7) if last7 else ZERO
+    # The seven whole days before today, counting only days that have history (a new installation or cluster has
+    # none before its first hour); with no day before today yet, today's hours so far are scaled to a day.
+    # A day's cost is scaled by the hours it recorded, so the first, partial day counts at its rate.
+    last7 = [daily[t] for t in edges[-9:-2] if t in daily]
+    recorded = sum(int(row["hrs"] or 0) for row in last7)
+    if last7 and recorded:
+        average = sum((Decimal(row["cost"]) for row in last7), ZERO) * 24 / recorded
+        basis = f"the last {len(last7)} whole day{'s' if len(last7) > 1 else ''}' average"
+    elif today in daily:
+        hours = int(daily[today]["hrs"] or 0) or max(1, math.ceil((now - today).total_seconds() / 3600))
+        average = Decimal(daily[today]["cost"]) * 24 / hours
+        basis = f"today's first {hours} hour{'s' if hours > 1 else ''} scaled to a day"
+    else:
+        average, basis = ZERO, "no history yet"
     days_left = (next_month(now) - now).total_seconds() / 86400
     forecast = mtd + average * Decimal(str(round(days_left, 4)))
     sources = [s for s in LedgerEntry.Source.values if s in by_source]
@@ -394,6 +407,7 @@ def overview(user, *, cluster: Cluster | None = None, now: datetime | None = Non
         "month_to_date_baseline": money((month["od"] or ZERO) * (1 - discount), CENT),
         "forecast": money(forecast, CENT),
         "seven_day_average": money(average, CENT),
+        "forecast_basis": basis,
         "discount_pct": money(discount * 100, CENT),
         "catalog": catalog_age(),
         "now": now,

@@ -27,7 +27,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.aws import session_for
-from agentapi.models import AgentAction, KubeNode, KubePod
+from agentapi.models import AgentAction, AgentStatus, KubeNode, KubePod
 from agentapi.services import enqueue_action
 from audit.services import record
 from cloud import AccountSession, autoscaling, ec2
@@ -598,6 +598,52 @@ def _pods_on(job: OptimizationJob, node_names: list[str]) -> dict[str, tuple[int
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def _owners_on(job: OptimizationJob, node_names: list[str]) -> dict[str, list[list[str]]]:
+    """The controllers (namespace, kind, name) of the workload pods on each node (one query): a drain's evicted pods
+    come back as pods of the same controllers."""
+    out: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
+    rows = (
+        KubePod.objects.filter(cluster=job.cluster, node_name__in=node_names, daemonset=False)
+        .exclude(owner_kind__in=("", "Node"))
+        .values_list("node_name", "namespace", "owner_kind", "owner_name")
+    )
+    for node, namespace, kind, name in rows:
+        out[node].add((namespace, kind, name))
+    return {node: [list(o) for o in sorted(owners)] for node, owners in out.items()}
+
+
+def _evicted_pods_waiting(
+    job: OptimizationJob, drains: list[JobStep], finished: list[JobStep], actions_by_id: dict[int, AgentAction]
+) -> str | None:
+    """What the job still waits for before it goes on, or None: a snapshot taken after the ``finished`` drains, and
+    no Pending pod of a controller whose pods the ``drains`` evicted (any Pending pod, for a drain that did not record
+    its controllers). Two queries."""
+    done = [
+        a.finished_at
+        for a in (actions_by_id.get(d.result.get("action_id")) for d in finished)
+        if a is not None and a.finished_at is not None
+    ]
+    if done:
+        last = AgentStatus.objects.filter(cluster=job.cluster).values_list("last_snapshot_at", flat=True).first()
+        if last is None or last <= max(done):
+            return "No snapshot from the agent"
+    owners = {tuple(o) for d in drains for o in d.params.get("owners", [])}
+    any_pending = any("owners" not in d.params for d in drains)
+    if not owners and not any_pending:
+        return None
+    pending = [
+        f"{namespace}/{name}"
+        for namespace, name, kind, owner in KubePod.objects.filter(
+            cluster=job.cluster, phase="Pending", daemonset=False
+        ).values_list("namespace", "name", "owner_kind", "owner_name")
+        if any_pending or (namespace, kind, owner) in owners
+    ]
+    if not pending:
+        return None
+    shown = ", ".join(sorted(pending)[:5]) + (" …" if len(pending) > 5 else "")
+    return f"{len(pending)} evicted pod(s) still Pending ({shown})"
+
+
 def _drain(job: OptimizationJob, now: datetime) -> bool:
     steps = _steps(job)
     policy = policy_for(job.cluster)
@@ -613,6 +659,7 @@ def _drain(job: OptimizationJob, now: datetime) -> bool:
     moved = False
     timeout = timedelta(minutes=policy.drain_timeout_minutes)
     in_flight: list[str] = []
+    drained: list[str] = []  # drained, not yet terminated
     for node_id in removes:
         n = nodes.get(node_id)
         if n is None or n.drain is None or n.drain.state in (StepState.SKIPPED,):
@@ -649,19 +696,59 @@ def _drain(job: OptimizationJob, now: datetime) -> bool:
                 moved = True
             elif now - n.drain.started_at >= timeout + timedelta(seconds=DRAIN_GRACE_SECONDS + 300):
                 raise JobAbort(State.FAILED, f"The agent did not drain {node_id} in time (is it running?).")
+        if n.drain.state == StepState.SUCCEEDED and n.terminate is None:
+            drained.append(node_id)
+            continue
         if n.drain.state == StepState.SUCCEEDED:
             session = session or _session(job.cluster)
-            term = n.terminate or step_create(job=job, kind=Kind.TERMINATE, target=node_id, now=now)
-            term.job = job
-            n.terminate = term
-            if _terminate_node(job, node_id, term, session, now):
+            n.terminate.job = job
+            if _terminate_node(job, node_id, n.terminate, session, now):
                 moved = True
                 continue
         in_flight.append(node_id)
 
+    # The pods the drains evicted must be running again before a drained node goes (it is uncordoned if they never
+    # are) and before the next batch is cordoned: the scheduler packs them its own way, not as the plan did.
+    draining = [nodes[nid].drain for nid in removes if nid in nodes and nodes[nid].drain is not None]
+    waiting = (
+        _evicted_pods_waiting(
+            job,
+            [d for d in draining if d.state in (StepState.RUNNING, StepState.SUCCEEDED)],
+            [nodes[nid].drain for nid in drained],
+            actions_by_id,
+        )
+        if (drained or in_flight) and job.trigger != OptimizationJob.Trigger.INTERRUPTION
+        else None  # an interrupted node goes whatever its pods do: AWS is taking it back
+    )
+    if drained and waiting is not None:
+        since = min(nodes[nid].drain.finished_at or now for nid in drained)
+        if now - since >= timeout:
+            raise JobAbort(
+                State.FAILED,
+                f"{waiting} {policy.drain_timeout_minutes} min after draining "
+                f"{', '.join(job.current_nodes.get(nid, {}).get('node_name') or nid for nid in drained)}: drained "
+                "nodes uncordoned, empty launched nodes terminated.",
+            )
+        for nid in drained:
+            step = nodes[nid].drain
+            if step.message != f"Waiting: {waiting}.":
+                step.message = f"Waiting: {waiting}."
+                step.save(update_fields=["message"])
+        in_flight.extend(drained)
+    else:
+        for node_id in drained:
+            session = session or _session(job.cluster)
+            term = step_create(job=job, kind=Kind.TERMINATE, target=node_id, now=now)
+            term.job = job
+            nodes[node_id].terminate = term
+            if _terminate_node(job, node_id, term, session, now):
+                moved = True
+            else:
+                in_flight.append(node_id)
+
     started = {nid for nid, n in nodes.items() if n.drain is not None or n.terminate is not None}
     remaining = [nid for nid in removes if nid not in started]
-    if remaining and not job.cancel_requested:
+    if remaining and not job.cancel_requested and waiting is None:
         launched = len(_launched_ids(steps))
         decision = disruption_allowance(
             policy,
@@ -676,6 +763,7 @@ def _drain(job: OptimizationJob, now: datetime) -> bool:
         batch = remaining[: max(0, allowed)]
         names = [job.current_nodes.get(nid, {}).get("node_name", "") for nid in batch]
         pods = _pods_on(job, [name for name in names if name])
+        owners = _owners_on(job, [name for name in names if name]) if batch else {}
         for node_id, name in zip(batch, names, strict=True):
             if name and pods.get(name, (0, False))[1] and job.trigger != OptimizationJob.Trigger.INTERRUPTION:
                 step_create(job=job, kind=Kind.DRAIN, target=node_id, state=StepState.SKIPPED, now=now)
@@ -703,7 +791,14 @@ def _drain(job: OptimizationJob, now: datetime) -> bool:
                 actor="system:optimization",
             )
             step_finish(step=cordon, state=StepState.SUCCEEDED, result={"action_id": cordon_action.pk}, now=now)
-            drain = step_create(job=job, kind=Kind.DRAIN, target=node_id, state=StepState.RUNNING, now=now)
+            drain = step_create(
+                job=job,
+                kind=Kind.DRAIN,
+                target=node_id,
+                params={"owners": owners.get(name, [])},
+                state=StepState.RUNNING,
+                now=now,
+            )
             drain.job = job
             drain.started_at = now
             drain.result = {"action_id": _enqueue_drain(job, drain, name, policy, now), "node": name}

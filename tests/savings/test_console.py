@@ -120,3 +120,31 @@ def test_the_discount_is_set_through_the_service_and_audited(console, user):
     bad = console.post("/reports/settings", {"on_demand_discount_pct": "100"})
     assert bad.status_code == 400
     assert SavingsSettings.objects.get(organization=user.organization).on_demand_discount_pct == Decimal("12.5")
+
+
+def test_the_forecast_of_a_new_installation_scales_todays_hours_and_later_uses_whole_days(user, catalog):
+    import time_machine
+
+    from savings.models import CostRecord
+    from savings.selectors import overview
+
+    cluster = ClusterFactory(organization=user.organization, region="us-east-1")
+    add_nodes(cluster, "m5.large", 2)
+    start = timezone.now().replace(day=10, hour=3, minute=30, second=0, microsecond=0)
+    with time_machine.travel(start, tick=False):
+        record_costs(at=start)
+        fresh = overview(user)
+    hourly = CostRecord.objects.get(cluster=cluster, step="hour").cost  # one hour of two m5.large
+    assert hourly > 0
+    # No whole day yet: today's one recorded hour, scaled to a day, for the days left (not a forecast of $0/day).
+    assert "today's first 1 hour" in fresh["forecast_basis"]
+    assert Decimal(fresh["seven_day_average"]) == (hourly * 24).quantize(Decimal("0.01"))
+    assert Decimal(fresh["forecast"]) > hourly * 24 * 20
+    # Two whole days later the average is theirs (24 recorded hours a day), whatever today holds so far.
+    later = start + timedelta(days=2)
+    for h in range(int((later - start).total_seconds() // 3600)):
+        record_costs(at=start + timedelta(hours=h + 1))
+    with time_machine.travel(later, tick=False):
+        settled = overview(user)
+    assert settled["forecast_basis"] == "the last 2 whole days' average"
+    assert Decimal(settled["seven_day_average"]) == (hourly * 24).quantize(Decimal("0.01"))

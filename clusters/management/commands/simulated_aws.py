@@ -81,20 +81,26 @@ def _node_group(
     instance_type: str,
     size: int,
     subnets: dict[str, str],
+    *,
+    asg_name: str = "",
+    min_size: int = 0,
+    max_size: int = 20,
     **tags: str,
 ) -> str:
-    """A launch template and an Auto Scaling group of ``size`` on-demand nodes tagged for ``cluster``: what the
-    platform's jobs launch from (discovery reads the template and subnets from the group)."""
+    """A launch template and an Auto Scaling group (``asg_name``, by default ``<cluster>-<name>``) of ``size``
+    on-demand nodes tagged for ``cluster``: what the platform's jobs launch from (discovery reads the template and
+    subnets from the group)."""
     ec2 = _client("ec2", region, endpoint)
     template = ec2.create_launch_template(
         LaunchTemplateName=f"{cluster}-{name}", LaunchTemplateData={"ImageId": AMI, "InstanceType": instance_type}
     )["LaunchTemplate"]["LaunchTemplateId"]
     all_tags = {f"kubernetes.io/cluster/{cluster}": "owned", **tags}
+    asg_name = asg_name or f"{cluster}-{name}"
     _client("autoscaling", region, endpoint).create_auto_scaling_group(
-        AutoScalingGroupName=f"{cluster}-{name}",
+        AutoScalingGroupName=asg_name,
         LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
-        MinSize=0,
-        MaxSize=20,
+        MinSize=min_size,
+        MaxSize=max_size,
         DesiredCapacity=size,
         VPCZoneIdentifier=",".join(subnets.values()),
         Tags=[
@@ -102,7 +108,7 @@ def _node_group(
                 "Key": k,
                 "Value": v,
                 "PropagateAtLaunch": True,
-                "ResourceId": f"{cluster}-{name}",
+                "ResourceId": asg_name,
                 "ResourceType": "auto-scaling-group",
             }
             for k, v in all_tags.items()
@@ -120,7 +126,7 @@ def build_estate(endpoint: str) -> None:
     eks.create_cluster(
         name="shop-prod", roleArn=role, resourcesVpcConfig={"subnetIds": list(east.values())}, version="1.31"
     )
-    eks.create_nodegroup(
+    node_group = eks.create_nodegroup(
         clusterName="shop-prod",
         nodegroupName="general",
         nodeRole=role,
@@ -128,9 +134,22 @@ def build_estate(endpoint: str) -> None:
         capacityType="ON_DEMAND",
         instanceTypes=["m5.xlarge"],
         scalingConfig={"minSize": 1, "maxSize": 6, "desiredSize": 2},
+    )["nodegroup"]
+    # As EKS makes it: the node group's nodes belong to the Auto Scaling group it names (moto's EKS names one and
+    # does not create it), so that a job can detach them from it.
+    _node_group(
+        endpoint,
+        "us-east-1",
+        "shop-prod",
+        "general",
+        "m5.xlarge",
+        2,
+        {"us-east-1a": east["us-east-1a"]},
+        asg_name=node_group["resources"]["autoScalingGroups"][0]["name"],
+        min_size=1,
+        max_size=6,
+        **{"eks:nodegroup-name": "general", "eks:cluster-name": "shop-prod"},
     )
-    group = {"eks:nodegroup-name": "general", "eks:cluster-name": "shop-prod"}
-    _launch(endpoint, "us-east-1", "us-east-1a", "shop-prod", "m5.xlarge", 2, False, **group)
     # Self-managed workers beside the managed node group: what the demo's optimization job replaces.
     _node_group(endpoint, "us-east-1", "shop-prod", "workers", "m5.xlarge", 3, {"us-east-1a": east["us-east-1a"]})
     _launch(endpoint, "us-east-1", "us-east-1b", "shop-prod", "m5.large", 2, True)
@@ -171,9 +190,12 @@ def reconcile_node_groups(make_client: Any, regions: list[str] | tuple[str, ...]
     for region in regions:
         eks = make_client("eks", region)
         ec2 = make_client("ec2", region)
+        autoscaling = make_client("autoscaling", region)
         for cluster in eks.list_clusters().get("clusters", []):
             for name in eks.list_nodegroups(clusterName=cluster).get("nodegroups", []):
                 group = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"]
+                if _sync_with_auto_scaling_group(eks, autoscaling, cluster, name, group):
+                    continue  # the group's Auto Scaling group launches and terminates its instances
                 desired = int((group.get("scalingConfig") or {}).get("desiredSize", 0))
                 reservations = ec2.describe_instances(
                     Filters=[
@@ -197,6 +219,57 @@ def reconcile_node_groups(make_client: Any, regions: list[str] | tuple[str, ...]
                     ec2.terminate_instances(InstanceIds=surplus)
                     changes[f"{cluster}/{name}"] = -len(surplus)
     return changes
+
+
+SYNCED_TAG = "spotopt-simulated:synced-size"
+
+
+def _sync_with_auto_scaling_group(eks: Any, autoscaling: Any, cluster: str, name: str, group: dict) -> bool:
+    """For a node group whose Auto Scaling group exists (as EKS has it), keep the two sizes as one, as EKS does:
+    a change of the node group (``UpdateNodegroupConfig``, e.g. hibernation) goes to the Auto Scaling group, which
+    launches or terminates; a change of the Auto Scaling group (a detach with decrement) goes to the node group. The
+    size they last agreed on is kept in a tag of the Auto Scaling group. False when the group has none."""
+    names = [g["name"] for g in (group.get("resources") or {}).get("autoScalingGroups") or [] if g.get("name")]
+    found = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=names)["AutoScalingGroups"] if names else []
+    if not found:
+        return False
+    asg = found[0]
+    config = group.get("scalingConfig") or {}
+    node_group_size = (int(config.get("minSize", 0)), int(config.get("maxSize", 1)), int(config.get("desiredSize", 0)))
+    asg_size = (int(asg["MinSize"]), int(asg["MaxSize"]), int(asg["DesiredCapacity"]))
+    synced = next((t["Value"] for t in asg.get("Tags", []) if t["Key"] == SYNCED_TAG), "")
+    last = tuple(int(v) for v in synced.split(",")) if synced else None
+    if node_group_size != asg_size:
+        if last is None or node_group_size != last:
+            autoscaling.update_auto_scaling_group(
+                AutoScalingGroupName=asg["AutoScalingGroupName"],
+                MinSize=node_group_size[0],
+                MaxSize=node_group_size[1],
+                DesiredCapacity=node_group_size[2],
+            )
+            size = node_group_size
+        else:
+            eks.update_nodegroup_config(
+                clusterName=cluster,
+                nodegroupName=name,
+                scalingConfig={"minSize": asg_size[0], "maxSize": asg_size[1], "desiredSize": asg_size[2]},
+            )
+            size = asg_size
+    else:
+        size = asg_size
+    if last != size:
+        autoscaling.create_or_update_tags(
+            Tags=[
+                {
+                    "ResourceId": asg["AutoScalingGroupName"],
+                    "ResourceType": "auto-scaling-group",
+                    "Key": SYNCED_TAG,
+                    "Value": ",".join(str(v) for v in size),
+                    "PropagateAtLaunch": False,
+                }
+            ]
+        )
+    return True
 
 
 def _launch_in(ec2: Any, zone: str, cluster: str, instance_type: str, count: int, spot: bool, group: str) -> None:
