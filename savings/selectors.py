@@ -186,6 +186,23 @@ def entry_figures(entry: LedgerEntry, *, since: datetime | None, until: datetime
     }
 
 
+def _window(since: datetime, until: datetime) -> Q:
+    """The cost rows that cover [since, until) once: the daily roll-ups of the whole days inside it, the hourly rows
+    of the hours around them (a day's row is the sum of its hours, so the sum is the same, from a twenty-fourth of
+    the rows)."""
+    first = day_start(since)
+    if first < since:
+        first += timedelta(days=1)
+    last = day_start(until)
+    if first >= last:
+        return Q(step=Step.HOUR, t__gte=since, t__lt=until)
+    return (
+        Q(step=Step.DAY, t__gte=first, t__lt=last)
+        | Q(step=Step.HOUR, t__gte=since, t__lt=first)
+        | Q(step=Step.HOUR, t__gte=last, t__lt=until)
+    )
+
+
 def _bucket_key(t: datetime, group_by: str) -> str:
     return t.strftime("%Y-%m-%d") if group_by == "day" else t.strftime("%Y-%m")
 
@@ -207,7 +224,7 @@ def savings_summary(
     rows = entry_rows(ledger_for(user, cluster=cluster, since=since, until=until))
     sums = (
         records_for(user, cluster=cluster)
-        .filter(step=Step.HOUR, t__gte=since, t__lt=until)
+        .filter(_window(since, until))
         .aggregate(cost=Sum("cost"), od=Sum("on_demand_equivalent"))
     )
     realized = projected = ZERO

@@ -19,7 +19,6 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -837,28 +836,6 @@ def _terminate(job: OptimizationJob, now: datetime) -> bool:
         job.save(update_fields=["realized_hourly_saving"])
         job_transition(job=job, to=State.SUCCEEDED, now=now)
     return False
-
-
-def _realized_saving(job: OptimizationJob, steps: list[JobStep]) -> Decimal:
-    """USD/h: the removed nodes' prices less the launched nodes' prices, by the catalog's cost rule now."""
-    removed = sum(
-        (
-            Decimal(str(job.current_nodes.get(s.target, {}).get("price") or 0))
-            for s in steps
-            if s.kind == Kind.TERMINATE and s.state == StepState.SUCCEEDED
-        ),
-        Decimal(0),
-    )
-    launches = [s for s in steps if s.kind == Kind.LAUNCH]
-    region = job.cluster.region
-    book = pricing.price_book((region, (s.params.get("offering") or {}).get("instance_type", "")) for s in launches)
-    launched = Decimal(0)
-    for step in launches:
-        o = step.params.get("offering") or {}
-        for _ in step.result.get("instance_ids", []):
-            price = book.price(o.get("instance_type", ""), o.get("zone", ""), o.get("capacity_type", ""), region)
-            launched += price if price is not None else Decimal(str(o.get("price") or 0))
-    return (removed - launched).quantize(SIX_PLACES)
 
 
 # --- rollback and cancellation ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ def finish_job(
     fallback: bool = False,
     projected: Decimal | None = None,
     restores: OptimizationJob | None = None,
+    plan: dict | None = None,
 ) -> tuple[OptimizationJob, LedgerEntry]:
     """A job that terminated ``remove`` and launched ``launch`` = (type, capacity type, count), with its ledger
     entry written the way the runner writes it when the job succeeds; the inventory follows."""
@@ -45,6 +46,7 @@ def finish_job(
         current_nodes=current,
         projected_hourly_saving=projected if projected is not None else Decimal("0.1"),
         fallback=fallback,
+        plan=plan or {},
     )
     if restores is not None:
         OptimizationJob.objects.filter(pk=restores.pk).update(restored_by=job)
