@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, permissions
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -37,7 +37,12 @@ class InterruptionRatesView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("region", str, required=True)],
-        responses={200: PoolRateSerializer(many=True)},
+        responses={
+            200: inline_serializer(
+                name="InterruptionRates",
+                fields={"region": serializers.CharField(), "pools": PoolRateSerializer(many=True)},
+            )
+        },
     )
     def get(self, request):
         region = request.query_params.get("region", "")

@@ -131,7 +131,7 @@ COMMON = [
     OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the whole result, streamed."),
 ]
 
-HistoryRow = inline_serializer(
+HistoryRows = inline_serializer(
     "CostHistoryRow",
     {
         "t": serializers.CharField(help_text="Bucket start, ISO 8601 UTC with Z."),
@@ -140,6 +140,7 @@ HistoryRow = inline_serializer(
         "spot_share": serializers.FloatField(help_text="0–1, of node-hours."),
         "nodes": serializers.IntegerField(help_text="Average over the bucket."),
     },
+    many=True,
 )
 
 
@@ -152,7 +153,17 @@ class CostHistoryView(APIView):
 
     @extend_schema(
         parameters=[*COMMON, OpenApiParameter("step", str, enum=CostRecord.Step.values)],
-        responses={200: HistoryRow},
+        responses={
+            200: inline_serializer(
+                name="CostHistoryPage",
+                fields={
+                    "count": serializers.IntegerField(),
+                    "next": serializers.CharField(allow_null=True),
+                    "previous": serializers.CharField(allow_null=True),
+                    "results": HistoryRows,
+                },
+            )
+        },
     )
     def get(self, request):
         params = Params(request, allowed={"cluster", "since", "until", "step"})

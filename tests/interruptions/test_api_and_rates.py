@@ -90,7 +90,18 @@ def test_rates_need_a_region(auth_client, params):
     assert response.json()["error"]["fields"]["region"]
 
 
-@pytest.mark.parametrize("params", [{"since": "yesterday"}, {"type": "meteor"}, {"routed": "maybe"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"since": "yesterday"},
+        {"type": "meteor"},
+        {"routed": "maybe"},
+        {"since": "0007-03-21T00:18:08-16:54"},
+        {"until": "9999-12-31T23:59:59-23:59"},
+        {"cluster": "-2.225073858507e-311"},
+        {"cluster": "99999999999999999999999"},
+    ],
+)
 def test_bad_filters_are_400(auth_client, params):
     response = auth_client.get("/api/v1/interruptions", params)
     assert response.status_code == 400
