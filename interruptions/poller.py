@@ -25,6 +25,7 @@ from accounts.aws import session_for
 from accounts.models import CloudAccount
 from cloud import AccountSession, sqs
 from cloud import errors as cloud_errors
+from optimization.models import JobStep
 from optimization.services.runner import advance_job
 
 from . import services
@@ -81,6 +82,12 @@ def queues() -> list[QueueRef]:
     return out
 
 
+def _request_launches(job_id: int) -> None:
+    moves = JobStep.objects.filter(job_id=job_id, kind=JobStep.Kind.LAUNCH, state=JobStep.State.PENDING).count()
+    if moves:
+        advance_job(job_id=job_id, max_moves=moves)
+
+
 class Consumer:
     """Polls queues; ``advance`` starts the replacement jobs' launches (the job runner's ``advance_job``)."""
 
@@ -93,8 +100,8 @@ class Consumer:
         complete_threads: int = 2,
     ) -> None:
         self.wait_seconds = settings.INTERRUPTION_WAIT_SECONDS if wait_seconds is None else wait_seconds
-        # One move: the launch request. The job runner's tick (and its own task) carries the job on from there.
-        self.advance = advance or (lambda job_id: advance_job(job_id=job_id, max_moves=1))
+        # The launch requests (one move per pool): the job runner's follow-ups and tick carry the job on from there.
+        self.advance = advance or _request_launches
         self._sessions: dict[QueueRef, tuple[CloudAccount, AccountSession, str]] = {}
         self._missing_until: dict[QueueRef, float] = {}
         self._lock = threading.Lock()
@@ -112,6 +119,7 @@ class Consumer:
             else None
         )
         self._pending: list = []
+        self._waiting: list[int] = []
 
     # --- one queue ----------------------------------------------------------------------------------------------
     def _open(self, ref: QueueRef) -> tuple[CloudAccount, AccountSession, str] | None:
@@ -207,37 +215,52 @@ class Consumer:
             self._pending.append(future)
 
     def _complete(self, interruption_ids: list[int]) -> None:
-        """Finish handling (ICE, the replacement job) and request the replacement launches: on the completion threads
-        when there are some, so that the intake goes on with the next messages, else here."""
+        """Finish handling (ICE, the replacement jobs) and request the replacement launches: on the completion threads
+        when there are some, so that the intake goes on with the next messages, else here. Stored events wait in one
+        list that a completion thread takes whole: a burst is completed in large batches (one replacement job per
+        cluster for what arrived meanwhile), not ten events at a time."""
         if not interruption_ids:
             return
-        if self._launcher is not None:
-            self._submit(self._completer, self._complete_now, interruption_ids)
-        else:
+        if self._launcher is None:
             self._complete_now(interruption_ids)
+            return
+        with self._lock:
+            self._waiting.extend(interruption_ids)
+        self._submit(self._completer, self._complete_waiting, None)
+
+    def _complete_waiting(self, _: object) -> None:
+        with self._lock:
+            ids, self._waiting = self._waiting, []
+        if ids:
+            self._complete_now(ids)
 
     def _complete_now(self, interruption_ids: list[int]) -> None:
-        offerings: dict = {}
-        jobs = []
-        for pk in interruption_ids:
-            try:
-                job_id = services.interruption_complete(interruption_id=pk, offerings=offerings)
-            except Exception:  # left unhandled: the pending sweep finishes it; the other events go on
-                logger.exception("handling interruption %s failed", pk)
-                continue
-            if job_id is not None:
-                jobs.append(job_id)
-        for job_id in jobs:  # each launch on its own thread: they wait on AWS, not on each other
-            if self._launcher is not None:
-                self._submit(self._launcher, self._advance_now, job_id)
-            else:
-                self._advance_now(job_id)
+        def launch(job_ids: list[int]) -> None:
+            for job_id in job_ids:  # each job's launches on a thread of their own: they wait on AWS, not on each other
+                if self._launcher is not None:
+                    self._submit(self._launcher, self._advance_now, job_id)
+                else:
+                    self._advance_now(job_id)
+
+        def failed(ids: list[int], exc: Exception) -> None:  # left unhandled: the pending sweep finishes them
+            logger.error("handling interruptions %s failed", ids[:20], exc_info=exc)
+
+        services.interruptions_complete(
+            interruption_ids=interruption_ids, offerings={}, on_jobs=launch, on_error=failed
+        )
 
     def _advance_now(self, job_id: int) -> None:
         try:
             self.advance(job_id)
         except Exception:  # the job runner's tick advances it later
             logger.exception("advancing replacement job %s failed", job_id)
+
+    def start_scheduled(self) -> int:
+        """Start the replacements of scheduled changes whose lead time has come, and request their launches."""
+        jobs = services.scheduled_replacements_due()
+        for job_id in jobs:
+            self._advance_now(job_id)
+        return len(jobs)
 
     def finish_pending(self, *, older_than: timedelta = timedelta(seconds=30)) -> int:
         """Complete the events a crash left half-handled (stored, first response given, the rest not)."""
@@ -277,6 +300,7 @@ class Consumer:
         # Events a crash left half-handled: after the new ones, which may be warnings with seconds left.
         if self.finish_pending(older_than=timedelta(0)):
             self.wait_launches()
+        self.start_scheduled()
         return total
 
     def _in_thread(self, fn: Callable) -> Callable:
@@ -318,6 +342,7 @@ class Consumer:
                 wanted.intersection_update(current)  # never empty in between: a loop still wanted keeps going
                 wanted.update(current)
                 services.rebalance_uncordon_due()
+                self.start_scheduled()
                 self.finish_pending()
                 if on_round is not None:
                     on_round()
