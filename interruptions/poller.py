@@ -21,12 +21,10 @@ from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.aws import session_for
+from accounts.aws import session_for, shared_sessions
 from accounts.models import CloudAccount
 from cloud import AccountSession, sqs
 from cloud import errors as cloud_errors
-from optimization.models import JobStep
-from optimization.services.runner import advance_job
 
 from . import services
 from .events import MalformedEvent, parse
@@ -35,6 +33,8 @@ from .models import QueueStatus
 logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 60
 RETRY_MISSING_SECONDS = 60
+#: A replacement's launch request is tried this often by the consumer before it is left to the job runner's tick.
+LAUNCH_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,6 @@ def queues() -> list[QueueRef]:
     return out
 
 
-def _request_launches(job_id: int) -> None:
-    moves = JobStep.objects.filter(job_id=job_id, kind=JobStep.Kind.LAUNCH, state=JobStep.State.PENDING).count()
-    if moves:
-        advance_job(job_id=job_id, max_moves=moves)
-
-
 class Consumer:
     """Polls queues; ``advance`` starts the replacement jobs' launches (the job runner's ``advance_job``)."""
 
@@ -101,7 +95,7 @@ class Consumer:
     ) -> None:
         self.wait_seconds = settings.INTERRUPTION_WAIT_SECONDS if wait_seconds is None else wait_seconds
         # The launch requests (one move per pool): the job runner's follow-ups and tick carry the job on from there.
-        self.advance = advance or _request_launches
+        self.advance = advance or services.request_launches
         self._sessions: dict[QueueRef, tuple[CloudAccount, AccountSession, str]] = {}
         self._missing_until: dict[QueueRef, float] = {}
         self._lock = threading.Lock()
@@ -120,6 +114,7 @@ class Consumer:
         )
         self._pending: list = []
         self._waiting: list[int] = []
+        self._status_rows: set[QueueRef] = set()
 
     # --- one queue ----------------------------------------------------------------------------------------------
     def _open(self, ref: QueueRef) -> tuple[CloudAccount, AccountSession, str] | None:
@@ -137,13 +132,16 @@ class Consumer:
             self._missing_until[ref] = time.monotonic() + RETRY_MISSING_SECONDS
             self._status(ref, error=f"{settings.INTERRUPTION_QUEUE_NAME} not reachable: {exc}")
             return None
+        session.client("ec2")  # the client that launches replacements, built now rather than in a burst
         with self._lock:
             self._sessions[ref] = (account, session, url)
         self._status(ref, url=url)
         return account, session, url
 
     def _status(self, ref: QueueRef, *, url: str | None = None, error: str = "", report: DrainReport | None = None):
-        QueueStatus.objects.get_or_create(cloud_account_id=ref.account_id, region=ref.region)
+        if ref not in self._status_rows:  # once per queue and process; then one UPDATE per receive
+            QueueStatus.objects.get_or_create(cloud_account_id=ref.account_id, region=ref.region)
+            self._status_rows.add(ref)
         update: dict = {"last_polled_at": timezone.now(), "last_error": error[:2000]}
         if url is not None:
             update["queue_url"] = url
@@ -250,10 +248,19 @@ class Consumer:
         )
 
     def _advance_now(self, job_id: int) -> None:
-        try:
-            self.advance(job_id)
-        except Exception:  # the job runner's tick advances it later
-            logger.exception("advancing replacement job %s failed", job_id)
+        """Request the job's launches; a failed request (AWS answering 500, a dropped connection) is tried again a few
+        times within seconds rather than left to the runner's next tick: the two minutes run. Safe to repeat: the
+        failed move rolled back, and a launch looks for the instances tagged with its step (and sends the same client
+        token) before launching."""
+        for attempt in range(1, LAUNCH_TRIES + 1):
+            try:
+                self.advance(job_id)
+                return
+            except Exception:
+                logger.exception("requesting the launches of replacement job %s failed (try %s)", job_id, attempt)
+            if attempt < LAUNCH_TRIES:
+                time.sleep(attempt)
+        # Out of tries: the job runner's tick advances it.
 
     def start_scheduled(self) -> int:
         """Start the replacements of scheduled changes whose lead time has come, and request their launches."""
@@ -286,6 +293,10 @@ class Consumer:
 
     def drain_all(self, *, threads: int | None = None) -> DrainReport:
         """Drain every queue once; queues in parallel threads (one at a time on SQLite, whose writers queue anyway)."""
+        with shared_sessions():
+            return self._drain_all(threads=threads)
+
+    def _drain_all(self, *, threads: int | None) -> DrainReport:
         refs = queues()
         total = DrainReport()
         threads = max(1, min(threads or settings.INTERRUPTION_POLL_THREADS, len(refs) or 1))
@@ -315,7 +326,11 @@ class Consumer:
 
     def run(self, stop: threading.Event, *, on_round: Callable[[], None] | None = None) -> None:
         """Poll every queue until ``stop`` is set: one thread per queue (mostly waiting in long polls), the queue set
-        refreshed every minute."""
+        refreshed every minute. AWS sessions are shared by the consumer's threads (one per account and region)."""
+        with shared_sessions():
+            self._run(stop, on_round=on_round)
+
+    def _run(self, stop: threading.Event, *, on_round: Callable[[], None] | None) -> None:
         running: dict[QueueRef, threading.Thread] = {}
 
         def loop(ref: QueueRef) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -34,7 +35,9 @@ from audit.services import record
 from clusters.models import Cluster, ClusterPolicy, Instance
 from clusters.policy_services import policy_for
 from optimization import ice
+from optimization.models import JobStep
 from optimization.services.interruption_jobs import Replacement, interruption_jobs_start, template_offerings
+from optimization.services.runner import advance_job
 
 from . import actions
 from .events import SPOT_NOTICE, ParsedEvent
@@ -313,6 +316,10 @@ def interruptions_complete(
         .values_list("pk", "cluster_id")
     ):
         by_cluster.setdefault(cluster_id, []).append(pk)
+    # Each cluster's template offerings before its row is locked (the catalog match is the slow part; the intake of
+    # the same cluster's next notices waits for that lock).
+    for cluster in Cluster.objects.filter(pk__in=[c for c in by_cluster if c and c not in offerings]):
+        offerings[cluster.pk] = template_offerings(cluster)
     started: list[int] = []
     for cluster_id, pks in by_cluster.items():
         try:
@@ -407,8 +414,45 @@ def agent_event_handle(*, event: AgentEvent, action_deadline: datetime | None, a
     )
     interruption.cluster = cluster
     interruption.instance = instance
-    interruption_handle(interruption=interruption, now=event.received_at, actor=actor)
+    if kind != Kind.SPOT_INTERRUPTION:  # a rebalance notice: a cordon at most, handled here
+        interruption_handle(interruption=interruption, now=event.received_at, actor=actor)
+        return interruption
+    # A spot warning, in the request: what cannot wait (the cordon and drain, or the notice recognized as a
+    # duplicate); the rest (ICE, the replacement job and its launch) on a task once the request committed, as the
+    # queue consumer does it. Should the task be lost, the consumer's sweep of unfinished events completes it.
+    _first_response([interruption], event.received_at)
+    _complete_later([interruption.pk])
     return interruption
+
+
+COMPLETE_TASK = "interruptions.tasks.complete"
+
+
+def _complete_later(interruption_ids: list[int]) -> None:
+    def send() -> None:
+        try:
+            current_app.send_task(COMPLETE_TASK, args=[interruption_ids])
+        except Exception:  # a broker outage must not fail the agent's request: the consumer's sweep completes them
+            logger.exception("could not queue the completion of interruptions %s", interruption_ids)
+
+    transaction.on_commit(send)
+
+
+def request_launches(job_id: int) -> None:
+    """Request a replacement job's launches now (one runner move per pool) instead of at the runner's next tick."""
+    moves = JobStep.objects.filter(job_id=job_id, kind=JobStep.Kind.LAUNCH, state=JobStep.State.PENDING).count()
+    if moves:
+        advance_job(job_id=job_id, max_moves=moves)
+
+
+def interruptions_complete_and_launch(*, interruption_ids: list[int]) -> list[int]:
+    """:func:`interruptions_complete`, each new job's launches requested as soon as its cluster is done."""
+
+    def launch(job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            request_launches(job_id)
+
+    return interruptions_complete(interruption_ids=interruption_ids, on_jobs=launch)
 
 
 # --- handling --------------------------------------------------------------------------------------------------------

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from celery import current_app
 from django.utils import timezone
 
 from agentapi.models import AgentAction
 from agentapi.services import actions_lease, api_key_create, enqueue_action
 from clusters.models import Instance
+from interruptions import tasks
 from interruptions.events import parse
 from interruptions.models import Interruption
 from interruptions.poller import Consumer
@@ -142,7 +144,9 @@ def test_interruption_actions_are_leased_ahead_of_older_ones(shop):
     assert {a.type for a in first} == {"cordon", "drain"}
 
 
-def test_the_agents_notice_and_the_queue_event_are_one_interruption(shop, client):
+def test_the_agents_notice_and_the_queue_event_are_one_interruption(shop, client, monkeypatch):
+    queued = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args: queued.append((name, args)))
     _, raw = api_key_create(cluster=shop["cluster"], name="agent")
     response = client.post(
         "/api/v1/agent/events",
@@ -151,6 +155,15 @@ def test_the_agents_notice_and_the_queue_event_are_one_interruption(shop, client
         HTTP_AUTHORIZATION=f"Api-Key {raw}",
     )
     assert response.status_code == 201
+    # The request gave the first response only; the replacement is the task's, after the request committed.
+    notice = Interruption.objects.get()
+    assert {a.type for a in AgentAction.objects.all()} == {"cordon", "drain"}
+    assert notice.handled_at is None and not OptimizationJob.objects.exists()
+    assert queued == [("interruptions.tasks.complete", [[notice.pk]])]
+    job_ids = tasks.complete(*queued[0][1])
+    job = OptimizationJob.objects.get()
+    assert job_ids == [job.pk]
+    assert JobStep.objects.get(job=job, kind="launch").state == "succeeded"  # its launch requested by the task
     ingest(shop["account"], spot_warning(shop))
 
     agent_notice, queue_event = Interruption.objects.order_by("id")
