@@ -19,6 +19,7 @@ from interruptions import tasks
 from interruptions.events import parse
 from interruptions.models import Interruption
 from interruptions.poller import Consumer
+from interruptions.serializers import InterruptionSerializer
 from interruptions.services import interruptions_ingest, rebalance_uncordon_due, scheduled_replacements_due
 from optimization import ice
 from optimization.models import JobStep, OptimizationJob, UnavailableOffering
@@ -267,6 +268,7 @@ def test_a_scheduled_retirement_days_away_is_replaced_the_lead_time_before_its_d
     assert interruption.action_at == RETIREMENT
     assert interruption.replace_at == RETIREMENT - timedelta(minutes=60)
     assert [o["what"] for o in interruption.outcome] == ["replacement_scheduled", "label"]
+    assert InterruptionSerializer(interruption).data["replace_at"] == "2026-12-05T14:10:09Z"
     assert not OptimizationJob.objects.exists()  # nothing launched days ahead: the node keeps working until then
     label = AgentAction.objects.get(cluster=shop["cluster"])
     assert (label.type, label.target) == ("label", shop["node"].name)
