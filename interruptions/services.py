@@ -834,9 +834,14 @@ def _handle_rows(rows: list[Interruption], *, now: datetime, actor: Any, offerin
         row.handled_at = now
         if row.uncordon_at and (row.cluster_id, row.ec2_instance_id) in warned:
             row.uncordon_at = None
-    Interruption.objects.bulk_update(
-        rows, ["duplicate_of", "outcome", "outcome_summary", "job", "uncordon_at", "replace_at", "handled_at"]
-    )
+    fields = ["outcome", "outcome_summary", "job", "handled_at"]  # only what a batch may have changed: less SQL
+    if not responded:
+        fields.append("duplicate_of")
+    if any(r.uncordon_at for r in rows) or warned:
+        fields.append("uncordon_at")
+    if any(r.replace_at for r in rows):
+        fields.append("replace_at")
+    Interruption.objects.bulk_update(rows, fields)
     by_org: dict[int, list[Interruption]] = {}
     for row in rows:
         by_org.setdefault(row.organization_id, []).append(row)
