@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from optimizer import plan, validate
+from optimizer import plan, planner, validate
 from optimizer.model import build_classes, compatibility, undominated
 from optimizer.patterns import solve_patterns
 from optimizer.problem import _ceil_share, parse_problem
@@ -65,7 +65,9 @@ def test_dive_gives_nodes_that_fit_and_account_for_every_pod(mix: str, dive_up: 
 
 
 @pytest.mark.parametrize(("mix", "pods", "seed"), [("constrained", 1_200, 52), ("big-pods", 1_000, 53)])
-def test_mid_sized_plans_are_valid_deterministic_and_near_the_lp_bound(mix: str, pods: int, seed: int) -> None:
+def test_mid_sized_plans_are_valid_deterministic_and_cheaper_with_node_patterns(
+    mix: str, pods: int, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bench = load_bench()
     pr = catalog_problem(mix, pods, seed)
     result = plan(pr)
@@ -77,5 +79,11 @@ def test_mid_sized_plans_are_valid_deterministic_and_near_the_lp_bound(mix: str,
         spot = [(n["instance_type"], n["zone"]) for n in result["nodes"] if n["capacity_type"] == "spot"]
         cap = _ceil_share(p.max_pool_share, len(spot))
         assert max(spot.count(k) for k in set(spot)) <= cap
+    cost = float(result["hourly_cost"])
     bound, _ = bench.whole_node_bound(pr, 60, relax=True)
-    assert float(result["hourly_cost"]) <= 1.05 * bound
+    assert cost <= 1.08 * bound
+    # the node patterns beat what the LP and the whole-node integer program give alone
+    monkeypatch.setattr(planner, "PATTERN_PODS", 0)
+    without = plan(pr)
+    assert validate(pr, without) == []
+    assert cost < float(without["hourly_cost"]) - 1e-6
