@@ -350,6 +350,8 @@ def test_small_catalog_problem_within_3_percent_of_integer_optimum(mix: str, pod
         ("memory", 16, 14, 44),
         ("mixed", 18, 12, 45),
         ("constrained", 16, 14, 46),
+        ("constrained", 18, 12, 47),
+        ("constrained", 14, 16, 48),
     ],
 )
 def test_generated_problem_within_3_percent_of_exact_optimum(mix: str, pods: int, offerings: int, seed: int) -> None:
@@ -362,6 +364,27 @@ def test_generated_problem_within_3_percent_of_exact_optimum(mix: str, pods: int
     assert validate(pr, result) == [] and result["unplaced"] == {}
     optimum = integer_optimum(pr)
     assert float(result["hourly_cost"]) <= 1.03 * optimum + 1e-9
+
+
+@pytest.mark.parametrize(("share", "base", "seed"), [(0.3, 0.2, 51), (0.5, 0.0, 52), (0.25, 0.5, 53)])
+def test_pool_capped_problem_within_3_percent_of_exact_optimum(share: float, base: float, seed: int) -> None:
+    # pool caps that bind: a dozen catalog offerings, the spot pools capped at a quarter to a half of the spot nodes
+    bench = load_bench()
+    shape = next(m for m in bench.MIXES if m.name == "mixed")
+    pr = bench.make_problem(shape, 16, (2, 4), (12, 12), seed)
+    pr["constraints"] = {"on_demand_base": base, "max_pool_share": share}
+    result = plan(pr)
+    assert validate(pr, result) == [] and result["unplaced"] == {}
+    optimum = integer_optimum(pr)
+    assert float(result["hourly_cost"]) <= 1.03 * optimum + 1e-9
+
+
+def test_small_plans_are_deterministic_across_mixes() -> None:
+    # the small path's gap tests and integer programs decide by node and round counts only
+    bench = load_bench()
+    for mix in bench.MIXES:
+        pr = bench.make_problem(mix, 40, (4, 12), (150, 300), 61)
+        assert plan(pr) == plan(json.loads(json.dumps(pr)))
 
 
 def test_plans_are_deterministic() -> None:
