@@ -44,8 +44,8 @@ SMALL_MILP_NODES = 60
 #: LP, then the whole-pod integer program's dual bound): a deterministic gap test, no clock involved.
 SMALL_GAP = 0.003
 #: The node patterns' integer program of a small problem: at most this many patterns, this many branch-and-bound nodes.
-SMALL_PATTERN_COLUMNS = 500
-SMALL_PATTERN_NODES = 60
+SMALL_PATTERN_COLUMNS = 1500
+SMALL_PATTERN_NODES = 200
 #: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
 REPAIR_DEPTH = 2
 
