@@ -39,7 +39,7 @@ PATTERN_PODS = 8_000
 #: ... whose integer program stops after this many branch-and-bound nodes.
 PATTERN_MIP_NODES_LARGE = 50
 #: The whole-pod integer program of a small problem stops after this many branch-and-bound nodes (deterministic).
-SMALL_MILP_NODES = 60
+SMALL_MILP_NODES = 300
 #: Small problems stop searching once the best plan is within this ratio of a proven lower bound on every plan (the
 #: LP, then the whole-pod integer program's dual bound): a deterministic gap test, no clock involved.
 SMALL_GAP = 0.003
