@@ -213,7 +213,7 @@ def test_pg_skip_locked_lease_skips_rows_locked_by_another_poll():
 
 def test_enqueue_is_keyword_only_and_records_its_origin(cluster):
     with pytest.raises(TypeError):
-        enqueue_action(cluster, "cordon", "node-1")  # noqa: the positional form is refused on purpose
+        enqueue_action(cluster, "cordon", "node-1")  # the positional form is refused on purpose
     action = enqueue_action(cluster=cluster, type="cordon", target="node-1", origin="optimization_job:4:step:9")
     assert action.origin == "optimization_job:4:step:9"
     assert action.as_message()["origin"] == "optimization_job:4:step:9"
