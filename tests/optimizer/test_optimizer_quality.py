@@ -417,3 +417,15 @@ def test_node_patterns_close_the_packing_gap_on_big_memory_pods() -> None:
     assert validate(pr, result) == [] and result["unplaced"] == {}
     bound, _ = bench.whole_node_bound(pr, 60, whole_pods=True)
     assert float(result["hourly_cost"]) <= 1.02 * bound
+
+
+def test_bench_exact_check_packs_only_what_fits() -> None:
+    # the benchmark calls the whole-pod optimum exact only when its pods pack node by node
+    bench = load_bench()
+    cap = np.array([1000, 1000, 10])
+    assert not bench._packs(np.array([[600, 100, 1]]), np.array([3]), 2, cap, 5)
+    assert bench._packs(np.array([[600, 100, 1], [400, 100, 1]]), np.array([2, 2]), 2, cap, 5)
+    # first-fit decreasing fails here, the feasibility program finds {500, 250, 250} and {400, 300, 300}
+    sizes = np.array([[500, 1, 1], [400, 1, 1], [300, 1, 1], [250, 1, 1]])
+    assert bench._packs(sizes, np.array([1, 1, 2, 2]), 2, cap, 5)
+    assert not bench._packs(sizes, np.array([1, 1, 2, 3]), 2, cap, 5)
