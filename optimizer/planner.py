@@ -34,7 +34,7 @@ MIP_GAP = 0.005
 #: Above this many pods no integer program runs: the LP's node counts are rounded down and what is left over gets
 #: a plan of its own (twice), which loses little there and keeps 20,000 pods well under a second.
 MIP_PODS = 8_000
-#: Problems above SMALL_PODS up to this many pods (without a pool cap) also get a node-pattern plan.
+#: Problems above SMALL_PODS up to this many pods also get a node-pattern plan.
 PATTERN_PODS = 8_000
 #: ... whose integer program stops after this many branch-and-bound nodes.
 PATTERN_MIP_NODES_LARGE = 50
@@ -46,6 +46,8 @@ SMALL_GAP = 0.003
 #: The node patterns' integer program of a small problem: at most this many patterns, this many branch-and-bound nodes.
 SMALL_PATTERN_COLUMNS = 1500
 SMALL_PATTERN_NODES = 200
+#: Under a pool cap the node patterns' dive also rounds up the pattern the LP uses most once it uses it this much.
+DIVE_UP_CAPPED = 0.5
 #: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
 REPAIR_DEPTH = 2
 
@@ -474,9 +476,12 @@ def plan_fresh(
             alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res)
             if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
-    elif exact and depth == 0 and pods <= PATTERN_PODS and p.max_pool_share >= 1.0:
-        # more pods, no pool cap: the same over one-pass fills only, and fewer branch-and-bound nodes (under a pool
-        # cap its integer program takes tens of seconds there)
+    elif exact and depth == 0 and pods <= PATTERN_PODS:
+        # more pods: the same over one-pass fills only, its LP rounded by diving (patterns it uses whole fixed, the
+        # LP re-solved with new patterns for what is left) before a short integer program finishes the rest. Under a
+        # pool cap the LP carries the cap, the dive also rounds up patterns used at least half, and the integer
+        # program leaves the cap to pool spreading (with it, it takes tens of seconds at this size).
+        capped = p.max_pool_share < 1.0
         res = solve_patterns(
             p,
             cl,
@@ -486,6 +491,10 @@ def plan_fresh(
             (best.off, best.load, best.unplaced),
             dynamic=False,
             mip_nodes=PATTERN_MIP_NODES_LARGE,
+            dive=True,
+            dive_up=DIVE_UP_CAPPED if capped else None,
+            s_form=True,
+            mip_pool=False,
         )
         if res is not None:
             alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res, depth=depth)
