@@ -194,6 +194,7 @@ class LPResult:
     y: np.ndarray  # (D, n_groups)
     unplaced: np.ndarray  # (D,)
     rc: np.ndarray | None = None  # (len(offerings),) reduced cost of every x (LP only)
+    bound: float | None = None  # integer programs: the dual bound HiGHS proved (objective, unplaced penalty included)
 
 
 def solve_lp(
@@ -206,6 +207,7 @@ def solve_lp(
     integral: bool = False,
     whole_pods: bool = False,
     gap: float = 1e-4,
+    nodes: int = MILP_NODES,
 ) -> LPResult | None:
     """Solve the LP of the module docstring with HiGHS.
 
@@ -309,7 +311,7 @@ def solve_lp(
             ],
             integrality=integrality,
             bounds=Bounds(bounds[:, 0], bounds[:, 1]),
-            options={"node_limit": MILP_NODES, "time_limit": MILP_SECONDS, "mip_rel_gap": gap},
+            options={"node_limit": nodes, "time_limit": MILP_SECONDS, "mip_rel_gap": gap},
         )
         if res.x is None:  # no incumbent within the time limit: the caller falls back to the LP
             return None
@@ -332,7 +334,15 @@ def solve_lp(
     rc = None
     if not integral and getattr(res, "lower", None) is not None and res.lower.marginals is not None:
         rc = np.asarray(res.lower.marginals[x0 : x0 + n_x], dtype=float)
-    return LPResult(cost=float(price @ x), x=x, y=y, unplaced=np.maximum(sol[u0 : u0 + n_d], 0.0), rc=rc)
+    bound = getattr(res, "mip_dual_bound", None) if integral else None
+    return LPResult(
+        cost=float(price @ x),
+        x=x,
+        y=y,
+        unplaced=np.maximum(sol[u0 : u0 + n_d], 0.0),
+        rc=rc,
+        bound=float(bound) if bound is not None and np.isfinite(bound) else None,
+    )
 
 
 def fit_groups(compat: np.ndarray, offerings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
