@@ -20,12 +20,7 @@ decides the answer (a time limit far behind is only a safety net).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import os
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +28,7 @@ import highspy
 import numpy as np
 from highspy._core import _Highs  # the bare solver: the `Highs` wrapper prints a banner to stdout
 
-from .model import Classes, NodeResult
+from .model import Classes, NodeResult, quiet_stdout
 from .problem import Problem, _ceil_share
 
 __all__ = ["PATTERN_ITERATIONS", "PATTERN_MIP_COLUMNS", "PATTERN_MIP_NODES", "solve_patterns"]
@@ -73,31 +68,6 @@ class _Master:
     load: list[np.ndarray]  # pods per class of every pattern column
     seen: set[bytes]
     s_form: bool = False
-
-
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """HiGHS's MIP prints a debugging line (`HighsMipSolverData::transformNewIntegerFeasibleSolution ...`) straight
-    to the process's stdout whatever `output_flag` says: point file descriptor 1 at /dev/null around the solve."""
-    fd = 1
-    try:
-        os.fstat(fd)
-    except OSError:  # no stdout at all: nothing to protect
-        yield
-        return
-    with contextlib.suppress(AttributeError, OSError, ValueError):
-        sys.stdout.flush()
-    libc = ctypes.CDLL(None)
-    saved = os.dup(fd)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, fd)
-        yield
-    finally:
-        libc.fflush(None)  # what C stdio still buffers goes to /dev/null too
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(null)
 
 
 def _pattern_entries(m: _Master, j: int, a: np.ndarray, spot: bool, share: float) -> tuple[list[int], list[float]]:
@@ -413,7 +383,7 @@ def solve_patterns(
     h.passModel(lp)
     # (no MIP start: HiGHS 1.16 answers a run started from a given solution with that solution and a wrong
     # objective; the incumbent bounds the columns above and the caller keeps whichever plan is cheaper)
-    with _quiet_stdout():
+    with quiet_stdout():
         h.run()
     sol = h.getSolution()
     if not sol.value_valid:
