@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.conf import settings
 
 from cloud import AccountSession, AwsCredentials
@@ -21,12 +25,38 @@ def credentials_for(account: CloudAccount) -> AwsCredentials:
     )
 
 
+_shared: dict[tuple, AccountSession] | None = None
+_shared_lock = threading.Lock()
+
+
+@contextmanager
+def shared_sessions() -> Iterator[None]:
+    """Within this block, :func:`session_for` hands out one session per account, region and credentials in the whole
+    process instead of a new one per call: the role is assumed once and each client built once (building a boto3
+    client costs tens of milliseconds of CPU; a session refreshes its assumed credentials before they expire). For
+    long-running processes that call AWS for many jobs, such as the interruption queue consumer."""
+    global _shared
+    with _shared_lock:
+        outer, _shared = _shared, ({} if _shared is None else _shared)
+    try:
+        yield
+    finally:
+        with _shared_lock:
+            _shared = outer
+
+
 def session_for(account: CloudAccount, region: str | None = None) -> AccountSession:
     """A session acting as ``account`` in ``region`` (its first region by default)."""
     region = region or (account.regions[0] if account.regions else settings.AWS_DEFAULT_REGION)
-    return AccountSession.open(
-        credentials_for(account),
-        region=region,
-        endpoint_url=settings.AWS_ENDPOINT_URL or "",
-        retry_mode=settings.AWS_RETRY_MODE,
-    )
+    credentials = credentials_for(account)
+    endpoint = settings.AWS_ENDPOINT_URL or ""
+    key = (account.pk, region, credentials, endpoint, settings.AWS_RETRY_MODE)
+    with _shared_lock:
+        cache = _shared
+        if cache is not None and key in cache:
+            return cache[key]
+    session = AccountSession.open(credentials, region=region, endpoint_url=endpoint, retry_mode=settings.AWS_RETRY_MODE)
+    if cache is not None:
+        with _shared_lock:
+            session = cache.setdefault(key, session)
+    return session

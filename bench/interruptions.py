@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -133,7 +134,9 @@ def seed(endpoint: str, orgs: int, per_org: int) -> list[dict]:
     return worlds
 
 
-def run(orgs: int, per_org: int, threads: int, launch: bool = True) -> dict:
+def run(
+    orgs: int, per_org: int, threads: int, launch: bool = True, port: int = 5155, consumer_mode: str = "running"
+) -> dict:
     from django.conf import settings
 
     from agentapi.models import AgentAction
@@ -147,14 +150,14 @@ def run(orgs: int, per_org: int, threads: int, launch: bool = True) -> dict:
         [
             sys.executable,
             "-c",
-            "import time; from spotopt.simulated_aws import SimulatedAws; s = SimulatedAws(port=5155); s.start(); "
+            f"import time; from spotopt.simulated_aws import SimulatedAws; s = SimulatedAws(port={port}); s.start(); "
             "time.sleep(10**6)",
         ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    endpoint = "http://127.0.0.1:5155"
+    endpoint = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
             import requests
@@ -169,11 +172,18 @@ def run(orgs: int, per_org: int, threads: int, launch: bool = True) -> dict:
     try:
         worlds = seed(endpoint, orgs, per_org)
         # Without launches: what the platform's intake alone takes (the simulated AWS's CPU is not its own).
-        consumer = Consumer(wait_seconds=0) if launch else Consumer(wait_seconds=0, advance=lambda job_id: None)
+        wait = 0 if consumer_mode == "once" else None  # the running consumer long-polls as deployed (20 s)
+        consumer = Consumer(wait_seconds=wait) if launch else Consumer(wait_seconds=wait, advance=lambda job_id: None)
         consumer.prepare()  # a running consumer has its queues open already
+        stop = threading.Event()
+        polling = None
+        if consumer_mode == "running":  # the consumer as deployed, in its long polls before the burst comes
+            polling = threading.Thread(target=consumer.run, args=(stop,), name="consumer", daemon=True)
+            polling.start()
+            time.sleep(3)
         sent: dict[str, float] = {}
         start = time.time()
-        for world in worlds:  # every message on the queues before the consumer starts: "at once"
+        for world in worlds:  # every message on the queues at once, as fast as the simulated AWS takes them
             bodies = []
             for iid in world["instances"]:
                 event_id = str(uuid.uuid4())
@@ -200,7 +210,26 @@ def run(orgs: int, per_org: int, threads: int, launch: bool = True) -> dict:
                     sent[event_id] = now
         queued_in = time.time() - start
         t0 = time.time()
-        report = consumer.drain_all(threads=threads)
+        if polling is None:
+            report = consumer.drain_all(threads=threads)
+            stored, duplicates = report.stored, report.duplicates
+        else:
+            # Until every event is handled and every replacement job's launches requested (or 10 minutes).
+            while time.time() - t0 < 600:
+                handled = Interruption.objects.filter(event_id__in=list(sent), handled_at__isnull=False)
+                if handled.count() == len(sent) and (
+                    not launch
+                    or not JobStep.objects.filter(
+                        job_id__in=handled.exclude(job=None).values("job_id"), kind="launch", started_at=None
+                    ).exists()
+                ):
+                    break
+                time.sleep(0.5)
+            stop.set()
+            polling.join()
+            consumer.wait_launches()
+            stored = Interruption.objects.filter(event_id__in=list(sent)).count()
+            duplicates = 0
         wall = time.time() - t0
         rows = {
             r.event_id: r for r in Interruption.objects.filter(event_id__in=list(sent)).only("id", "event_id", "job_id")
@@ -217,19 +246,25 @@ def run(orgs: int, per_org: int, threads: int, launch: bool = True) -> dict:
             )
         )
         to_job = [jobs_created[r.job_id].timestamp() - sent[e] for e, r in rows.items() if r.job_id in jobs_created]
-        launches = dict(
+        # A job replaces a burst's nodes with one launch per pool: each event counts from its job's LAST launch request.
+        launches: dict[int, datetime] = {}
+        for job_id, started in (
             JobStep.objects.filter(job_id__in=[r.job_id for r in rows.values() if r.job_id], kind="launch")
             .exclude(started_at=None)
             .values_list("job_id", "started_at")
-        )
+        ):
+            launches[job_id] = max(started, launches.get(job_id, started))
         to_cordon = [cordons[r.pk] - sent[e] for e, r in rows.items() if r.pk in cordons]
         to_launch = [launches[r.job_id].timestamp() - sent[e] for e, r in rows.items() if r.job_id in launches]
         return {
             "events": len(sent),
+            "replacement_jobs": len(jobs_created),
+            "launch_steps": JobStep.objects.filter(job_id__in=list(jobs_created), kind="launch").count(),
             "organizations": orgs,
             "consumer_threads": threads,
-            "stored": report.stored,
-            "duplicates": report.duplicates,
+            "consumer": consumer_mode,
+            "stored": stored,
+            "duplicates": duplicates,
             "queued_in_s": round(queued_in, 2),
             "drained_in_s": round(wall, 2),
             "cordon_ready_s": {
@@ -261,9 +296,29 @@ def main() -> None:
     parser.add_argument("--per-org", type=int, default=50)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--no-launch", action="store_true", help="Create the replacement jobs but request no launch.")
+    parser.add_argument("--port", type=int, default=5155, help="Port of the simulated AWS the benchmark starts.")
+    parser.add_argument(
+        "--consumer",
+        choices=("running", "once"),
+        default="running",
+        help="running: the consumer as deployed (poll_interruptions), already in its long polls when the burst is "
+        "sent; once: the burst is queued first, then drained as `poll_interruptions --once` does (a backlog).",
+    )
     args = parser.parse_args()
     setup_django()
-    print(json.dumps(run(args.orgs, args.per_org, args.threads, launch=not args.no_launch), indent=2))
+    print(
+        json.dumps(
+            run(
+                args.orgs,
+                args.per_org,
+                args.threads,
+                launch=not args.no_launch,
+                port=args.port,
+                consumer_mode=args.consumer,
+            ),
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

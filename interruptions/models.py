@@ -78,6 +78,9 @@ class Interruption(models.Model):
     )
     # Set on a rebalance-cordoned node until it is uncordoned (or an interruption followed).
     uncordon_at = models.DateTimeField(null=True, blank=True)
+    replace_at = models.DateTimeField(
+        null=True, blank=True, help_text="A scheduled change's replacement starts then (its date less the lead time)."
+    )
     payload = models.JSONField(default=dict, blank=True)
 
     objects = InterruptionQuerySet.as_manager()
@@ -94,6 +97,9 @@ class Interruption(models.Model):
             models.Index(fields=["ec2_instance_id", "kind", "occurred_at"], name="interruption_instance_idx"),
             models.Index(fields=["organization", "instance_type", "zone", "occurred_at"], name="interruption_pool_idx"),
             # The sweep of events whose handling a crash interrupted (WHERE handled_at IS NULL).
+            models.Index(
+                fields=["replace_at"], condition=models.Q(replace_at__isnull=False), name="interruption_replace_idx"
+            ),
             models.Index(
                 fields=["received_at"], condition=models.Q(handled_at__isnull=True), name="interruption_pending_idx"
             ),

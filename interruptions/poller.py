@@ -21,11 +21,10 @@ from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.aws import session_for
+from accounts.aws import session_for, shared_sessions
 from accounts.models import CloudAccount
 from cloud import AccountSession, sqs
 from cloud import errors as cloud_errors
-from optimization.services.runner import advance_job
 
 from . import services
 from .events import MalformedEvent, parse
@@ -34,6 +33,8 @@ from .models import QueueStatus
 logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 60
 RETRY_MISSING_SECONDS = 60
+#: A replacement's launch request is tried this often by the consumer before it is left to the job runner's tick.
+LAUNCH_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ class Consumer:
         complete_threads: int = 2,
     ) -> None:
         self.wait_seconds = settings.INTERRUPTION_WAIT_SECONDS if wait_seconds is None else wait_seconds
-        # One move: the launch request. The job runner's tick (and its own task) carries the job on from there.
-        self.advance = advance or (lambda job_id: advance_job(job_id=job_id, max_moves=1))
+        # The launch requests (one move per pool): the job runner's follow-ups and tick carry the job on from there.
+        self.advance = advance or services.request_launches
         self._sessions: dict[QueueRef, tuple[CloudAccount, AccountSession, str]] = {}
         self._missing_until: dict[QueueRef, float] = {}
         self._lock = threading.Lock()
@@ -112,6 +113,8 @@ class Consumer:
             else None
         )
         self._pending: list = []
+        self._waiting: list[int] = []
+        self._status_rows: set[QueueRef] = set()
 
     # --- one queue ----------------------------------------------------------------------------------------------
     def _open(self, ref: QueueRef) -> tuple[CloudAccount, AccountSession, str] | None:
@@ -129,13 +132,16 @@ class Consumer:
             self._missing_until[ref] = time.monotonic() + RETRY_MISSING_SECONDS
             self._status(ref, error=f"{settings.INTERRUPTION_QUEUE_NAME} not reachable: {exc}")
             return None
+        session.client("ec2")  # the client that launches replacements, built now rather than in a burst
         with self._lock:
             self._sessions[ref] = (account, session, url)
         self._status(ref, url=url)
         return account, session, url
 
     def _status(self, ref: QueueRef, *, url: str | None = None, error: str = "", report: DrainReport | None = None):
-        QueueStatus.objects.get_or_create(cloud_account_id=ref.account_id, region=ref.region)
+        if ref not in self._status_rows:  # once per queue and process; then one UPDATE per receive
+            QueueStatus.objects.get_or_create(cloud_account_id=ref.account_id, region=ref.region)
+            self._status_rows.add(ref)
         update: dict = {"last_polled_at": timezone.now(), "last_error": error[:2000]}
         if url is not None:
             update["queue_url"] = url
@@ -207,37 +213,61 @@ class Consumer:
             self._pending.append(future)
 
     def _complete(self, interruption_ids: list[int]) -> None:
-        """Finish handling (ICE, the replacement job) and request the replacement launches: on the completion threads
-        when there are some, so that the intake goes on with the next messages, else here."""
+        """Finish handling (ICE, the replacement jobs) and request the replacement launches: on the completion threads
+        when there are some, so that the intake goes on with the next messages, else here. Stored events wait in one
+        list that a completion thread takes whole: a burst is completed in large batches (one replacement job per
+        cluster for what arrived meanwhile), not ten events at a time."""
         if not interruption_ids:
             return
-        if self._launcher is not None:
-            self._submit(self._completer, self._complete_now, interruption_ids)
-        else:
+        if self._launcher is None:
             self._complete_now(interruption_ids)
+            return
+        with self._lock:
+            self._waiting.extend(interruption_ids)
+        self._submit(self._completer, self._complete_waiting, None)
+
+    def _complete_waiting(self, _: object) -> None:
+        with self._lock:
+            ids, self._waiting = self._waiting, []
+        if ids:
+            self._complete_now(ids)
 
     def _complete_now(self, interruption_ids: list[int]) -> None:
-        offerings: dict = {}
-        jobs = []
-        for pk in interruption_ids:
-            try:
-                job_id = services.interruption_complete(interruption_id=pk, offerings=offerings)
-            except Exception:  # left unhandled: the pending sweep finishes it; the other events go on
-                logger.exception("handling interruption %s failed", pk)
-                continue
-            if job_id is not None:
-                jobs.append(job_id)
-        for job_id in jobs:  # each launch on its own thread: they wait on AWS, not on each other
-            if self._launcher is not None:
-                self._submit(self._launcher, self._advance_now, job_id)
-            else:
-                self._advance_now(job_id)
+        def launch(job_ids: list[int]) -> None:
+            for job_id in job_ids:  # each job's launches on a thread of their own: they wait on AWS, not on each other
+                if self._launcher is not None:
+                    self._submit(self._launcher, self._advance_now, job_id)
+                else:
+                    self._advance_now(job_id)
+
+        def failed(ids: list[int], exc: Exception) -> None:  # left unhandled: the pending sweep finishes them
+            logger.error("handling interruptions %s failed", ids[:20], exc_info=exc)
+
+        services.interruptions_complete(
+            interruption_ids=interruption_ids, offerings={}, on_jobs=launch, on_error=failed
+        )
 
     def _advance_now(self, job_id: int) -> None:
-        try:
-            self.advance(job_id)
-        except Exception:  # the job runner's tick advances it later
-            logger.exception("advancing replacement job %s failed", job_id)
+        """Request the job's launches; a failed request (AWS answering 500, a dropped connection) is tried again a few
+        times within seconds rather than left to the runner's next tick: the two minutes run. Safe to repeat: the
+        failed move rolled back, and a launch looks for the instances tagged with its step (and sends the same client
+        token) before launching."""
+        for attempt in range(1, LAUNCH_TRIES + 1):
+            try:
+                self.advance(job_id)
+                return
+            except Exception:
+                logger.exception("requesting the launches of replacement job %s failed (try %s)", job_id, attempt)
+            if attempt < LAUNCH_TRIES:
+                time.sleep(attempt)
+        # Out of tries: the job runner's tick advances it.
+
+    def start_scheduled(self) -> int:
+        """Start the replacements of scheduled changes whose lead time has come, and request their launches."""
+        jobs = services.scheduled_replacements_due()
+        for job_id in jobs:
+            self._advance_now(job_id)
+        return len(jobs)
 
     def finish_pending(self, *, older_than: timedelta = timedelta(seconds=30)) -> int:
         """Complete the events a crash left half-handled (stored, first response given, the rest not)."""
@@ -263,6 +293,10 @@ class Consumer:
 
     def drain_all(self, *, threads: int | None = None) -> DrainReport:
         """Drain every queue once; queues in parallel threads (one at a time on SQLite, whose writers queue anyway)."""
+        with shared_sessions():
+            return self._drain_all(threads=threads)
+
+    def _drain_all(self, *, threads: int | None) -> DrainReport:
         refs = queues()
         total = DrainReport()
         threads = max(1, min(threads or settings.INTERRUPTION_POLL_THREADS, len(refs) or 1))
@@ -277,6 +311,7 @@ class Consumer:
         # Events a crash left half-handled: after the new ones, which may be warnings with seconds left.
         if self.finish_pending(older_than=timedelta(0)):
             self.wait_launches()
+        self.start_scheduled()
         return total
 
     def _in_thread(self, fn: Callable) -> Callable:
@@ -291,7 +326,11 @@ class Consumer:
 
     def run(self, stop: threading.Event, *, on_round: Callable[[], None] | None = None) -> None:
         """Poll every queue until ``stop`` is set: one thread per queue (mostly waiting in long polls), the queue set
-        refreshed every minute."""
+        refreshed every minute. AWS sessions are shared by the consumer's threads (one per account and region)."""
+        with shared_sessions():
+            self._run(stop, on_round=on_round)
+
+    def _run(self, stop: threading.Event, *, on_round: Callable[[], None] | None) -> None:
         running: dict[QueueRef, threading.Thread] = {}
 
         def loop(ref: QueueRef) -> None:
@@ -318,6 +357,7 @@ class Consumer:
                 wanted.intersection_update(current)  # never empty in between: a loop still wanted keeps going
                 wanted.update(current)
                 services.rebalance_uncordon_due()
+                self.start_scheduled()
                 self.finish_pending()
                 if on_round is not None:
                     on_round()

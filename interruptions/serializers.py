@@ -40,6 +40,7 @@ class InterruptionSerializer(serializers.ModelSerializer):
             "outcome_summary",
             "outcome",
             "job",
+            "replace_at",
         ]
 
 

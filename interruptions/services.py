@@ -17,10 +17,12 @@ replacement before its date.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -33,7 +35,9 @@ from audit.services import record
 from clusters.models import Cluster, ClusterPolicy, Instance
 from clusters.policy_services import policy_for
 from optimization import ice
-from optimization.services.interruption_jobs import interruption_job_start, template_offerings
+from optimization.models import JobStep
+from optimization.services.interruption_jobs import Replacement, interruption_jobs_start, template_offerings
+from optimization.services.runner import advance_job
 
 from . import actions
 from .events import SPOT_NOTICE, ParsedEvent
@@ -49,6 +53,8 @@ BURST_COUNT = 2
 BURST_WINDOW = timedelta(minutes=10)
 BURST_AVOID = timedelta(hours=1)
 ACTOR = "system:interruptions"
+#: The label a node gets while its scheduled retirement or maintenance waits (the value: the date, UTC).
+SCHEDULED_LABEL = "spotopt.io/scheduled-change"
 AGENT_KINDS = {
     AgentEvent.Type.SPOT_INTERRUPTION: Kind.SPOT_INTERRUPTION,
     AgentEvent.Type.REBALANCE_RECOMMENDATION: Kind.REBALANCE,
@@ -284,22 +290,64 @@ def _first_response(rows: list[Interruption], now: datetime) -> None:
 
 
 def interruption_complete(*, interruption_id: int, offerings: dict | None = None) -> int | None:
-    """Finish handling a stored event (idempotent: a handled one is left alone). Returns the replacement job's id
-    when one was started."""
+    """Finish handling one stored event (idempotent). Returns the replacement job's id when it has one."""
+    interruptions_complete(interruption_ids=[interruption_id], offerings=offerings)
+    return Interruption.objects.filter(pk=interruption_id).values_list("job_id", flat=True).first()
+
+
+def interruptions_complete(
+    *,
+    interruption_ids: list[int],
+    offerings: dict | None = None,
+    on_jobs: Callable[[list[int]], object] | None = None,
+    on_error: Callable[[list[int], Exception], object] | None = None,
+) -> list[int]:
+    """Finish handling stored events (idempotent: handled ones are left alone), one transaction per cluster: the
+    burst's interrupted pools go into the ICE cache together, the nodes the platform launched get ONE replacement job
+    (launches grouped by pool), one audit entry per cluster. ``on_jobs`` is called with each cluster's new jobs as soon
+    as its transaction committed (the consumer requests their launches while the next cluster is handled); with
+    ``on_error``, a cluster whose handling fails is reported to it (its events stay pending, the sweep retries them)
+    and the other clusters go on. Returns the ids of the jobs started."""
+    offerings = {} if offerings is None else offerings
+    by_cluster: dict[int | None, list[int]] = {}
+    for pk, cluster_id in (
+        Interruption.objects.filter(pk__in=interruption_ids, handled_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", "cluster_id")
+    ):
+        by_cluster.setdefault(cluster_id, []).append(pk)
+    # Each cluster's template offerings before its row is locked (the catalog match is the slow part; the intake of
+    # the same cluster's next notices waits for that lock).
+    for cluster in Cluster.objects.filter(pk__in=[c for c in by_cluster if c and c not in offerings]):
+        offerings[cluster.pk] = template_offerings(cluster)
+    started: list[int] = []
+    for cluster_id, pks in by_cluster.items():
+        try:
+            jobs = _complete_cluster(cluster_id, pks, offerings)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(pks, exc)
+            continue
+        started += jobs
+        if jobs and on_jobs is not None:
+            on_jobs(jobs)
+    return started
+
+
+def _complete_cluster(cluster_id: int | None, pks: list[int], offerings: dict) -> list[int]:
     with transaction.atomic():
-        cluster_id = Interruption.objects.filter(pk=interruption_id).values_list("cluster_id", flat=True).first()
         if cluster_id:
             list(Cluster.objects.select_for_update().filter(pk=cluster_id).values_list("pk"))
-        row = (
+        rows = list(
             Interruption.objects.select_for_update(of=("self",))
             .select_related("cluster", "cluster__cloud_account", "instance")
-            .filter(pk=interruption_id, handled_at__isnull=True)
-            .first()
+            .filter(pk__in=pks, handled_at__isnull=True)
+            .order_by("pk")
         )
-        if row is None:
-            return None
-        interruption_handle(interruption=row, offerings=offerings, responded=True)
-        return row.job_id
+        if not rows:
+            return []
+        return _handle_rows(rows, now=timezone.now(), actor=ACTOR, offerings=offerings, responded=True)
 
 
 def interruptions_pending(*, older_than: timedelta = timedelta(seconds=30), limit: int = 500) -> list[int]:
@@ -316,9 +364,7 @@ def interruptions_ingest(
 ) -> IngestReport:
     """Store a batch of queue events and handle them completely (what the consumer does in two steps)."""
     report = interruptions_store(account=account, events=events, now=now)
-    offerings: dict = {}
-    for pk in report.stored:
-        interruption_complete(interruption_id=pk, offerings=offerings)
+    interruptions_complete(interruption_ids=report.stored)
     return report
 
 
@@ -368,8 +414,45 @@ def agent_event_handle(*, event: AgentEvent, action_deadline: datetime | None, a
     )
     interruption.cluster = cluster
     interruption.instance = instance
-    interruption_handle(interruption=interruption, now=event.received_at, actor=actor)
+    if kind != Kind.SPOT_INTERRUPTION:  # a rebalance notice: a cordon at most, handled here
+        interruption_handle(interruption=interruption, now=event.received_at, actor=actor)
+        return interruption
+    # A spot warning, in the request: what cannot wait (the cordon and drain, or the notice recognized as a
+    # duplicate); the rest (ICE, the replacement job and its launch) on a task once the request committed, as the
+    # queue consumer does it. Should the task be lost, the consumer's sweep of unfinished events completes it.
+    _first_response([interruption], event.received_at)
+    _complete_later([interruption.pk])
     return interruption
+
+
+COMPLETE_TASK = "interruptions.tasks.complete"
+
+
+def _complete_later(interruption_ids: list[int]) -> None:
+    def send() -> None:
+        try:
+            current_app.send_task(COMPLETE_TASK, args=[interruption_ids])
+        except Exception:  # a broker outage must not fail the agent's request: the consumer's sweep completes them
+            logger.exception("could not queue the completion of interruptions %s", interruption_ids)
+
+    transaction.on_commit(send)
+
+
+def request_launches(job_id: int) -> None:
+    """Request a replacement job's launches now (one runner move per pool) instead of at the runner's next tick."""
+    moves = JobStep.objects.filter(job_id=job_id, kind=JobStep.Kind.LAUNCH, state=JobStep.State.PENDING).count()
+    if moves:
+        advance_job(job_id=job_id, max_moves=moves)
+
+
+def interruptions_complete_and_launch(*, interruption_ids: list[int]) -> list[int]:
+    """:func:`interruptions_complete`, each new job's launches requested as soon as its cluster is done."""
+
+    def launch(job_ids: list[int]) -> None:
+        for job_id in job_ids:
+            request_launches(job_id)
+
+    return interruptions_complete(interruption_ids=interruption_ids, on_jobs=launch)
 
 
 # --- handling --------------------------------------------------------------------------------------------------------
@@ -504,14 +587,16 @@ def _platform_launched(instance: Instance | None) -> bool:
     return instance is not None and not instance.asg_name and not instance.node_group
 
 
-def _replace(
-    interruption: Interruption,
-    now: datetime,
-    out: list[dict],
-    *,
-    drain_after_ready: bool,
-    offerings: dict | None = None,
-) -> None:
+@dataclass
+class _Pending:
+    """A replacement asked for while handling a batch: started together, one job per cluster."""
+
+    interruption: Interruption
+    out: list[dict]
+    drain_after_ready: bool
+
+
+def _replace(interruption: Interruption, out: list[dict], pending: list[_Pending], *, drain_after_ready: bool) -> None:
     instance = interruption.instance
     if instance is None:
         out.append({"what": "no_replacement", "detail": "the inventory does not know the instance"})
@@ -520,58 +605,88 @@ def _replace(
         owner = instance.asg_name or instance.node_group
         out.append({"what": "group_replaces", "detail": f"{owner} launches the replacement"})
         return
-    cached = None
-    if offerings is not None:
-        if interruption.cluster_id not in offerings:
-            offerings[interruption.cluster_id] = template_offerings(interruption.cluster)
-        cached = offerings[interruption.cluster_id]
-    job, note = interruption_job_start(
-        offerings=cached,
-        cluster=interruption.cluster,
-        instance=instance,
-        node_name=interruption.node_name,
-        reason=f"{interruption.get_kind_display()} of {instance.instance_id} ({interruption.event_id})",
-        drain_after_ready=drain_after_ready,
-        now=now,
-    )
-    if job is not None:
-        interruption.job = job
-        out.append({"what": "replacement_job", "job_id": job.pk, "detail": note})
-    else:
-        out.append({"what": "no_replacement", "detail": note})
+    pending.append(_Pending(interruption, out, drain_after_ready))
 
 
-def _ice(interruption: Interruption, now: datetime, out: list[dict]) -> None:
-    """The interrupted pool goes into the ICE cache; a pool interrupted twice within 10 minutes is avoided for an
-    hour (interruptions come in bursts)."""
-    if not (interruption.instance_type and interruption.zone):
-        return
-    pool = (interruption.instance_type, interruption.zone, "spot")
-    ice.mark_unavailable(cluster=interruption.cluster, offerings=[pool], reason="spot interruption warning", now=now)
-    out.append({"what": "ice", "pool": list(pool)})
-    recent = (
-        Interruption.objects.filter(
-            organization_id=interruption.organization_id,
-            region=interruption.region,
-            instance_type=interruption.instance_type,
-            zone=interruption.zone,
-            kind=Kind.SPOT_INTERRUPTION,
-            duplicate_of__isnull=True,
-            occurred_at__gte=interruption.occurred_at - BURST_WINDOW,
-        )
-        .values("ec2_instance_id")
-        .distinct()
-        .count()
-    )
-    if recent >= BURST_COUNT:
-        ice.mark_unavailable(
-            cluster=interruption.cluster,
-            offerings=[pool],
-            reason=f"interrupted {recent} times within {int(BURST_WINDOW.total_seconds() // 60)} minutes",
+def _start_replacements(pending: list[_Pending], now: datetime, offerings: dict) -> list[int]:
+    """One replacement job per cluster (and CPU architecture) for the replacements a batch asked for. Returns the
+    ids of the jobs started."""
+    by_cluster: dict[int, list[_Pending]] = {}
+    for p in pending:
+        by_cluster.setdefault(p.interruption.cluster_id, []).append(p)
+    started: list[int] = []
+    for cluster_id, items in by_cluster.items():
+        cluster = items[0].interruption.cluster
+        if cluster_id not in offerings:
+            offerings[cluster_id] = template_offerings(cluster)
+        results = interruption_jobs_start(
+            cluster=cluster,
+            replacements=[
+                Replacement(
+                    instance=p.interruption.instance,
+                    node_name=p.interruption.node_name,
+                    reason=f"{p.interruption.get_kind_display()} of {p.interruption.instance.instance_id} "
+                    f"({p.interruption.event_id})",
+                    drain_after_ready=p.drain_after_ready,
+                )
+                for p in items
+            ],
             now=now,
-            ttl=BURST_AVOID,
+            offerings=offerings[cluster_id],
         )
-        out.append({"what": "pool_avoided", "pool": list(pool), "until": (now + BURST_AVOID).isoformat()})
+        for p, (job, note) in zip(items, results, strict=True):
+            if job is None:
+                p.out.append({"what": "no_replacement", "detail": note})
+                continue
+            p.interruption.job = job
+            p.out.append({"what": "replacement_job", "job_id": job.pk, "detail": note})
+            if job.created_at == now and job.pk not in started:
+                started.append(job.pk)
+    return started
+
+
+def _ice_all(items: list[tuple[Interruption, list[dict], int]], now: datetime) -> None:
+    """The interrupted pools go into the ICE cache (one write per cluster for a batch); a pool interrupted twice within
+    10 minutes is avoided for an hour (interruptions come in bursts). Each event's outcome gets its entries at
+    ``at``, where its handling put them in order."""
+    by_cluster: dict[int, list[tuple[Interruption, list[dict], int]]] = {}
+    for row, out, at in items:
+        if row.instance_type and row.zone:
+            by_cluster.setdefault(row.cluster_id, []).append((row, out, at))
+    for group in by_cluster.values():
+        cluster = group[0][0].cluster
+        pools = sorted({(r.instance_type, r.zone, "spot") for r, _, _ in group})
+        ice.mark_unavailable(cluster=cluster, offerings=pools, reason="spot interruption warning", now=now)
+        seen = list(
+            Interruption.objects.filter(
+                organization_id=group[0][0].organization_id,
+                region__in={r.region for r, _, _ in group},
+                instance_type__in={p[0] for p in pools},
+                zone__in={p[1] for p in pools},
+                kind=Kind.SPOT_INTERRUPTION,
+                duplicate_of__isnull=True,
+                occurred_at__gte=min(r.occurred_at for r, _, _ in group) - BURST_WINDOW,
+            ).values_list("region", "instance_type", "zone", "ec2_instance_id", "occurred_at")
+        )
+        avoided: dict[tuple[str, str, str], str] = {}
+        for row, out, at in group:
+            pool = (row.instance_type, row.zone, "spot")
+            entries = [{"what": "ice", "pool": list(pool)}]
+            recent = len(
+                {
+                    iid
+                    for region, itype, zone, iid, at in seen
+                    if (region, itype, zone) == (row.region, row.instance_type, row.zone)
+                    and at >= row.occurred_at - BURST_WINDOW
+                }
+            )
+            if recent >= BURST_COUNT:
+                minutes = int(BURST_WINDOW.total_seconds() // 60)
+                avoided[pool] = f"interrupted {max(recent, BURST_COUNT)} times within {minutes} minutes"
+                entries.append({"what": "pool_avoided", "pool": list(pool), "until": (now + BURST_AVOID).isoformat()})
+            out[at:at] = entries
+        for pool, reason in avoided.items():
+            ice.mark_unavailable(cluster=cluster, offerings=[pool], reason=reason, now=now, ttl=BURST_AVOID)
 
 
 def _state_change(interruption: Interruption, now: datetime, out: list[dict]) -> None:
@@ -598,18 +713,51 @@ def _state_change(interruption: Interruption, now: datetime, out: list[dict]) ->
     out.append({"what": "inventory_closed" if state == "terminated" else "state_marked", "state": state})
 
 
-def interruption_handle(
-    *,
-    interruption: Interruption,
-    now: datetime | None = None,
-    actor: Any = ACTOR,
-    offerings: dict | None = None,
-    responded: bool = False,
+def scheduled_lead() -> timedelta:
+    """How long before a scheduled retirement or maintenance its node's replacement starts."""
+    return timedelta(minutes=settings.INTERRUPTION_SCHEDULED_LEAD_MINUTES)
+
+
+def _retirement_label(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _scheduled_change(
+    interruption: Interruption, now: datetime, actor: Any, out: list[dict], pending: list[_Pending]
 ) -> None:
-    """Act on a stored interruption event (inside the caller's transaction, the cluster's row locked) and record
-    what was done on the row and in one audit entry. ``offerings`` caches each cluster's template offerings across
-    the events of one batch."""
-    now = now or timezone.now()
+    """A scheduled retirement or maintenance: the node's replacement starts ``INTERRUPTION_SCHEDULED_LEAD_MINUTES``
+    before the date (at once when that moment has passed or the event has no date); until then the node carries a
+    label saying when it goes, and the event waits with ``replace_at`` set (:func:`scheduled_replacements_due`)."""
+    date = interruption.action_at
+    due = date - scheduled_lead() if date else None
+    if due is None or due <= now or not _platform_launched(interruption.instance):
+        _replace(interruption, out, pending, drain_after_ready=True)
+        return
+    interruption.replace_at = due
+    out.append({"what": "replacement_scheduled", "at": due.isoformat(), "date": date.isoformat()})
+    if interruption.node_name:
+        label = enqueue_action(
+            cluster=interruption.cluster,
+            type="label",
+            target=interruption.node_name,
+            params={"labels": {SCHEDULED_LABEL: _retirement_label(date)}},
+            reason=f"scheduled change on {date.isoformat()} ({interruption.event_id})"[:255],
+            origin=f"interruption:{interruption.pk}",
+            actor=actor,
+        )
+        out.append({"what": "label", "action_id": label.pk, "labels": {SCHEDULED_LABEL: _retirement_label(date)}})
+
+
+def _handle(
+    interruption: Interruption,
+    now: datetime,
+    actor: Any,
+    responded: bool,
+    pending: list[_Pending],
+    to_ice: list[tuple[Interruption, list[dict], int]],
+) -> list[dict]:
+    """Act on one event of a batch; what can be done for the whole batch (ICE, replacements) is collected in
+    ``to_ice`` and ``pending``. Returns the event's outcome list (filled further by the batch)."""
     out: list[dict] = list(interruption.outcome) if responded else []
     if interruption.cluster_id is None:
         if not responded:
@@ -623,12 +771,8 @@ def interruption_handle(
         if not responded:
             _cordon_and_drain(interruption, now, actor, out)
         if interruption.lifecycle in ("", Instance.Lifecycle.SPOT):
-            _ice(interruption, now, out)
-        _replace(interruption, now, out, drain_after_ready=False, offerings=offerings)
-        # A rebalance cordon waiting to be undone is moot now.
-        Interruption.objects.filter(
-            cluster_id=interruption.cluster_id, ec2_instance_id=interruption.ec2_instance_id, uncordon_at__isnull=False
-        ).exclude(ec2_instance_id="").update(uncordon_at=None)
+            to_ice.append((interruption, out, len(out)))
+        _replace(interruption, out, pending, drain_after_ready=False)
     elif interruption.kind == Kind.REBALANCE:
         policy = policy_for(interruption.cluster)
         mode = policy.on_rebalance
@@ -645,7 +789,7 @@ def interruption_handle(
         else:
             action = _cordon(interruption, priority=PRIORITY_INTERRUPTION, deadline=None, actor=actor)
             out.append({"what": "cordon", "action_id": action.pk})
-            _replace(interruption, now, out, drain_after_ready=True, offerings=offerings)
+            _replace(interruption, out, pending, drain_after_ready=True)
             if not _platform_launched(interruption.instance):
                 params, deadline = {"grace_period_seconds": 30, "timeout_seconds": 600}, now + timedelta(minutes=15)
                 drain = enqueue_action(
@@ -662,27 +806,144 @@ def interruption_handle(
     elif interruption.kind == Kind.STATE_CHANGE:
         _state_change(interruption, now, out)
     elif interruption.kind == Kind.SCHEDULED_CHANGE:
-        _replace(interruption, now, out, drain_after_ready=True, offerings=offerings)
-    interruption.outcome = out
-    interruption.outcome_summary = "; ".join(o["what"].replace("_", " ") for o in out)[:255]
-    interruption.handled_at = now
-    interruption.save(update_fields=["duplicate_of", "outcome", "outcome_summary", "job", "uncordon_at", "handled_at"])
-    record(
-        action=actions.HANDLED,
-        organization_id=interruption.organization_id,
-        resource=interruption,
-        after={
-            "event_id": interruption.event_id,
-            "source": interruption.source,
-            "kind": interruption.kind,
-            "instance_id": interruption.ec2_instance_id,
-            "node": interruption.node_name,
-            "cluster_id": interruption.cluster_id,
-            "routed": interruption.routed,
-            "outcome": out,
-        },
+        _scheduled_change(interruption, now, actor, out, pending)
+    return out
+
+
+def _handle_rows(rows: list[Interruption], *, now: datetime, actor: Any, offerings: dict, responded: bool) -> list[int]:
+    """Handle a batch of stored events (inside the caller's transaction, their clusters' rows locked): each event's
+    own actions, then the batch's ICE entries and replacement jobs, the rows saved together and one audit entry per
+    organization. Returns the ids of the replacement jobs started."""
+    pending: list[_Pending] = []
+    to_ice: list[tuple[Interruption, list[dict], int]] = []
+    outs = [_handle(row, now, actor, responded, pending, to_ice) for row in rows]
+    if to_ice:
+        _ice_all(to_ice, now)
+    started = _start_replacements(pending, now, offerings) if pending else []
+    spot = [r for r in rows if r.kind == Kind.SPOT_INTERRUPTION and r.cluster_id and r.ec2_instance_id]
+    warned = {(r.cluster_id, r.ec2_instance_id) for r in spot}
+    for cluster_id in {r.cluster_id for r in spot}:  # a rebalance cordon waiting to be undone is moot now
+        Interruption.objects.filter(
+            cluster_id=cluster_id,
+            ec2_instance_id__in={r.ec2_instance_id for r in spot if r.cluster_id == cluster_id},
+            uncordon_at__isnull=False,
+        ).update(uncordon_at=None)
+    for row, out in zip(rows, outs, strict=True):
+        row.outcome = out
+        row.outcome_summary = "; ".join(o["what"].replace("_", " ") for o in out)[:255]
+        row.handled_at = now
+        if row.uncordon_at and (row.cluster_id, row.ec2_instance_id) in warned:
+            row.uncordon_at = None
+    fields = ["outcome", "outcome_summary", "job", "handled_at"]  # only what a batch may have changed: less SQL
+    if not responded:
+        fields.append("duplicate_of")
+    if any(r.uncordon_at for r in rows) or warned:
+        fields.append("uncordon_at")
+    if any(r.replace_at for r in rows):
+        fields.append("replace_at")
+    Interruption.objects.bulk_update(rows, fields)
+    by_org: dict[int, list[Interruption]] = {}
+    for row in rows:
+        by_org.setdefault(row.organization_id, []).append(row)
+    for org_id, org_rows in by_org.items():
+        record(
+            action=actions.HANDLED,
+            organization_id=org_id,
+            resource_type="interruption",
+            resource_id=org_rows[0].pk,
+            after={
+                "interruptions": [
+                    {
+                        "id": r.pk,
+                        "event_id": r.event_id,
+                        "source": r.source,
+                        "kind": r.kind,
+                        "instance_id": r.ec2_instance_id,
+                        "node": r.node_name,
+                        "cluster_id": r.cluster_id,
+                        "routed": r.routed,
+                        "outcome": r.outcome,
+                    }
+                    for r in org_rows
+                ]
+            },
+            actor=actor,
+        )
+    return started
+
+
+def interruption_handle(
+    *,
+    interruption: Interruption,
+    now: datetime | None = None,
+    actor: Any = ACTOR,
+    offerings: dict | None = None,
+    responded: bool = False,
+) -> list[int]:
+    """Act on one stored interruption event (inside the caller's transaction, the cluster's row locked) and record
+    what was done on the row and in the audit log. Returns the ids of the replacement jobs started."""
+    return _handle_rows(
+        [interruption],
+        now=now or timezone.now(),
         actor=actor,
+        offerings={} if offerings is None else offerings,
+        responded=responded,
     )
+
+
+def scheduled_replacements_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Start the replacements of scheduled changes whose lead time has come (one job per cluster). Returns the ids of
+    the jobs started (the caller requests their launches; the job runner's tick does anyway)."""
+    now = now or timezone.now()
+    by_cluster: dict[int, list[int]] = {}
+    for pk, cluster_id in (
+        Interruption.objects.filter(replace_at__isnull=False, replace_at__lte=now)
+        .order_by("replace_at", "pk")
+        .values_list("pk", "cluster_id")[:limit]
+    ):
+        by_cluster.setdefault(cluster_id, []).append(pk)
+    started: list[int] = []
+    for cluster_id, pks in by_cluster.items():
+        with transaction.atomic():
+            list(Cluster.objects.select_for_update().filter(pk=cluster_id).values_list("pk"))
+            rows = list(
+                Interruption.objects.select_for_update(of=("self",))
+                .select_related("cluster", "cluster__cloud_account", "instance")
+                .filter(pk__in=pks, replace_at__isnull=False)
+                .order_by("pk")
+            )
+            if not rows:
+                continue
+            pending: list[_Pending] = []
+            outs: list[list[dict]] = []
+            for row in rows:
+                out: list[dict] = []
+                outs.append(out)
+                if row.instance is not None and row.instance.terminated_at is not None:
+                    out.append({"what": "no_replacement", "detail": "the instance is already gone"})
+                else:
+                    _replace(row, out, pending, drain_after_ready=True)
+            jobs = _start_replacements(pending, now, {}) if pending else []
+            for row, out in zip(rows, outs, strict=True):
+                row.replace_at = None
+                row.outcome = [*row.outcome, *out]
+                row.outcome_summary = "; ".join(o["what"].replace("_", " ") for o in row.outcome)[:255]
+            Interruption.objects.bulk_update(rows, ["outcome", "outcome_summary", "job", "replace_at"])
+            record(
+                action=actions.SCHEDULED_REPLACEMENT,
+                organization_id=rows[0].organization_id,
+                resource_type="interruption",
+                resource_id=rows[0].pk,
+                after={
+                    "interruptions": [
+                        {"id": r.pk, "instance_id": r.ec2_instance_id, "outcome": o}
+                        for r, o in zip(rows, outs, strict=True)
+                    ]
+                },
+                actor=ACTOR,
+            )
+        started += jobs
+    return started
 
 
 def rebalance_uncordon_due(*, now: datetime | None = None, limit: int = 200) -> int:

@@ -62,7 +62,7 @@ PCO_K = 2.0
 #: deterministic limit, so the same problem always gets the same plan whatever the machine's load.
 MILP_NODES = 300
 #: A hang guard only, never what decides a plan: measured solves take at most ~10 s of CPU (small pool-capped
-#: problems; a few seconds above 200 pods), far inside it, so the node limits decide whatever the machine's load.
+#: problems, more on a loaded machine; a few seconds above 200 pods), far inside it, so node limits decide.
 MILP_SECONDS = 600.0
 #: The per-node packing MILP (`solve_nodes`) runs only up to this many variables and stops after PACK_NODES
 #: branch-and-bound nodes; both keep it well inside its wall-clock safety net, so the node limit decides.
@@ -200,6 +200,7 @@ class LPResult:
     y: np.ndarray  # (D, n_groups)
     unplaced: np.ndarray  # (D,)
     rc: np.ndarray | None = None  # (len(offerings),) reduced cost of every x (LP only)
+    bound: float | None = None  # integer programs: the dual bound HiGHS proved (objective, unplaced penalty included)
 
 
 @contextlib.contextmanager
@@ -238,6 +239,7 @@ def solve_lp(
     integral: bool = False,
     whole_pods: bool = False,
     gap: float = 1e-4,
+    nodes: int = MILP_NODES,
 ) -> LPResult | None:
     """Solve the LP of the module docstring with HiGHS.
 
@@ -342,7 +344,7 @@ def solve_lp(
                 ],
                 integrality=integrality,
                 bounds=Bounds(bounds[:, 0], bounds[:, 1]),
-                options={"node_limit": MILP_NODES, "time_limit": MILP_SECONDS, "mip_rel_gap": gap},
+                options={"node_limit": nodes, "time_limit": MILP_SECONDS, "mip_rel_gap": gap},
             )
         if res.x is None:  # no incumbent within the time limit: the caller falls back to the LP
             return None
@@ -365,7 +367,15 @@ def solve_lp(
     rc = None
     if not integral and getattr(res, "lower", None) is not None and res.lower.marginals is not None:
         rc = np.asarray(res.lower.marginals[x0 : x0 + n_x], dtype=float)
-    return LPResult(cost=float(price @ x), x=x, y=y, unplaced=np.maximum(sol[u0 : u0 + n_d], 0.0), rc=rc)
+    bound = getattr(res, "mip_dual_bound", None) if integral else None
+    return LPResult(
+        cost=float(price @ x),
+        x=x,
+        y=y,
+        unplaced=np.maximum(sol[u0 : u0 + n_d], 0.0),
+        rc=rc,
+        bound=float(bound) if bound is not None and np.isfinite(bound) else None,
+    )
 
 
 def fit_groups(compat: np.ndarray, offerings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

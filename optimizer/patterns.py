@@ -145,6 +145,7 @@ def solve_patterns(
     mip_columns: int = PATTERN_MIP_COLUMNS,
     s_form: bool = False,
     mip_pool: bool = True,
+    skip_gap: float = -1.0,
     lean_mip: bool = False,
 ) -> NodeResult | None:
     """The per-node optimum over generated patterns on `offerings` (see the module docstring).
@@ -154,7 +155,9 @@ def solve_patterns(
 
     `compat` (D, J) must already exclude offerings new nodes may not use; `incumbent` is (offering per node, pods per
     class per node, unplaced per class) of a known plan: its nodes enter as patterns and it starts the integer
-    program, so the answer is never worse than it. Returns None when there is nothing to place."""
+    program, so the answer is never worse than it. Returns None when there is nothing to place, and, with `skip_gap`
+    >= 0, when the incumbent is within that ratio of the LP over the patterns (nothing to gain worth the integer
+    program)."""
     need = np.where(compat.any(axis=1), cl.count, 0).astype(np.int64)
     n_d = len(cl)
     if n_d == 0 or need.sum() == 0 or len(offerings) == 0:
@@ -346,6 +349,8 @@ def solve_patterns(
         ub_cost = float(start[:n_d] @ np.full(n_d, penalty)) + sum(
             float(prices[j]) * start[m.first_pattern + k] for k, j in enumerate(m.off)
         )
+    if incumbent is not None and skip_gap >= 0.0 and ub_cost <= lp_obj * (1.0 + skip_gap) + 1e-9:
+        return None
     gap = ub_cost - lp_obj
     pattern_cols = np.arange(m.first_pattern, n_cols)
     rc = col_dual[m.first_pattern :]

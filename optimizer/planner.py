@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .model import (
+    MILP_NODES,
     Classes,
     LPResult,
     NodeResult,
@@ -37,6 +38,14 @@ MIP_PODS = 8_000
 PATTERN_PODS = 8_000
 #: ... whose integer program stops after this many branch-and-bound nodes.
 PATTERN_MIP_NODES_LARGE = 50
+#: The whole-pod integer program of a small problem stops after this many branch-and-bound nodes (deterministic).
+SMALL_MILP_NODES = 300
+#: Small problems stop searching once the best plan is within this ratio of a proven lower bound on every plan (the
+#: LP, then the whole-pod integer program's dual bound): a deterministic gap test, no clock involved.
+SMALL_GAP = 0.003
+#: The node patterns' integer program of a small problem: at most this many patterns, this many branch-and-bound nodes.
+SMALL_PATTERN_COLUMNS = 1500
+SMALL_PATTERN_NODES = 200
 #: Under a pool cap the node patterns' dive also rounds up the pattern the LP uses most once it uses it this much.
 DIVE_UP_CAPPED = 0.5
 #: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
@@ -399,6 +408,14 @@ def plan_fresh(
     second = solve_lp(p, cl, sel, np.arange(len(sel)), cmask[:, sel].T, prices)
     assert second is not None
     best = _realise(p, cl, compat, prices, new_ok, sel, second, depth=depth, exact=small)
+    # a proven lower bound on every plan of these pods (the LP when it places them all; then the integer program's)
+    lb = first.cost if first.unplaced.sum() < 0.5 else 0.0
+
+    def proven(st: _Plan) -> bool:
+        return small and st.unplaced.sum() == 0 and st.cost() <= lb * (1.0 + SMALL_GAP) + 1e-12
+
+    if proven(best):
+        use_mip = False
 
     # whole nodes: an integer program over the LP's choice and the offerings closest to entering it (smallest
     # reduced cost per dollar), pods pooled per offering; node-limited, so deterministic
@@ -423,8 +440,11 @@ def plan_fresh(
             integral=True,
             whole_pods=small,
             gap=MIP_GAP,
+            nodes=SMALL_MILP_NODES if small else MILP_NODES,
         )
     )
+    if mip is not None and small and mip.bound is not None and len(cand_a) == len(cols):
+        lb = max(lb, mip.bound)  # a bound on every plan only when the program saw every undominated offering
     if mip is not None:
         alt = _realise(p, cl, compat, prices, new_ok, cand_a, mip, whole=True, depth=depth, exact=small)
         if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
@@ -439,9 +459,19 @@ def plan_fresh(
                 alt = _exact_plan(p, cl, compat, prices, new_ok, used)
             if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
-    if small:
+    if small and not proven(best):
         # few pods: the per-node model over generated node patterns, started from the best plan so far
-        res = solve_patterns(p, cl, cmask, prices, cols, (best.off, best.load, best.unplaced))
+        res = solve_patterns(
+            p,
+            cl,
+            cmask,
+            prices,
+            cols,
+            (best.off, best.load, best.unplaced),
+            mip_nodes=SMALL_PATTERN_NODES,
+            mip_columns=SMALL_PATTERN_COLUMNS,
+            skip_gap=SMALL_GAP,
+        )
         if res is not None:
             alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res)
             if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):

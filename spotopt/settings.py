@@ -218,6 +218,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": timedelta(minutes=1),
         "options": {"expires": 50},
     },
+    "interruptions-scheduled-replacements": {
+        "task": "interruptions.tasks.scheduled_replacements",
+        "schedule": timedelta(minutes=1),
+        "options": {"expires": 50},
+    },
     "record-costs": {
         "task": "savings.tasks.record_costs",
         "schedule": timedelta(hours=1),
@@ -426,6 +431,8 @@ INTERRUPTION_QUEUE_NAME = env_str("INTERRUPTION_QUEUE_NAME", "spotopt-interrupti
 INTERRUPTION_WAIT_SECONDS = env_int("INTERRUPTION_WAIT_SECONDS", 20)
 INTERRUPTION_POLL_THREADS = env_int("INTERRUPTION_POLL_THREADS", 8)
 INTERRUPTION_PRIOR_NODE_HOURS = env_int("INTERRUPTION_PRIOR_NODE_HOURS", 2190)
+# A scheduled retirement or maintenance gets its replacement this long before its date (at once when nearer).
+INTERRUPTION_SCHEDULED_LEAD_MINUTES = env_int("INTERRUPTION_SCHEDULED_LEAD_MINUTES", 60)
 
 # --- Audit checkpoints -----------------------------------------------------------------------------------------------
 # Signs the audit chain checkpoints (HMAC-SHA256). Kept outside the database, like the other secrets: whoever can

@@ -7,49 +7,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_cloud_account_access_keys'),
+        ("accounts", "0003_cloud_account_access_keys"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='LoginFailureCounter',
+            name="LoginFailureCounter",
             fields=[
-                ('key', models.CharField(max_length=80, primary_key=True, serialize=False)),
-                ('count', models.PositiveIntegerField(default=0)),
-                ('window_started_at', models.DateTimeField()),
-                ('window_ends_at', models.DateTimeField(db_index=True)),
+                ("key", models.CharField(max_length=80, primary_key=True, serialize=False)),
+                ("count", models.PositiveIntegerField(default=0)),
+                ("window_started_at", models.DateTimeField()),
+                ("window_ends_at", models.DateTimeField(db_index=True)),
             ],
             options={
-                'db_table': 'login_failure_counters',
+                "db_table": "login_failure_counters",
             },
         ),
         migrations.CreateModel(
-            name='RevokedAccessToken',
+            name="RevokedAccessToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('jti', models.CharField(max_length=64, unique=True)),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('revoked_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("jti", models.CharField(max_length=64, unique=True)),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("revoked_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'revoked_access_tokens',
+                "db_table": "revoked_access_tokens",
             },
         ),
         migrations.CreateModel(
-            name='RevokedTokenFamily',
+            name="RevokedTokenFamily",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('family', models.CharField(max_length=64, unique=True)),
-                ('reason', models.CharField(choices=[('logout', 'Logout'), ('reuse', 'Rotated refresh token used again')], max_length=20)),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('revoked_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("family", models.CharField(max_length=64, unique=True)),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[("logout", "Logout"), ("reuse", "Rotated refresh token used again")], max_length=20
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                ("revoked_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'db_table': 'revoked_token_families',
+                "db_table": "revoked_token_families",
             },
         ),
     ]

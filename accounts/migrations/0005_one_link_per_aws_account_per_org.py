@@ -22,15 +22,18 @@ def unlink_duplicates(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0004_token_revocations_and_login_counters'),
+        ("accounts", "0004_token_revocations_and_login_counters"),
     ]
 
     operations = [
         migrations.RunPython(unlink_duplicates, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name='cloudaccount',
-            constraint=models.UniqueConstraint(condition=models.Q(('aws_account_id', ''), _negated=True), fields=('organization', 'aws_account_id'), name='unique_aws_account_per_org'),
+            model_name="cloudaccount",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("aws_account_id", ""), _negated=True),
+                fields=("organization", "aws_account_id"),
+                name="unique_aws_account_per_org",
+            ),
         ),
     ]

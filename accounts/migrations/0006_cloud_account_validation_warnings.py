@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_one_link_per_aws_account_per_org'),
+        ("accounts", "0005_one_link_per_aws_account_per_org"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cloudaccount',
-            name='validation_warnings',
+            model_name="cloudaccount",
+            name="validation_warnings",
             field=models.JSONField(blank=True, default=list),
         ),
     ]

@@ -21,6 +21,7 @@ from savings.models import LedgerEntry
 from savings.services import ledger_open
 
 from ..models import JobStep, OptimizationJob
+from .interruption_jobs import replaced_instances
 
 ZERO = Decimal(0)
 SIX = Decimal("0.000001")
@@ -108,12 +109,12 @@ def job_ledger_entry(*, job: OptimizationJob, steps: list[JobStep], now: datetim
         for s in steps
         if s.kind == Kind.TERMINATE and s.state == StepState.SUCCEEDED
     }
-    interrupted = (job.plan or {}).get("interrupted_instance_id") or ""
-    if job.trigger == OptimizationJob.Trigger.INTERRUPTION and interrupted and interrupted not in removed_facts:
+    interrupted = [i for i in replaced_instances(job.plan) if i not in removed_facts]
+    if job.trigger == OptimizationJob.Trigger.INTERRUPTION and interrupted:
         # A spot warning's node is taken back by AWS, not by the job: the replacement takes its place all the same.
-        gone = Instance.objects.filter(cluster=job.cluster, instance_id=interrupted).first()
-        if gone is not None:
-            removed_facts[interrupted] = {"instance_type": gone.instance_type, "zone": gone.zone}
+        gone_rows = Instance.objects.filter(cluster=job.cluster, instance_id__in=interrupted).order_by("-id")
+        for gone in {g.instance_id: g for g in gone_rows}.values():
+            removed_facts[gone.instance_id] = {"instance_type": gone.instance_type, "zone": gone.zone}
             removed.append((gone.instance_type, gone.zone, gone.lifecycle))
     removed_ids = set(removed_facts)
     superseded_jobs = (

@@ -433,11 +433,12 @@ def _launch(job: OptimizationJob, now: datetime) -> bool:
     steps = _steps(job)
     pending = [s for s in steps if s.kind == Kind.LAUNCH and s.state in (StepState.PENDING, StepState.RUNNING)]
     if pending:
-        session = _session(job.cluster)
-        _launch_step(job, pending[0], session, now)
-        if len(pending) == 1 and pending[0].state == StepState.SUCCEEDED:
-            _sync_inventory(job.cluster, session)
+        _launch_step(job, pending[0], _session(job.cluster), now)
         return pending[0].state != StepState.RUNNING or len(pending) > 1
+    # Every launch is requested: the new instances join the inventory now, in a move of their own (the launch
+    # request itself waits for nothing but EC2).
+    if any(s.kind == Kind.LAUNCH and s.state == StepState.SUCCEEDED for s in steps):
+        _sync_inventory(job.cluster, _session(job.cluster))
     step_create(
         job=job,
         kind=Kind.WAIT_READY,

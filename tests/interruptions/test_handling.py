@@ -5,17 +5,22 @@ interruption."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
+from celery import current_app
 from django.utils import timezone
 
 from agentapi.models import AgentAction
 from agentapi.services import actions_lease, api_key_create, enqueue_action
 from clusters.models import Instance
+from interruptions import tasks
 from interruptions.events import parse
 from interruptions.models import Interruption
-from interruptions.services import interruptions_ingest, rebalance_uncordon_due
+from interruptions.poller import Consumer
+from interruptions.serializers import InterruptionSerializer
+from interruptions.services import interruptions_ingest, rebalance_uncordon_due, scheduled_replacements_due
 from optimization import ice
 from optimization.models import JobStep, OptimizationJob, UnavailableOffering
 from optimization.services.runner import advance_job
@@ -140,7 +145,9 @@ def test_interruption_actions_are_leased_ahead_of_older_ones(shop):
     assert {a.type for a in first} == {"cordon", "drain"}
 
 
-def test_the_agents_notice_and_the_queue_event_are_one_interruption(shop, client):
+def test_the_agents_notice_and_the_queue_event_are_one_interruption(shop, client, monkeypatch):
+    queued = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args: queued.append((name, args)))
     _, raw = api_key_create(cluster=shop["cluster"], name="agent")
     response = client.post(
         "/api/v1/agent/events",
@@ -149,6 +156,15 @@ def test_the_agents_notice_and_the_queue_event_are_one_interruption(shop, client
         HTTP_AUTHORIZATION=f"Api-Key {raw}",
     )
     assert response.status_code == 201
+    # The request gave the first response only; the replacement is the task's, after the request committed.
+    notice = Interruption.objects.get()
+    assert {a.type for a in AgentAction.objects.all()} == {"cordon", "drain"}
+    assert notice.handled_at is None and not OptimizationJob.objects.exists()
+    assert queued == [("interruptions.tasks.complete", [[notice.pk]])]
+    job_ids = tasks.complete(*queued[0][1])
+    job = OptimizationJob.objects.get()
+    assert job_ids == [job.pk]
+    assert JobStep.objects.get(job=job, kind="launch").state == "succeeded"  # its launch requested by the task
     ingest(shop["account"], spot_warning(shop))
 
     agent_notice, queue_event = Interruption.objects.order_by("id")
@@ -236,18 +252,127 @@ def test_terminated_closes_the_instance_and_stopped_only_marks_it(shop):
     assert (stopped.state, stopped.terminated_at) == ("stopped", None)
 
 
-def test_scheduled_retirement_gets_a_replacement_before_its_date(shop):
-    ingest(
-        shop["account"],
-        event("health-scheduled-retirement", instance_id=shop["instance"].instance_id, account=A, region="us-east-1"),
-    )
+RETIREMENT = datetime(2026, 12, 5, 15, 10, 9, tzinfo=UTC)  # the fixture's startTime
+
+
+def retirement(shop):
+    return event("health-scheduled-retirement", instance_id=shop["instance"].instance_id, account=A, region="us-east-1")
+
+
+def test_a_scheduled_retirement_days_away_is_replaced_the_lead_time_before_its_date(shop):
+    with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=False):
+        ingest(shop["account"], retirement(shop))
 
     interruption = Interruption.objects.get()
-    assert interruption.kind == "scheduled_change"
-    assert interruption.state == "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED"
-    assert interruption.action_at.isoformat().startswith("2026-12-05T15:10:09")
+    assert (interruption.kind, interruption.state) == ("scheduled_change", "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED")
+    assert interruption.action_at == RETIREMENT
+    assert interruption.replace_at == RETIREMENT - timedelta(minutes=60)
+    assert [o["what"] for o in interruption.outcome] == ["replacement_scheduled", "label"]
+    assert InterruptionSerializer(interruption).data["replace_at"] == "2026-12-05T14:10:09Z"
+    assert not OptimizationJob.objects.exists()  # nothing launched days ahead: the node keeps working until then
+    label = AgentAction.objects.get(cluster=shop["cluster"])
+    assert (label.type, label.target) == ("label", shop["node"].name)
+    assert label.params == {"labels": {"spotopt.io/scheduled-change": "20261205T151009Z"}}
+
+    with time_machine.travel(RETIREMENT - timedelta(minutes=61), tick=False):
+        assert scheduled_replacements_due() == []
+    assert not OptimizationJob.objects.exists()
+
+    with time_machine.travel(RETIREMENT - timedelta(minutes=59), tick=False):
+        started = scheduled_replacements_due()
+        assert scheduled_replacements_due() == []  # started once
+
     job = OptimizationJob.objects.get()
+    assert started == [job.pk]
+    assert (job.trigger, job.state) == ("interruption", "launching")
+    assert job.plan["remove"] == [shop["node"].name]  # drained and terminated once the replacement is Ready
+    assert job.plan["interrupted_instance_ids"] == [shop["instance"].instance_id]
+    interruption.refresh_from_db()
+    assert interruption.replace_at is None and interruption.job_id == job.pk
+    assert [o["what"] for o in interruption.outcome] == ["replacement_scheduled", "label", "replacement_job"]
+
+
+def test_a_scheduled_retirement_within_the_lead_time_is_replaced_at_once(shop):
+    with time_machine.travel(RETIREMENT - timedelta(minutes=30), tick=False):
+        ingest(shop["account"], retirement(shop))
+
+    interruption = Interruption.objects.get()
+    job = OptimizationJob.objects.get()
+    assert interruption.replace_at is None and interruption.job_id == job.pk
     assert job.state == "launching" and job.plan["remove"] == [shop["node"].name]
+    assert not AgentAction.objects.filter(type="label").exists()
+
+
+def test_the_lead_time_is_a_setting(shop, settings):
+    settings.INTERRUPTION_SCHEDULED_LEAD_MINUTES = 7 * 24 * 60
+    with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=False):
+        ingest(shop["account"], retirement(shop))
+
+    assert OptimizationJob.objects.get().state == "launching"
+
+
+def test_a_scheduled_replacement_of_an_instance_already_gone_launches_nothing(shop):
+    with time_machine.travel(datetime(2026, 12, 1, 9, 0, tzinfo=UTC), tick=False):
+        ingest(shop["account"], retirement(shop))
+    Instance.objects.filter(pk=shop["instance"].pk).update(state="terminated", terminated_at=timezone.now())
+
+    with time_machine.travel(RETIREMENT, tick=False):
+        assert scheduled_replacements_due() == []
+
+    interruption = Interruption.objects.get()
+    assert interruption.replace_at is None
+    assert interruption.outcome[-1]["what"] == "no_replacement"
+    assert not OptimizationJob.objects.exists()
+
+
+def test_a_burst_of_warnings_on_one_cluster_is_one_replacement_job_with_one_launch_per_pool(shop):
+    others = [
+        spot_node(shop["cluster"], f"i-0000000000000b{n:03d}", zone=("us-east-1a", "us-east-1b")[n % 2])
+        for n in range(5)
+    ]
+    for instance in others:
+        kube_node(shop["cluster"], instance)
+    nodes = [shop["instance"], *others]
+    interruptions_ingest(
+        account=shop["account"],
+        events=[
+            e
+            for i in nodes
+            for e in parse(
+                json.dumps(event("spot-interruption-warning", instance_id=i.instance_id, account=A, region="us-east-1"))
+            )
+        ],
+    )
+
+    job = OptimizationJob.objects.get()  # one job for the six warnings
+    assert sorted(job.plan["interrupted_instance_ids"]) == sorted(i.instance_id for i in nodes)
+    assert set(Interruption.objects.values_list("job_id", flat=True)) == {job.pk}
+    assert AgentAction.objects.filter(type="drain").count() == 6  # each node still drained at once
+    launches = list(JobStep.objects.filter(job=job, kind="launch"))
+    # m5.large is interrupted in both zones the cluster launches in: the six go to the next pool, in one launch.
+    assert [(s.params["offering"]["instance_type"], s.params["count"]) for s in launches] == [("m5.xlarge", 6)]
+
+    # Another notice of one of them (a redelivery under a new id) starts nothing more.
+    ingest(shop["account"], spot_warning(shop, event_id="again"))
+    assert OptimizationJob.objects.count() == 1
+    assert Interruption.objects.get(event_id="again").outcome[-1]["what"] == "duplicate"
+
+    Consumer(wait_seconds=0).advance(job.pk)  # what the consumer requests: every launch of the job, one Fleet call each
+
+    launched = (
+        shop["aws"]
+        .client("ec2", "us-east-1")
+        .describe_instances(Filters=[{"Name": "tag:spotopt.io/job", "Values": [str(job.pk)]}])["Reservations"]
+    )
+    assert sorted(i["InstanceType"] for r in launched for i in r["Instances"]) == ["m5.xlarge"] * 6
+    step = JobStep.objects.get(job=job, kind="launch")
+    assert (step.state, step.attempts, len(step.result["instance_ids"])) == ("succeeded", 1, 6)  # one Fleet request
+    job.refresh_from_db()
+    assert job.state == "launching"  # the inventory refresh and the wait for Ready are the runner's next moves
+    advance_job(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.state == "waiting_ready"
+    assert Instance.objects.filter(cluster=shop["cluster"], instance_type="m5.xlarge").count() == 6
 
 
 def test_an_unknown_instance_is_stored_unrouted_and_nothing_is_done(aws):
@@ -277,7 +402,9 @@ def test_a_replacement_pool_short_of_capacity_gives_way_to_the_next_one(shop, aw
         ("m5.xlarge", "us-east-1a"),
     ]
     assert steps[0].state == "failed" and steps[1].state == "succeeded"
-    launched = shop["aws"].client("ec2", "us-east-1").describe_instances(
-        Filters=[{"Name": "tag:spotopt.io/job", "Values": [str(job.pk)]}]
-    )["Reservations"]
+    launched = (
+        shop["aws"]
+        .client("ec2", "us-east-1")
+        .describe_instances(Filters=[{"Name": "tag:spotopt.io/job", "Values": [str(job.pk)]}])["Reservations"]
+    )
     assert [i["InstanceType"] for r in launched for i in r["Instances"]] == ["m5.xlarge"]

@@ -223,3 +223,25 @@ def test_the_running_consumer_picks_up_messages_and_stops_cleanly(aws):
     assert not thread.is_alive()
     assert Interruption.objects.get().cluster_id == cluster.pk
     assert a.waiting("us-east-1") == 0
+
+
+def test_a_failed_launch_request_is_tried_again_within_seconds(aws, monkeypatch):
+    monkeypatch.setattr("interruptions.poller.time.sleep", lambda seconds: None)
+    calls = []
+
+    def flaky(job_id):
+        calls.append(job_id)
+        if len(calls) == 1:
+            raise RuntimeError("500 Internal Server Error")
+
+    Consumer(wait_seconds=0, advance=flaky)._advance_now(7)
+    assert calls == [7, 7]
+
+    calls.clear()
+
+    def down(job_id):
+        calls.append(job_id)
+        raise RuntimeError("unreachable")
+
+    Consumer(wait_seconds=0, advance=down)._advance_now(8)  # left to the runner's tick after three tries
+    assert calls == [8, 8, 8]

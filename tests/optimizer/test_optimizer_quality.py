@@ -350,6 +350,8 @@ def test_small_catalog_problem_within_3_percent_of_integer_optimum(mix: str, pod
         ("memory", 16, 14, 44),
         ("mixed", 18, 12, 45),
         ("constrained", 16, 14, 46),
+        ("constrained", 18, 12, 47),
+        ("constrained", 14, 16, 48),
     ],
 )
 def test_generated_problem_within_3_percent_of_exact_optimum(mix: str, pods: int, offerings: int, seed: int) -> None:
@@ -362,6 +364,27 @@ def test_generated_problem_within_3_percent_of_exact_optimum(mix: str, pods: int
     assert validate(pr, result) == [] and result["unplaced"] == {}
     optimum = integer_optimum(pr)
     assert float(result["hourly_cost"]) <= 1.03 * optimum + 1e-9
+
+
+@pytest.mark.parametrize(("share", "base", "seed"), [(0.3, 0.2, 51), (0.5, 0.0, 52), (0.25, 0.5, 53)])
+def test_pool_capped_problem_within_3_percent_of_exact_optimum(share: float, base: float, seed: int) -> None:
+    # pool caps that bind: a dozen catalog offerings, the spot pools capped at a quarter to a half of the spot nodes
+    bench = load_bench()
+    shape = next(m for m in bench.MIXES if m.name == "mixed")
+    pr = bench.make_problem(shape, 16, (2, 4), (12, 12), seed)
+    pr["constraints"] = {"on_demand_base": base, "max_pool_share": share}
+    result = plan(pr)
+    assert validate(pr, result) == [] and result["unplaced"] == {}
+    optimum = integer_optimum(pr)
+    assert float(result["hourly_cost"]) <= 1.03 * optimum + 1e-9
+
+
+def test_small_plans_are_deterministic_across_mixes() -> None:
+    # the small path's gap tests and integer programs decide by node and round counts only
+    bench = load_bench()
+    for mix in bench.MIXES:
+        pr = bench.make_problem(mix, 40, (4, 12), (150, 300), 61)
+        assert plan(pr) == plan(json.loads(json.dumps(pr)))
 
 
 def test_plans_are_deterministic() -> None:
@@ -394,3 +417,15 @@ def test_node_patterns_close_the_packing_gap_on_big_memory_pods() -> None:
     assert validate(pr, result) == [] and result["unplaced"] == {}
     bound, _ = bench.whole_node_bound(pr, 60, whole_pods=True)
     assert float(result["hourly_cost"]) <= 1.02 * bound
+
+
+def test_bench_exact_check_packs_only_what_fits() -> None:
+    # the benchmark calls the whole-pod optimum exact only when its pods pack node by node
+    bench = load_bench()
+    cap = np.array([1000, 1000, 10])
+    assert not bench._packs(np.array([[600, 100, 1]]), np.array([3]), 2, cap, 5)
+    assert bench._packs(np.array([[600, 100, 1], [400, 100, 1]]), np.array([2, 2]), 2, cap, 5)
+    # first-fit decreasing fails here, the feasibility program finds {500, 250, 250} and {400, 300, 300}
+    sizes = np.array([[500, 1, 1], [400, 1, 1], [300, 1, 1], [250, 1, 1]])
+    assert bench._packs(sizes, np.array([1, 1, 2, 2]), 2, cap, 5)
+    assert not bench._packs(sizes, np.array([1, 1, 2, 3]), 2, cap, 5)
