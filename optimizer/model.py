@@ -22,7 +22,12 @@ offering, over the offerings the first solve selected, to learn which pods go on
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +49,7 @@ __all__ = [
     "compatibility",
     "effective_prices",
     "fit_groups",
+    "quiet_stdout",
     "solve_lp",
     "solve_nodes",
     "undominated",
@@ -55,9 +61,9 @@ PCO_K = 2.0
 #: The whole-node integer program stops after this many branch-and-bound nodes (or within its relative gap): a
 #: deterministic limit, so the same problem always gets the same plan whatever the machine's load.
 MILP_NODES = 300
-#: A wall-clock safety net far behind the node limit (measured solves take well under a tenth of it even on a loaded
-#: machine); only a pathological problem could reach it.
-MILP_SECONDS = 60.0
+#: A hang guard only, never what decides a plan: measured solves take at most ~10 s of CPU (small pool-capped
+#: problems, more on a loaded machine; a few seconds above 200 pods), far inside it, so node limits decide.
+MILP_SECONDS = 600.0
 #: The per-node packing MILP (`solve_nodes`) runs only up to this many variables and stops after PACK_NODES
 #: branch-and-bound nodes; both keep it well inside its wall-clock safety net, so the node limit decides.
 PACK_VARS = 400
@@ -197,6 +203,32 @@ class LPResult:
     bound: float | None = None  # integer programs: the dual bound HiGHS proved (objective, unplaced penalty included)
 
 
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """HiGHS's MIP sometimes prints a debugging line (`HighsMipSolverData::transformNewIntegerFeasibleSolution
+    ...`) straight to the process's stdout whatever `output_flag` says: point file descriptor 1 at /dev/null around
+    the solve (and flush C stdio before pointing it back)."""
+    fd = 1
+    try:
+        os.fstat(fd)
+    except OSError:  # no stdout at all: nothing to protect
+        yield
+        return
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stdout.flush()
+    libc = ctypes.CDLL(None)
+    saved = os.dup(fd)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+        yield
+    finally:
+        libc.fflush(None)  # what C stdio still buffers goes to /dev/null too
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(null)
+
+
 def solve_lp(
     p: Problem,
     cl: Classes,
@@ -303,16 +335,17 @@ def solve_lp(
         integrality = np.ones(n_var) if whole_pods else np.zeros(n_var)
         integrality[x0 : x0 + n_x] = 1
         integrality[c0 : c0 + n_c] = 1
-        res = milp(
-            c,
-            constraints=[
-                LinearConstraint(a_ub, -np.inf, np.concatenate(b_ub)),
-                LinearConstraint(a_eq, np.concatenate(b_eq), np.concatenate(b_eq)),
-            ],
-            integrality=integrality,
-            bounds=Bounds(bounds[:, 0], bounds[:, 1]),
-            options={"node_limit": nodes, "time_limit": MILP_SECONDS, "mip_rel_gap": gap},
-        )
+        with quiet_stdout():
+            res = milp(
+                c,
+                constraints=[
+                    LinearConstraint(a_ub, -np.inf, np.concatenate(b_ub)),
+                    LinearConstraint(a_eq, np.concatenate(b_eq), np.concatenate(b_eq)),
+                ],
+                integrality=integrality,
+                bounds=Bounds(bounds[:, 0], bounds[:, 1]),
+                options={"node_limit": nodes, "time_limit": MILP_SECONDS, "mip_rel_gap": gap},
+            )
         if res.x is None:  # no incumbent within the time limit: the caller falls back to the LP
             return None
     else:

@@ -495,6 +495,7 @@ def plan_fresh(
             dive_up=DIVE_UP_CAPPED if capped else None,
             s_form=True,
             mip_pool=False,
+            lean_mip=True,
         )
         if res is not None:
             alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res, depth=depth)
