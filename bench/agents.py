@@ -2,7 +2,7 @@
 actions against a running server on PostgreSQL, compared with a trivial Django view (``/health``) on the same server.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/spotopt_bench \\
-        /work/venv/bin/python bench/agents.py --agents 50 200 1000 --duration 15
+        .venv/bin/python bench/agents.py --agents 50 200 1000 --duration 15
 
 By default it creates the database if needed, migrates it, seeds N clusters with a key and a few queued actions each,
 and starts gunicorn on 127.0.0.1 itself (``--url`` to use a server you started; it must share ``DATABASE_URL``).
@@ -22,31 +22,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def ensure_database(url: str) -> None:
-    import psycopg2
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    conn = psycopg2.connect(
-        host=parsed.hostname,
-        port=parsed.port or 5432,
-        user=parsed.username,
-        password=parsed.password,
-        dbname="postgres",
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if not cur.fetchone():
-            cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+from _db import ensure_database  # bench/ is the script's own directory
 
 
 def seed(n: int, actions_per_agent: int, clusters_per_org: int) -> list[str]:

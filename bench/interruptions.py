@@ -5,7 +5,9 @@ runs it. Measured per event, from the moment its message was sent:
 - queue → the cordon action ready to lease (the ``agent_actions`` row committed; target ≤ 5 s p99);
 - queue → the replacement launch requested (the interruption job's launch step sent to EC2; target ≤ 30 s p99).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/spotopt_interruptions .venv/bin/python bench/interruptions.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/spotopt_bench .venv/bin/python bench/interruptions.py --fresh
+
+The database is created when missing (``--fresh``: dropped and created again) and migrated.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _db import ensure_database  # bench/ is the script's own directory
 
-def setup_django() -> None:
+
+def setup_django(*, fresh: bool) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "spotopt.settings")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
+    ensure_database(os.environ.get("DATABASE_URL", ""), fresh=fresh)
     subprocess.run(
         [sys.executable, "manage.py", "load_pricing_snapshot", "--region", "us-east-1"],
         cwd=ROOT,
@@ -298,6 +302,9 @@ def main() -> None:
     parser.add_argument("--no-launch", action="store_true", help="Create the replacement jobs but request no launch.")
     parser.add_argument("--port", type=int, default=5155, help="Port of the simulated AWS the benchmark starts.")
     parser.add_argument(
+        "--fresh", action="store_true", help="Drop DATABASE_URL's database and create it again first (a clean run)."
+    )
+    parser.add_argument(
         "--consumer",
         choices=("running", "once"),
         default="running",
@@ -305,7 +312,7 @@ def main() -> None:
         "sent; once: the burst is queued first, then drained as `poll_interruptions --once` does (a backlog).",
     )
     args = parser.parse_args()
-    setup_django()
+    setup_django(fresh=args.fresh)
     print(
         json.dumps(
             run(
