@@ -68,6 +68,26 @@ def lower_bound(problem: dict[str, Any]) -> float:
     return solve_lp(p, cl, cols, group, gcompat, p.price_f).cost
 
 
+def _largest_share(size: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """(D, J): the largest share of offering j's free capacity (by resource) one pod of class d takes. Computed per
+    distinct offering shape (an instance type's offerings across zones and capacity types share one), then spread."""
+    shapes, inverse = np.unique(free, axis=0, return_inverse=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (size[:, None, :] / np.maximum(shapes[None, :, :], 1)).max(axis=2)
+    return ratio[:, inverse.ravel()]
+
+
+def _pods_per_node(size: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """(D, J): how many pods of class d fit on an empty node of offering j (int64 max for an all-zero class),
+    per distinct offering shape, then spread."""
+    shapes, inverse = np.unique(free, axis=0, return_inverse=True)
+    with np.errstate(divide="ignore"):
+        per = np.where(
+            size[:, None, :] > 0, shapes[None, :, :] // np.maximum(size[:, None, :], 1), np.iinfo(np.int64).max
+        ).min(axis=2)
+    return per[:, inverse.ravel()]
+
+
 class _Plan:
     """Mutable node set: node i is one node of offering ``off[i]`` holding ``load[i, d]`` pods of class d."""
 
@@ -89,8 +109,7 @@ class _Plan:
         self.unplaced = np.zeros(len(cl), dtype=np.int64)
         # What one pod of a class is "worth": its share of the cheapest node it could use, by its dominant resource.
         # Used to rank new nodes by the value they absorb per dollar.
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = (cl.size[:, None, :] / np.maximum(self.free[None, :, :], 1)).max(axis=2)
+        ratio = _largest_share(cl.size, self.free)
         per_pod = np.where(compat & self.new_ok[None, :], prices[None, :] * ratio, np.inf)
         self.value = np.where(np.isfinite(per_pod.min(axis=1, initial=np.inf)), per_pod.min(axis=1, initial=np.inf), 0)
 
@@ -130,6 +149,12 @@ class _Plan:
         self.off = np.concatenate([self.off, np.full(len(loads), offering, dtype=np.int64)])
         self.load = np.vstack([self.load, loads.astype(np.int64)])
         self.kept = np.concatenate([self.kept, np.full(len(loads), kept, dtype=np.int64)])
+
+    def add_nodes_of(self, offerings: np.ndarray, loads: np.ndarray) -> None:
+        """New nodes, node i on ``offerings[i]`` holding ``loads[i]``."""
+        self.off = np.concatenate([self.off, offerings.astype(np.int64)])
+        self.load = np.vstack([self.load, loads.astype(np.int64)])
+        self.kept = np.concatenate([self.kept, np.full(len(loads), -1, dtype=np.int64)])
 
     def remove_nodes(self, keep: np.ndarray) -> None:
         self.off = self.off[keep]
@@ -402,7 +427,7 @@ def plan_fresh(
     chosen = set(cols[first.x > _EPS].tolist())
     # every class keeps its cheapest per-pod option, so the second LP can always place it
     free = p.free_capacity()
-    per_pod = np.where(cmask, prices[None, :] * (cl.size[:, None, :] / np.maximum(free[None], 1)).max(2), np.inf)
+    per_pod = np.where(cmask, prices[None, :] * _largest_share(cl.size, free), np.inf)
     chosen |= set(np.argmin(per_pod[placeable], axis=1).tolist())
     sel = np.array(sorted(chosen), dtype=np.int64)
     second = solve_lp(p, cl, sel, np.arange(len(sel)), cmask[:, sel].T, prices)
@@ -514,14 +539,12 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
     O(classes x offerings), vectorised. It is never better than a good mixed plan on large problems, but it bounds the
     planner's result from above by the simple plan an operator would write by hand."""
     st = _Plan(p, cl, compat, prices, new_ok)
-    free = p.free_capacity()
-    with np.errstate(divide="ignore"):
-        per = np.where(
-            cl.size[:, None, :] > 0, free[None, :, :] // np.maximum(cl.size[:, None, :], 1), np.iinfo(np.int64).max
-        ).min(axis=2)
+    per = _pods_per_node(cl.size, p.free_capacity())
     per = np.where(compat & new_ok[None, :] & (per > 0), per, 0)
     nodes_needed = np.where(per > 0, -(-cl.count[:, None] // np.maximum(per, 1)), 0)
     cost = np.where(per > 0, nodes_needed * prices[None, :], np.inf)
+    offs: list[np.ndarray] = []
+    loads: list[np.ndarray] = []
     for d in range(len(cl)):
         if cl.count[d] == 0:
             continue
@@ -530,10 +553,13 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
             st.unplaced[d] += cl.count[d]
             continue
         n, k = int(nodes_needed[d, j]), int(per[d, j])
-        loads = np.zeros((n, len(cl)), dtype=np.int64)
-        loads[:, d] = k
-        loads[-1, d] = cl.count[d] - k * (n - 1)
-        st.add_nodes(j, loads)
+        load = np.zeros((n, len(cl)), dtype=np.int64)
+        load[:, d] = k
+        load[-1, d] = cl.count[d] - k * (n - 1)
+        offs.append(np.full(n, j, dtype=np.int64))
+        loads.append(load)
+    if loads:  # one concatenation, not one per class
+        st.add_nodes_of(np.concatenate(offs), np.vstack(loads))
     st.spread_pools()
     return st
 
