@@ -24,15 +24,14 @@ from tests.optimization.conftest import REGION, world  # noqa: F401 - the simula
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_an_injected_interruption_is_replaced_and_shown_on_the_cluster_page(world, client):  # noqa: F811
-    ec2 = world.ec2()
-    subnet = world.cluster.launch_config["subnets"]["us-east-1a"]
-    launched = ec2.run_instances(
+def launch_platform_spot_node(world) -> str:  # noqa: F811
+    """A spot m5.large in us-east-1a that the platform launched, known to the inventory and joined to the cluster."""
+    launched = world.ec2().run_instances(
         ImageId="ami-12c6146b",
         InstanceType="m5.large",
         MinCount=1,
         MaxCount=1,
-        SubnetId=subnet,
+        SubnetId=world.cluster.launch_config["subnets"]["us-east-1a"],
         InstanceMarketOptions={"MarketType": "spot"},
         TagSpecifications=[
             {
@@ -46,6 +45,11 @@ def test_an_injected_interruption_is_replaced_and_shown_on_the_cluster_page(worl
     )["Instances"][0]["InstanceId"]
     account_sync(account=world.cluster.cloud_account)
     world.agent_round()
+    return launched
+
+
+def test_an_injected_interruption_is_replaced_and_shown_on_the_cluster_page(world, client):  # noqa: F811
+    launched = launch_platform_spot_node(world)
 
     out = io.StringIO()
     call_command("simulate_interruption", "--cluster", "shop", "--instance", launched, stdout=out)
@@ -79,26 +83,7 @@ def test_an_injected_interruption_is_replaced_and_shown_on_the_cluster_page(worl
 
 def test_a_simulated_scheduled_retirement_is_replaced_the_lead_time_before_its_start(world, settings):  # noqa: F811
     settings.INTERRUPTION_SCHEDULED_LEAD_MINUTES = 60
-    ec2 = world.ec2()
-    launched = ec2.run_instances(
-        ImageId="ami-12c6146b",
-        InstanceType="m5.large",
-        MinCount=1,
-        MaxCount=1,
-        SubnetId=world.cluster.launch_config["subnets"]["us-east-1a"],
-        InstanceMarketOptions={"MarketType": "spot"},
-        TagSpecifications=[
-            {
-                "ResourceType": "instance",
-                "Tags": [
-                    {"Key": "kubernetes.io/cluster/shop", "Value": "owned"},
-                    {"Key": "spotopt.io/managed-by", "Value": "spot-optimizer"},
-                ],
-            }
-        ],
-    )["Instances"][0]["InstanceId"]
-    account_sync(account=world.cluster.cloud_account)
-    world.agent_round()
+    launched = launch_platform_spot_node(world)
 
     out = io.StringIO()
     call_command(
