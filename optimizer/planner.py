@@ -10,6 +10,7 @@ import numpy as np
 from .model import (
     MILP_NODES,
     Classes,
+    LPCache,
     LPResult,
     NodeResult,
     build_classes,
@@ -108,10 +109,16 @@ class _Plan:
         self.load = np.zeros((0, len(cl)), dtype=np.int64)
         self.unplaced = np.zeros(len(cl), dtype=np.int64)
         # What one pod of a class is "worth": its share of the cheapest node it could use, by its dominant resource.
-        # Used to rank new nodes by the value they absorb per dollar.
-        ratio = _largest_share(cl.size, self.free)
-        per_pod = np.where(compat & self.new_ok[None, :], prices[None, :] * ratio, np.inf)
-        self.value = np.where(np.isfinite(per_pod.min(axis=1, initial=np.inf)), per_pod.min(axis=1, initial=np.inf), 0)
+        # Used to rank new nodes by the value they absorb per dollar. The same for every plan of these classes on
+        # these offerings, so computed once per problem (the repair levels make several plans).
+        key = ("value", cl.size.tobytes(), compat.tobytes(), self.new_ok.tobytes(), np.asarray(prices).tobytes())
+        value = p.memo.get(key)
+        if value is None:
+            ratio = _largest_share(cl.size, self.free)
+            per_pod = np.where(compat & self.new_ok[None, :], prices[None, :] * ratio, np.inf)
+            cheapest = per_pod.min(axis=1, initial=np.inf)
+            value = p.memo[key] = np.where(np.isfinite(cheapest), cheapest, 0)
+        self.value = value
 
     # --- helpers ---------------------------------------------------------------------------------------------------
 
@@ -222,9 +229,12 @@ class _Plan:
                 fits = np.flatnonzero((room >= s).all(axis=1))
                 if fits.size == 0:
                     break
-                # emptiest first keeps the remainders balanced so later (smaller) classes still find room
-                emptiness = (room[fits] / scale).min(axis=1)
-                take = fits[np.argsort(-emptiness, kind="stable")[: left[d]]]
+                # the nodes whose room lines up best with the pod (dot product of the pod's and the room's shares
+                # of a node, the "DotProduct" rule of vector bin packing): a memory-heavy pod goes where memory is
+                # left, so CPU and memory run out together. (Emptiest-first here left 19% of the pods of the
+                # 20,000-pod `mixed` problem's main offering over; this leaves 0.3%.)
+                align = (room[fits] / scale) @ (s / scale)
+                take = fits[np.argsort(-align, kind="stable")[: left[d]]]
                 loads[take, d] += 1
                 room[take] -= s
                 left[d] -= len(take)
@@ -393,6 +403,17 @@ class _Plan:
             self.unplaced += left
 
 
+class _LPContext:
+    """What the repair levels of one plan share: solved LPs to re-solve warm (`LPCache`), and the top level's
+    undominated offerings per `new_ok`, so that the pods a packing leaves over are planned by the very same LP
+    (a superset of what dominance among just those pods would keep) with only the counts changed."""
+
+    def __init__(self) -> None:
+        self.cache = LPCache()
+        self.cols: dict[bytes, np.ndarray] = {}
+        self.many_pods = False  # the top level plans more than PATTERN_PODS pods
+
+
 def plan_fresh(
     p: Problem,
     cl: Classes,
@@ -401,28 +422,43 @@ def plan_fresh(
     new_ok: np.ndarray | None = None,
     exact: bool = True,
     depth: int = 0,
+    lp: _LPContext | None = None,
 ) -> _Plan:
     """A node set from scratch for the pods of `cl` (its counts), new nodes only on `new_ok` offerings.
 
-    `exact` lets small problems use the MILPs; `compat` is the full class x offering compatibility."""
+    `exact` lets small problems use the MILPs; `compat` is the full class x offering compatibility; `lp` is shared
+    with the repair levels below (made here when not given)."""
     new_ok = np.ones(p.n_offerings, dtype=bool) if new_ok is None else new_ok
+    lp = _LPContext() if lp is None else lp
     cmask = compat & new_ok[None, :]
     placeable = cmask.any(axis=1) & (cl.count > 0)
-    # the solvers see only offerings no other dominates (repair and pool spreading still see them all)
-    cmask &= undominated(p, prices, cmask[cl.count > 0].any(axis=0))[None, :]
-    cols = np.flatnonzero(cmask[cl.count > 0].any(axis=0)) if len(cl) else np.zeros(0, dtype=np.int64)
+    # the solvers see only offerings no other dominates (repair and pool spreading still see them all); the repair
+    # levels reuse the offerings of the level that made them
+    ctx_key = new_ok.tobytes() + prices.tobytes()
+    if depth > 0 and ctx_key in lp.cols:
+        cols = lp.cols[ctx_key]
+        keep = np.zeros(p.n_offerings, dtype=bool)
+        keep[cols] = True
+        cmask &= keep[None, :]
+    else:
+        cmask &= undominated(p, prices, cmask[cl.count > 0].any(axis=0))[None, :]
+        cols = np.flatnonzero(cmask[cl.count > 0].any(axis=0)) if len(cl) else np.zeros(0, dtype=np.int64)
+        if depth == 0:
+            lp.cols[ctx_key] = cols
     if len(cl) == 0 or cols.size == 0 or not placeable.any():
         st = _Plan(p, cl, compat, prices, new_ok)
         st.unplaced += np.where(placeable, 0, cl.count)
         return st
 
     pods = int(cl.count.sum())
+    if depth == 0:
+        lp.many_pods = pods > PATTERN_PODS
     small = exact and pods <= SMALL_PODS and depth == 0
     # the integer program: small problems always; mid-sized ones at the top level (big ones round the LP well)
     use_mip = small or (depth == 0 and pods <= MIP_PODS)
     # (b) LP over fit groups picks the node mix
     group, gcompat = fit_groups(cmask, cols)
-    first = solve_lp(p, cl, cols, group, gcompat, prices)
+    first = solve_lp(p, cl, cols, group, gcompat, prices, cache=lp.cache)
     assert first is not None
     chosen = set(cols[first.x > _EPS].tolist())
     # every class keeps its cheapest per-pod option, so the second LP can always place it
@@ -430,9 +466,22 @@ def plan_fresh(
     per_pod = np.where(cmask, prices[None, :] * _largest_share(cl.size, free), np.inf)
     chosen |= set(np.argmin(per_pod[placeable], axis=1).tolist())
     sel = np.array(sorted(chosen), dtype=np.int64)
-    second = solve_lp(p, cl, sel, np.arange(len(sel)), cmask[:, sel].T, prices)
+    sel_compat = cmask[:, sel].T
+    if lp.many_pods and depth == 0:
+        # many pods: a class may only go where the first LP put it (the offerings it chose in the groups the class
+        # used) or to its cheapest per-pod offering; the first LP's answer stays feasible, and the LP has a few
+        # hundred pod columns instead of classes x offerings (a tenth of the time at 20,000 pods)
+        pos = np.full(p.n_offerings, -1, dtype=np.int64)
+        pos[cols] = np.arange(len(cols))
+        used = first.y[:, group[pos[sel]]].T > _EPS  # (len(sel), D): class d was put in offering sel[k]'s group
+        cheap = np.zeros_like(sel_compat)
+        cheap_off = np.argmin(per_pod, axis=1)
+        for d in np.flatnonzero(placeable).tolist():
+            cheap[np.searchsorted(sel, cheap_off[d]), d] = True
+        sel_compat = sel_compat & (used | cheap)
+    second = solve_lp(p, cl, sel, np.arange(len(sel)), sel_compat, prices)
     assert second is not None
-    best = _realise(p, cl, compat, prices, new_ok, sel, second, depth=depth, exact=small)
+    best = _realise(p, cl, compat, prices, new_ok, sel, second, depth=depth, exact=small, lp=lp)
     # a proven lower bound on every plan of these pods (the LP when it places them all; then the integer program's)
     lb = first.cost if first.unplaced.sum() < 0.5 else 0.0
 
@@ -471,7 +520,7 @@ def plan_fresh(
     if mip is not None and small and mip.bound is not None and len(cand_a) == len(cols):
         lb = max(lb, mip.bound)  # a bound on every plan only when the program saw every undominated offering
     if mip is not None:
-        alt = _realise(p, cl, compat, prices, new_ok, cand_a, mip, whole=True, depth=depth, exact=small)
+        alt = _realise(p, cl, compat, prices, new_ok, cand_a, mip, whole=True, depth=depth, exact=small, lp=lp)
         if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
             best = alt
         if small:
@@ -498,7 +547,7 @@ def plan_fresh(
             skip_gap=SMALL_GAP,
         )
         if res is not None:
-            alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res)
+            alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res, lp=lp)
             if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
     elif exact and depth == 0 and pods <= PATTERN_PODS:
@@ -523,7 +572,7 @@ def plan_fresh(
             lean_mip=True,
         )
         if res is not None:
-            alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res, depth=depth)
+            alt = _plan_of_nodes(p, cl, compat, prices, new_ok, res, depth=depth, lp=lp)
             if (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
     # a safeguard against packing losses: every class alone on its own best single offering type
@@ -572,6 +621,7 @@ def _plan_of_nodes(
     new_ok: np.ndarray,
     sol: NodeResult,
     depth: int = REPAIR_DEPTH,
+    lp: _LPContext | None = None,
 ) -> _Plan:
     """A plan of solved nodes: empty nodes dropped (unless the pool cap needs them), pods the solve left out
     placed in free room or on new nodes, every node moved to the cheapest offering that holds it, pools spread."""
@@ -580,7 +630,7 @@ def _plan_of_nodes(
     left = st.fill_existing(sol.unplaced)
     if depth < REPAIR_DEPTH and left.sum() > 0:
         rest = Classes(size=cl.size, count=left, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
-        sub = plan_fresh(p, rest, compat, prices, new_ok, exact=False, depth=depth + 1)
+        sub = plan_fresh(p, rest, compat, prices, new_ok, exact=False, depth=depth + 1, lp=lp)
         st.off = np.concatenate([st.off, sub.off])
         st.load = np.vstack([st.load, sub.load])
         st.kept = np.concatenate([st.kept, sub.kept])
@@ -636,6 +686,7 @@ def _realise(
     whole: bool = False,
     depth: int = 1,
     exact: bool = False,
+    lp: _LPContext | None = None,
 ) -> _Plan:
     """Turn pods-per-(class, offering) from a solve into nodes: round, pack, repair, consolidate, spread pools.
 
@@ -666,7 +717,7 @@ def _realise(
     left = st.fill_existing(left)
     if depth < REPAIR_DEPTH and left.sum() > 0:
         rest = Classes(size=cl.size, count=left, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
-        sub = plan_fresh(p, rest, compat, prices, new_ok, exact=exact, depth=depth + 1)
+        sub = plan_fresh(p, rest, compat, prices, new_ok, exact=exact, depth=depth + 1, lp=lp)
         st.off = np.concatenate([st.off, sub.off])
         st.load = np.vstack([st.load, sub.load])
         st.kept = np.concatenate([st.kept, sub.kept])

@@ -8,7 +8,7 @@ well-formed problem.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -99,6 +99,8 @@ class Problem:
     available: np.ndarray | None = None  # bool per offering: may be used for new nodes
     max_nodes_replaced: int | None = None
     min_saving_pct: float = DEFAULT_MIN_SAVING_PCT
+    # what the planner derives once per problem and reuses across its repair levels and candidate plans
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_offerings(self) -> int:
