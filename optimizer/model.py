@@ -242,7 +242,7 @@ class LPCache:
     the optimum is not unique)."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple, tuple[_Highs, int, int]] = {}
+        self._entries: dict[tuple, tuple[_Highs, int]] = {}
 
     @staticmethod
     def key(p: Problem, cl: Classes, offerings: np.ndarray, group: np.ndarray, gc: np.ndarray, prices: np.ndarray):
@@ -297,11 +297,15 @@ def solve_lp(
     penalty = 10.0 * (float(price.max()) if n_x else 1.0) + 1.0
     key = None if (cache is None or integral) else LPCache.key(p, cl, offerings, group, group_compat, prices)
     if key is not None and key in cache._entries:
-        h, n_ub = cache._entries[key]
+        h, n_ub = cache._entries.pop(key)
         counts = cl.count.astype(float)
         h.changeRowsBounds(n_d, np.arange(n_ub, n_ub + n_d, dtype=np.int32), counts, counts)
         h.changeColsBounds(n_d, np.arange(u0, u0 + n_d, dtype=np.int32), np.zeros(n_d), counts)
-        return _lp_result(h, price, x0, n_x, y0, gi, di, n_g, u0, n_d)
+        h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            cache._entries[key] = (h, n_ub)
+            return _lp_result(h, price, x0, n_x, y0, gi, di, n_g, u0, n_d)
+        # a warm re-solve that does not end optimal (numerical trouble) falls through to a fresh solve
 
     # capacity rows (as <=): sum_d size_dr y_dg - sum_{j in g} cap_jr x_j <= 0, row id 3*g + r
     rows, cols, vals = [], [], []
@@ -411,6 +415,9 @@ def solve_lp(
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - numerical safety net
             h.setOptionValue("simplex_scale_strategy", 1)
             h.clearSolver()
+            h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
+            raise RuntimeError(f"HiGHS failed on the planning LP: {h.modelStatusToString(h.getModelStatus())}")
         result = _lp_result(h, price, x0, n_x, y0, gi, di, n_g, u0, n_d)
         if key is not None:
             cache._entries[key] = (h, n_ub)
@@ -441,10 +448,7 @@ def _lp_result(
     u0: int,
     n_d: int,
 ) -> LPResult:
-    """Run the LP in `h` and read its answer (node counts, pods per class and group, unplaced, reduced costs)."""
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible and bounded
-        raise RuntimeError(f"HiGHS failed on the planning LP: {h.modelStatusToString(h.getModelStatus())}")
+    """Read the answer of the LP solved in `h` (node counts, pods per class and group, unplaced, reduced costs)."""
     sol = h.getSolution()
     v = np.asarray(sol.col_value, dtype=float)
     x = np.maximum(v[x0 : x0 + n_x], 0.0)
