@@ -8,7 +8,9 @@ several distinct *mixes* (request sizes, memory per CPU, replica tails, arch pin
 Every plan is checked with `optimizer.validate` and compared with the *whole-node bound*: the dual bound HiGHS proves
 (time-capped) for the integer program with a whole number of nodes per offering and each offering's pods pooled,
 a lower bound on the cost of every valid plan. The 20,000-pod problems are compared with that program's LP
-relaxation. Quality is measured on list prices with the ``lowest-price`` strategy.
+relaxation. Above the small size class, plans are also compared with the *per-node bound* (`node_bound`): the LP
+relaxation of the per-node pattern model, proven by column generation with exact pricing and the Farley bound.
+Quality is measured on list prices with the ``lowest-price`` strategy.
 """
 
 from __future__ import annotations
