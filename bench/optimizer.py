@@ -783,8 +783,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--node-bound-seconds",
         type=float,
-        default=60.0,
-        help="time cap of each per-node bound (medium and larger; 0: not computed)",
+        default=0.0,
+        help="time cap of each per-node bound (medium and larger; default 0: not computed)",
     )
     args = parser.parse_args(argv)
     sizes = [s for s in SIZES if (not args.small or s.name == "small") and (not args.sizes or s.name in args.sizes)]

@@ -87,3 +87,76 @@ def test_mid_sized_plans_are_valid_deterministic_and_cheaper_with_node_patterns(
     without = plan(pr)
     assert validate(pr, without) == []
     assert cost < float(without["hourly_cost"]) - 1e-6
+
+
+@pytest.mark.parametrize(("mix", "seed", "within"), [("mixed", 1, 1.035), ("big-pods", 0, 1.03)])
+def test_20000_pod_plans_pack_close_to_the_lp(mix: str, seed: int, within: float) -> None:
+    """The 20,000-pod path (LP, packing rounded down, repair levels) on benchmark problems where filling the LP's
+    nodes to 100% of CPU and memory at once left a fifth of an offering's pods over before the dot-product rule
+    (`mixed` seed 1 was 1.051 of the LP, `big-pods` seed 0 1.035)."""
+    bench = load_bench()
+    xl = next(s for s in bench.SIZES if s.name == "xl")
+    pr = bench.make_problem(next(m for m in bench.MIXES if m.name == mix), 20_000, xl.workloads, xl.offerings, seed)
+    result = plan(pr)
+    assert validate(pr, result) == []
+    assert result["unplaced"] == {}
+    assert plan(json.loads(json.dumps(pr))) == result
+    bound, _ = bench.whole_node_bound(pr, 60, relax=True)
+    assert float(result["hourly_cost"]) <= within * bound
+
+
+def test_spread_sends_pods_where_their_resource_is_left() -> None:
+    """Two kinds of pod that only fill a node together (one CPU-heavy, one memory-heavy): handing them out to the
+    emptiest nodes strands half of one kind; lining each pod up with the room left places all of them."""
+    pr = {
+        "offerings": [
+            {
+                "instance_type": "m.big",
+                "zone": "z1",
+                "capacity_type": "on-demand",
+                "price": "1.0",
+                "arch": "x86_64",
+                "allocatable_cpu_m": 4000,
+                "allocatable_memory_mib": 16384,
+                "max_pods": 110,
+            }
+        ],
+        "workloads": [
+            {"name": "cpu", "count": 20, "cpu_m": 1500, "memory_mib": 1024, "spot_ok": False},
+            {"name": "mem", "count": 40, "cpu_m": 250, "memory_mib": 3584, "spot_ok": False},
+        ],
+    }
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    st = planner._Plan(p, cl, compat, p.price_f)
+    counts = cl.count.copy()
+    # ten nodes hold exactly 2 cpu-heavy + 4 memory-heavy pods each; spread them one pod per node per round
+    loads = np.zeros((10, len(cl)), dtype=np.int64)
+    room = np.tile(p.free_capacity()[0], (10, 1))
+    left = st._spread(counts, loads, room, p.free_capacity()[0])
+    assert left.sum() == 0
+    assert (loads @ cl.size <= p.free_capacity()[0]).all()
+
+
+def test_repair_levels_resolve_the_top_lp_warm() -> None:
+    """The LP of the top level is kept and re-solved with the leftovers' counts: the same optimum as a fresh solve."""
+    from optimizer.model import LPCache, fit_groups, solve_lp
+
+    pr = catalog_problem("mixed", 3_000, 7)
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    cols = np.flatnonzero((compat & undominated(p, p.price_f, compat.any(axis=0))[None, :]).any(axis=0))
+    group, gcompat = fit_groups(compat, cols)
+    cache = LPCache()
+    top = solve_lp(p, cl, cols, group, gcompat, p.price_f, cache=cache)
+    assert top is not None and len(cache._entries) == 1
+    rest = planner.Classes(size=cl.size, count=cl.count // 7, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
+    warm = solve_lp(p, rest, cols, group, gcompat, p.price_f, cache=cache)
+    fresh = solve_lp(p, rest, cols, group, gcompat, p.price_f)
+    assert len(cache._entries) == 1
+    assert warm is not None and fresh is not None
+    assert warm.cost == pytest.approx(fresh.cost, rel=1e-7)
+    assert warm.cost < top.cost
+    assert warm.unplaced.sum() == pytest.approx(fresh.unplaced.sum())
