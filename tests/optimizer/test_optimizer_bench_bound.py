@@ -5,11 +5,8 @@ whole-node LP relaxation, which pools pods), and a bound from a run stopped earl
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,17 +16,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from optimizer import plan, validate
 from optimizer.model import build_classes, compatibility
 from optimizer.problem import parse_problem
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_optimizer_bound", ROOT / "bench" / "optimizer.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
+from tests.optimizer.bench import load_bench
 
 
 def pattern_model(pr: dict[str, Any], offerings: np.ndarray | None, integer: bool) -> float:

@@ -3,10 +3,7 @@ rest by a short integer program), also under a pool cap; valid, deterministic, w
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,17 +13,7 @@ from optimizer import plan, planner, validate
 from optimizer.model import build_classes, compatibility, undominated
 from optimizer.patterns import solve_patterns
 from optimizer.problem import _ceil_share, parse_problem
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_optimizer_large", ROOT / "bench" / "optimizer.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
+from tests.optimizer.bench import load_bench
 
 
 def catalog_problem(mix: str, pods: int, seed: int) -> dict[str, Any]:

@@ -4,12 +4,9 @@ deterministic; catalog problems of thousands of pods are within 3% of the whole-
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,8 +16,7 @@ from hypothesis import strategies as st
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from optimizer import lower_bound, plan, validate
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.optimizer.bench import load_bench
 
 ARCHS = ("x86_64", "arm64")
 
@@ -318,15 +314,6 @@ def test_random_small_problems_within_3_percent_of_integer_optimum(pr: dict[str,
     optimum = integer_optimum(pr)
     assert lower_bound(pr) <= optimum + 1e-6
     assert float(result["hourly_cost"]) <= 1.03 * optimum + 1e-9
-
-
-def load_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_optimizer", ROOT / "bench" / "optimizer.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(("mix", "pods", "seed"), [("memory", 12, 11), ("mixed", 14, 12), ("constrained", 10, 13)])
