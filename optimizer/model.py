@@ -71,6 +71,8 @@ MILP_SECONDS = 600.0
 #: branch-and-bound nodes; both keep it well inside its wall-clock safety net, so the node limit decides.
 PACK_VARS = 400
 PACK_NODES = 200
+#: Column generation rounds of a restricted planning LP (`solve_lp(price_out=...)`).
+PRICE_OUT_ROUNDS = 20
 
 
 @dataclass
@@ -268,6 +270,7 @@ def solve_lp(
     gap: float = 1e-4,
     nodes: int = MILP_NODES,
     cache: LPCache | None = None,
+    price_out: np.ndarray | None = None,
 ) -> LPResult | None:
     """Solve the LP of the module docstring with HiGHS.
 
@@ -419,6 +422,9 @@ def solve_lp(
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
             raise RuntimeError(f"HiGHS failed on the planning LP: {h.modelStatusToString(h.getModelStatus())}")
         result = _lp_result(h, price, x0, n_x, y0, gi, di, n_g, u0, n_d)
+        if price_out is not None:
+            layout = (x0, n_x, y0, gi, di, n_g, u0, n_d)
+            result = _price_out(h, price, layout, size, price_out & ~group_compat, n_ub, n_var)
         if key is not None:
             cache._entries[key] = (h, n_ub)
         return result
@@ -434,6 +440,55 @@ def solve_lp(
         unplaced=np.maximum(sol[u0 : u0 + n_d], 0.0),
         bound=float(bound) if bound is not None and np.isfinite(bound) else None,
     )
+
+
+def _price_out(
+    h: _Highs,
+    price: np.ndarray,
+    layout: tuple[int, int, int, np.ndarray, np.ndarray, int, int, int],
+    size: np.ndarray,
+    more: np.ndarray,
+    n_ub: int,
+    n_var: int,
+) -> LPResult:
+    """Column generation over the (group, class) pod columns of `more` that the LP solved in `h` left out: every one
+    whose reduced cost (from the row duals) is negative enters and the LP is re-solved warm, until none does (at most
+    PRICE_OUT_ROUNDS rounds). `layout` is `_lp_result`'s column layout."""
+    x0, n_x, y0, gi, di, n_g, u0, n_d = layout
+    gi_x = np.zeros(0, dtype=np.int64)
+    di_x = np.zeros(0, dtype=np.int64)
+    avail = more.copy()
+    for _ in range(PRICE_OUT_ROUNDS):
+        pi = np.asarray(h.getSolution().row_dual, dtype=float)
+        # reduced cost of pod column (g, d): 0 - a . pi, with a = size_d on group g's capacity rows, 1 on d's demand
+        rc = -(pi[: 3 * n_g].reshape(n_g, 3) @ size.T) - pi[n_ub : n_ub + n_d][None, :]
+        g_new, d_new = np.nonzero(avail & (rc < -1e-7))
+        if g_new.size == 0:
+            break
+        avail[g_new, d_new] = False
+        k = g_new.size
+        idx = np.stack([3 * g_new, 3 * g_new + 1, 3 * g_new + 2, n_ub + d_new], axis=1).reshape(-1)
+        val = np.concatenate([size[d_new], np.ones((k, 1))], axis=1).reshape(-1)
+        h.addCols(
+            k,
+            np.zeros(k),
+            np.zeros(k),
+            np.full(k, highspy.kHighsInf),
+            4 * k,
+            np.arange(0, 4 * k, 4, dtype=np.int32),
+            idx.astype(np.int32),
+            val,
+        )
+        gi_x = np.concatenate([gi_x, g_new])
+        di_x = np.concatenate([di_x, d_new])
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - warm re-solve, still feasible
+            raise RuntimeError(f"HiGHS failed on the planning LP: {h.modelStatusToString(h.getModelStatus())}")
+    result = _lp_result(h, price, *layout)
+    if gi_x.size:
+        v = np.asarray(h.getSolution().col_value, dtype=float)
+        result.y[di_x, gi_x] += np.maximum(v[n_var : n_var + gi_x.size], 0.0)
+    return result
 
 
 def _lp_result(
@@ -462,6 +517,32 @@ def _lp_result(
         # reduced costs of the node columns (basic ones are 0 up to the solver's tolerance)
         rc=np.asarray(sol.col_dual, dtype=float)[x0 : x0 + n_x].copy(),
     )
+
+
+def solve_packing_lp(cost: np.ndarray, a_ub: sp.csr_matrix, b_ub: np.ndarray) -> np.ndarray | None:
+    """min cost . z subject to a_ub z <= b_ub, z >= 0 (a small LP of the packing step), through highspy; None unless
+    solved to optimality."""
+    a = a_ub.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_ = a.shape[1]
+    lp.num_row_ = a.shape[0]
+    lp.col_cost_ = cost
+    lp.col_lower_ = np.zeros(a.shape[1])
+    lp.col_upper_ = np.full(a.shape[1], highspy.kHighsInf)
+    lp.row_lower_ = np.full(a.shape[0], -highspy.kHighsInf)
+    lp.row_upper_ = b_ub
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = a.indptr
+    lp.a_matrix_.index_ = a.indices
+    lp.a_matrix_.value_ = a.data
+    h = _Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", MILP_SECONDS)
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return None
+    return np.asarray(h.getSolution().col_value, dtype=float)
 
 
 def fit_groups(compat: np.ndarray, offerings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
