@@ -549,6 +549,12 @@ def plan_fresh(
         cols = np.flatnonzero(cmask[cl.count > 0].any(axis=0)) if len(cl) else np.zeros(0, dtype=np.int64)
         if depth == 0:
             lp.cols[ctx_key] = cols
+    trimmed = depth > 0 and lp.many_pods
+    if trimmed:
+        # the repair levels of a plan of many pods: only the classes with pods left enter the LPs. A fresh solve over
+        # their few hundred columns takes a tenth of the warm re-solve of the top level's ~15,000 (which the LP cache
+        # still does for the levels below plans of up to PATTERN_PODS pods)
+        cmask &= (cl.count > 0)[:, None]
     if len(cl) == 0 or cols.size == 0 or not placeable.any():
         st = _Plan(p, cl, compat, prices, new_ok)
         st.unplaced += np.where(placeable, 0, cl.count)
@@ -562,7 +568,7 @@ def plan_fresh(
     use_mip = small or (depth == 0 and pods <= MIP_PODS)
     # (b) LP over fit groups picks the node mix
     group, gcompat = fit_groups(cmask, cols)
-    first = solve_lp(p, cl, cols, group, gcompat, prices, cache=lp.cache)
+    first = solve_lp(p, cl, cols, group, gcompat, prices, cache=None if trimmed else lp.cache)
     assert first is not None
     chosen = set(cols[first.x > _EPS].tolist())
     # every class keeps its cheapest per-pod option, so the second LP can always place it
