@@ -152,3 +152,68 @@ def test_repair_levels_resolve_the_top_lp_warm() -> None:
     assert warm.cost == pytest.approx(fresh.cost, rel=1e-7)
     assert warm.cost < top.cost
     assert warm.unplaced.sum() == pytest.approx(fresh.unplaced.sum())
+
+
+def test_big_pods_first_packs_what_the_even_spread_strands() -> None:
+    """Four nodes fit exactly: two hold a big memory pod and ten CPU pods, two hold ten CPU pods and ten memory pods.
+    The even spread gives every node the same base (10 CPU + 5 memory pods), after which no node has room for a big
+    pod; first fit by class leaves memory pods over. With `big_first` (plans above 8,000 pods) the big pods go first
+    and everything fits."""
+    pr = {
+        "offerings": [
+            {
+                "instance_type": "m.exact",
+                "zone": "z1",
+                "capacity_type": "on-demand",
+                "price": "1.0",
+                "arch": "x86_64",
+                "allocatable_cpu_m": 1000,
+                "allocatable_memory_mib": 1000,
+                "max_pods": 100,
+            }
+        ],
+        "workloads": [
+            {"name": "big", "count": 2, "cpu_m": 100, "memory_mib": 800, "spot_ok": False},
+            {"name": "cpu", "count": 40, "cpu_m": 90, "memory_mib": 20, "spot_ok": False},
+            {"name": "mem", "count": 20, "cpu_m": 10, "memory_mib": 80, "spot_ok": False},
+        ],
+    }
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    st = planner._Plan(p, cl, compat, p.price_f)
+    assert st.pack_type(0, cl.count.copy(), nodes=4).sum() > 0
+    st = planner._Plan(p, cl, compat, p.price_f)
+    st.big_first = True
+    assert st.pack_type(0, cl.count.copy(), nodes=4).sum() == 0
+    assert len(st.off) == 4
+    assert (st.load.sum(axis=0) == cl.count).all()
+    assert (st.load @ cl.size <= p.free_capacity()[0]).all()
+
+
+def test_restricted_lp_prices_the_left_out_pairs_back_in() -> None:
+    """The second LP of a plan above 8,000 pods starts from a few (class, offering) pairs; column generation over the
+    rest reaches the optimum of the LP over all of them, which the restricted LP alone misses."""
+    from optimizer.model import solve_lp
+
+    pr = catalog_problem("mixed", 3_000, 7)
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    cols = np.flatnonzero((compat & undominated(p, p.price_f, compat.any(axis=0))[None, :]).any(axis=0))
+    full = compat[:, cols].T  # (offerings, classes)
+    # restricted: every class only on its first compatible offering and every fourth other one
+    some = full & (np.arange(len(cols)) % 4 == 0)[:, None]
+    some[np.argmax(full, axis=0), np.arange(len(cl))] = True
+    some &= full
+    one = np.arange(len(cols))
+    whole = solve_lp(p, cl, cols, one, full, p.price_f)
+    alone = solve_lp(p, cl, cols, one, some, p.price_f)
+    priced = solve_lp(p, cl, cols, one, some, p.price_f, price_out=full)
+    assert whole is not None and alone is not None and priced is not None
+    assert alone.cost > whole.cost * 1.001
+    assert priced.cost == pytest.approx(whole.cost, rel=1e-6)
+    assert priced.unplaced.sum() == pytest.approx(0.0, abs=1e-6)
+    # the pods it reports are the LP's: every class's count, and only on pairs it may use
+    assert priced.y.sum(axis=1) == pytest.approx(cl.count.astype(float), rel=1e-6)
+    assert (priced.y[~full.T] <= 1e-9).all()
