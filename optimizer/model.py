@@ -394,26 +394,12 @@ def solve_lp(
         # the LP through highspy itself: the same HiGHS dual simplex, and the solved instance can be kept for a
         # warm re-solve with other counts (LPCache)
         a_all = sp.vstack([a_ub, a_eq]).tocsc()
-        lp = highspy.HighsLp()
-        lp.num_col_ = n_var
-        lp.num_row_ = a_all.shape[0]
-        lp.col_cost_ = c
-        lp.col_lower_ = bounds[:, 0]
-        lp.col_upper_ = np.where(np.isinf(bounds[:, 1]), highspy.kHighsInf, bounds[:, 1])
-        lp.row_lower_ = np.concatenate([np.full(n_ub, -highspy.kHighsInf), *b_eq])
-        lp.row_upper_ = np.concatenate([*b_ub, *b_eq])
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a_all.indptr
-        lp.a_matrix_.index_ = a_all.indices
-        lp.a_matrix_.value_ = a_all.data
-        h = _Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("time_limit", MILP_SECONDS)
+        row_lower = np.concatenate([np.full(n_ub, -highspy.kHighsInf), *b_eq])
+        h = _highs_lp(c, bounds[:, 0], bounds[:, 1], row_lower, np.concatenate([*b_ub, *b_eq]), a_all)
         # no scaling: on these LPs (capacities in millicores and MiB, prices in dollars) HiGHS's scaling doubles
         # the dual simplex iterations; unscaled, the 20,000-pod problems solve 2-2.5x faster to the same optimum.
         # A solve that does not end optimal is run again with the default scaling.
         h.setOptionValue("simplex_scale_strategy", 0)
-        h.passModel(lp)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - numerical safety net
             h.setOptionValue("simplex_scale_strategy", 1)
@@ -519,18 +505,23 @@ def _lp_result(
     )
 
 
-def solve_packing_lp(cost: np.ndarray, a_ub: sp.csr_matrix, b_ub: np.ndarray) -> np.ndarray | None:
-    """min cost . z subject to a_ub z <= b_ub, z >= 0 (a small LP of the packing step), through highspy; None unless
-    solved to optimality."""
-    a = a_ub.tocsc()
+def _highs_lp(
+    cost: np.ndarray,
+    col_lower: np.ndarray,
+    col_upper: np.ndarray,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    a: sp.csc_matrix,
+) -> _Highs:
+    """A quiet HiGHS instance holding the LP min cost . x, row_lower <= a x <= row_upper, col bounds (inf allowed)."""
     lp = highspy.HighsLp()
     lp.num_col_ = a.shape[1]
     lp.num_row_ = a.shape[0]
     lp.col_cost_ = cost
-    lp.col_lower_ = np.zeros(a.shape[1])
-    lp.col_upper_ = np.full(a.shape[1], highspy.kHighsInf)
-    lp.row_lower_ = np.full(a.shape[0], -highspy.kHighsInf)
-    lp.row_upper_ = b_ub
+    lp.col_lower_ = col_lower
+    lp.col_upper_ = np.where(np.isinf(col_upper), highspy.kHighsInf, col_upper)
+    lp.row_lower_ = np.where(np.isinf(row_lower), -highspy.kHighsInf, row_lower)
+    lp.row_upper_ = np.where(np.isinf(row_upper), highspy.kHighsInf, row_upper)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = a.indptr
     lp.a_matrix_.index_ = a.indices
@@ -539,6 +530,14 @@ def solve_packing_lp(cost: np.ndarray, a_ub: sp.csr_matrix, b_ub: np.ndarray) ->
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", MILP_SECONDS)
     h.passModel(lp)
+    return h
+
+
+def solve_packing_lp(cost: np.ndarray, a_ub: sp.csr_matrix, b_ub: np.ndarray) -> np.ndarray | None:
+    """min cost . z subject to a_ub z <= b_ub, z >= 0 (a small LP of the packing step), through highspy; None unless
+    solved to optimality."""
+    n_rows, n_cols = a_ub.shape
+    h = _highs_lp(cost, np.zeros(n_cols), np.full(n_cols, np.inf), np.full(n_rows, -np.inf), b_ub, a_ub.tocsc())
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         return None

@@ -21,6 +21,17 @@ def catalog_problem(mix: str, pods: int, seed: int) -> dict[str, Any]:
     return bench.make_problem(next(m for m in bench.MIXES if m.name == mix), pods, (20, 40), (1_500, 1_500), seed)
 
 
+def one_offering_problem(cpu_m: int, memory_mib: int, max_pods: int, pods: dict[str, tuple[int, int, int]]) -> dict:
+    """One on-demand offering of the given allocatable size; workloads name -> (count, cpu_m, memory_mib)."""
+    offering = {"instance_type": "m.one", "zone": "z1", "capacity_type": "on-demand", "price": "1.0", "arch": "x86_64"}
+    offering |= {"allocatable_cpu_m": cpu_m, "allocatable_memory_mib": memory_mib, "max_pods": max_pods}
+    workloads = [
+        {"name": name, "count": n, "cpu_m": cpu, "memory_mib": mem, "spot_ok": False}
+        for name, (n, cpu, mem) in pods.items()
+    ]
+    return {"offerings": [offering], "workloads": workloads}
+
+
 @pytest.mark.parametrize(("mix", "dive_up"), [("constrained", 0.5), ("memory", None)])
 def test_dive_gives_nodes_that_fit_and_account_for_every_pod(mix: str, dive_up: float | None) -> None:
     pr = catalog_problem(mix, 600, 51)
@@ -100,24 +111,7 @@ def test_20000_pod_plans_pack_close_to_the_lp(mix: str, seed: int, within: float
 def test_spread_sends_pods_where_their_resource_is_left() -> None:
     """Two kinds of pod that only fill a node together (one CPU-heavy, one memory-heavy): handing them out to the
     emptiest nodes strands half of one kind; lining each pod up with the room left places all of them."""
-    pr = {
-        "offerings": [
-            {
-                "instance_type": "m.big",
-                "zone": "z1",
-                "capacity_type": "on-demand",
-                "price": "1.0",
-                "arch": "x86_64",
-                "allocatable_cpu_m": 4000,
-                "allocatable_memory_mib": 16384,
-                "max_pods": 110,
-            }
-        ],
-        "workloads": [
-            {"name": "cpu", "count": 20, "cpu_m": 1500, "memory_mib": 1024, "spot_ok": False},
-            {"name": "mem", "count": 40, "cpu_m": 250, "memory_mib": 3584, "spot_ok": False},
-        ],
-    }
+    pr = one_offering_problem(4000, 16384, 110, {"cpu": (20, 1500, 1024), "mem": (40, 250, 3584)})
     p = parse_problem(pr)
     cl = build_classes(p)
     compat = compatibility(p, cl)
@@ -159,25 +153,7 @@ def test_big_pods_first_packs_what_the_even_spread_strands() -> None:
     The even spread gives every node the same base (10 CPU + 5 memory pods), after which no node has room for a big
     pod; first fit by class leaves memory pods over. With `big_first` (plans above 8,000 pods) the big pods go first
     and everything fits."""
-    pr = {
-        "offerings": [
-            {
-                "instance_type": "m.exact",
-                "zone": "z1",
-                "capacity_type": "on-demand",
-                "price": "1.0",
-                "arch": "x86_64",
-                "allocatable_cpu_m": 1000,
-                "allocatable_memory_mib": 1000,
-                "max_pods": 100,
-            }
-        ],
-        "workloads": [
-            {"name": "big", "count": 2, "cpu_m": 100, "memory_mib": 800, "spot_ok": False},
-            {"name": "cpu", "count": 40, "cpu_m": 90, "memory_mib": 20, "spot_ok": False},
-            {"name": "mem", "count": 20, "cpu_m": 10, "memory_mib": 80, "spot_ok": False},
-        ],
-    }
+    pr = one_offering_problem(1000, 1000, 100, {"big": (2, 100, 800), "cpu": (40, 90, 20), "mem": (20, 10, 80)})
     p = parse_problem(pr)
     cl = build_classes(p)
     compat = compatibility(p, cl)
