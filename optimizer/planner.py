@@ -21,6 +21,7 @@ from .model import (
     solve_nodes,
     solve_packing_lp,
     undominated,
+    usable_offerings,
 )
 from .patterns import solve_patterns
 from .problem import Problem, _ceil_share, parse_problem
@@ -402,9 +403,13 @@ class _Plan:
     # --- consolidation -------------------------------------------------------------------------------------------
 
     def node_allowed(self, idx: np.ndarray) -> np.ndarray:
-        """(len(idx), J) bool: offerings that every class on the node may use (content fit not checked)."""
+        """(len(idx), J) bool: offerings that every class on the node may use (content fit not checked); for an empty
+        node (one the pool cap keeps), every offering the constraints allow."""
         present = self.load[idx] > 0
-        out = np.ones((len(idx), self.p.n_offerings), dtype=bool)
+        usable = self.p.memo.get("usable")
+        if usable is None:
+            usable = self.p.memo["usable"] = usable_offerings(self.p)
+        out = np.tile(usable, (len(idx), 1))
         if present.size == 0:
             return out
         sig, inverse = np.unique(np.packbits(present, axis=1), axis=0, return_inverse=True)
@@ -412,7 +417,7 @@ class _Plan:
         for g in range(len(sig)):
             rows = np.flatnonzero(inverse == g)
             classes = np.flatnonzero(present[rows[0]])
-            out[rows] = self.compat[classes].all(axis=0)
+            out[rows] &= self.compat[classes].all(axis=0)
         return out
 
     def drop_underfilled(self, attempts: int = 40) -> None:

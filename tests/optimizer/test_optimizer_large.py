@@ -193,3 +193,26 @@ def test_restricted_lp_prices_the_left_out_pairs_back_in() -> None:
     # the pods it reports are the LP's: every class's count, and only on pairs it may use
     assert priced.y.sum(axis=1) == pytest.approx(cl.count.astype(float), rel=1e-6)
     assert (priced.y[~full.T] <= 1e-9).all()
+
+
+def test_an_empty_node_never_moves_to_an_offering_the_constraints_forbid() -> None:
+    """An empty node (one the pool cap keeps) may only move to an offering the constraints allow: before, every
+    offering counted as allowed for it, and a 20,000-pod version-2 plan put 421 empty nodes in a spot pool above
+    `max_interruption_rate`."""
+    cheap = {"instance_type": "c.large", "zone": "z1", "capacity_type": "spot", "price": "0.01", "arch": "x86_64"}
+    cheap |= {"allocatable_cpu_m": 2000, "allocatable_memory_mib": 4000, "max_pods": 29, "interruption_rate": 0.3}
+    ok = {**cheap, "instance_type": "m.large", "price": "0.05", "interruption_rate": 0.05}
+    pr = {
+        "offerings": [cheap, ok],
+        "workloads": [{"name": "w", "count": 1, "cpu_m": 100, "memory_mib": 100, "spot_ok": True}],
+        "constraints": {"max_interruption_rate": 0.15},
+    }
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    st = planner._Plan(p, cl, compat, p.price_f)
+    st.add_nodes(1, np.zeros((2, len(cl)), dtype=np.int64))
+    st.load[1] = cl.count
+    assert st.node_allowed(np.arange(2)).tolist() == [[False, True], [False, True]]
+    st.downsize()
+    assert st.off.tolist() == [1, 1]
