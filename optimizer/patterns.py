@@ -21,7 +21,7 @@ decides the answer (a time limit far behind is only a safety net).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import highspy
@@ -141,7 +141,7 @@ def solve_patterns(
     dynamic: bool = True,
     mip_nodes: int = 0,
     dive: bool = False,
-    dive_up: float | None = None,
+    dive_up: float | None | tuple[float | None, ...] = None,
     mip_columns: int = PATTERN_MIP_COLUMNS,
     s_form: bool = False,
     mip_pool: bool = True,
@@ -296,106 +296,121 @@ def solve_patterns(
         h.run()
         lp_obj = h.getInfo().objective_function_value
 
-    fixed = np.zeros(0)
-    if dive:
-        fixed = _dive(h, m, need, price_once, kmax, dive_up)
-    if not integer:
-        lam = np.floor(np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :] + 1e-9)
-        return _nodes(m, lam.astype(np.int64), need, cl.count, size, free_all, prices, n_d)
+    # rounding: every dive variant starts from the same converged LP (a copy of the master), the cheapest result wins
+    ups = list(dive_up) if isinstance(dive_up, tuple) else [dive_up]
+    saved = (h.getLp(), h.getBasis(), list(m.off), list(m.load), set(m.seen)) if len(ups) > 1 else None
+    best: NodeResult | None = None
+    for v, up in enumerate(ups):
+        if v > 0 and saved is not None:
+            h = _Highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("time_limit", PATTERN_SECONDS)
+            h.passModel(saved[0])
+            h.setBasis(saved[1])
+            m = replace(m, h=h, off=list(saved[2]), load=list(saved[3]), seen=set(saved[4]))
+        fixed = np.zeros(0)
+        if dive:
+            fixed = _dive(h, m, need, price_once, kmax, up)
+        if not integer:
+            lam = np.floor(np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :] + 1e-9)
+            return _nodes(m, lam.astype(np.int64), need, cl.count, size, free_all, prices, n_d)
 
-    # --- right-sized patterns for what whole LP nodes leave over: the integer program needs them ---------------------
-    lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
-    pi = np.maximum(np.asarray(h.getSolution().row_dual, dtype=float)[:n_d], 0.0)
-    pi = np.where(pi > 1e-9, pi, 1e-6 * float(price.min(initial=1.0)))
-    for _ in range(3):
-        covered = np.zeros(n_d, dtype=np.int64)
-        for k in np.flatnonzero(lam >= 1.0 - 1e-9).tolist():
-            covered += m.load[k] * math.floor(lam[k] + 1e-9)
-        residual = np.maximum(need - covered, 0)
-        if residual.sum() == 0:
-            break
-        km = np.minimum(kmax, residual[:, None])
-        items = []
-        fills = [
-            _fill(np.argsort(-np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0), axis=0), km, size, free)
-            for w in weights[:2]
-        ]
-        fills += [_fill_dynamic(km, size, free, pi, total) for total in ((False, True) if dynamic else ())]
-        for a in fills:
-            for k in np.flatnonzero(a.any(axis=0)).tolist():
-                items.append((int(offs[k]), a[:, k].copy()))
-        if _add_patterns(m, p, prices, items) == 0:
-            break
-        h.run()
+        # --- right-sized patterns for what whole LP nodes leave over: the integer program needs them -----------------
         lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
-    lp_obj = h.getInfo().objective_function_value
+        pi = np.maximum(np.asarray(h.getSolution().row_dual, dtype=float)[:n_d], 0.0)
+        pi = np.where(pi > 1e-9, pi, 1e-6 * float(price.min(initial=1.0)))
+        for _ in range(3):
+            covered = np.zeros(n_d, dtype=np.int64)
+            for k in np.flatnonzero(lam >= 1.0 - 1e-9).tolist():
+                covered += m.load[k] * math.floor(lam[k] + 1e-9)
+            residual = np.maximum(need - covered, 0)
+            if residual.sum() == 0:
+                break
+            km = np.minimum(kmax, residual[:, None])
+            items = []
+            fills = [
+                _fill(np.argsort(-np.where(km > 0, pi[:, None] / np.maximum(w, 1e-12), -1.0), axis=0), km, size, free)
+                for w in weights[:2]
+            ]
+            fills += [_fill_dynamic(km, size, free, pi, total) for total in ((False, True) if dynamic else ())]
+            for a in fills:
+                for k in np.flatnonzero(a.any(axis=0)).tolist():
+                    items.append((int(offs[k]), a[:, k].copy()))
+            if _add_patterns(m, p, prices, items) == 0:
+                break
+            h.run()
+            lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
+        lp_obj = h.getInfo().objective_function_value
 
-    # --- the integer program over the patterns that may still pay ---------------------------------------------------
-    n_cols = h.getNumCol()
-    col_dual = np.asarray(h.getSolution().col_dual, dtype=float)
-    start = np.zeros(n_cols)
-    ub_cost = math.inf
-    if incumbent is not None:
-        for k, (j, a) in enumerate(zip(m.off, m.load, strict=True)):
-            key = int(j).to_bytes(4, "little") + a.astype(np.int32).tobytes()
-            start[m.first_pattern + k] = inc_cols.get(key, 0)
-        covered = np.zeros(n_d, dtype=np.int64)
-        for k in np.flatnonzero(start[m.first_pattern :]).tolist():
-            covered += m.load[k] * int(start[m.first_pattern + k])
-        start[:n_d] = np.maximum(need - covered, 0)
-        if pool:
-            s = sum(int(start[m.first_pattern + k]) for k, j in enumerate(m.off) if p.spot[j])
-            start[c_col] = s if s_form else (_ceil_share(share, s) if s else 0)
-        ub_cost = float(start[:n_d] @ np.full(n_d, penalty)) + sum(
-            float(prices[j]) * start[m.first_pattern + k] for k, j in enumerate(m.off)
-        )
-    if incumbent is not None and skip_gap >= 0.0 and ub_cost <= lp_obj * (1.0 + skip_gap) + 1e-9:
-        return None
-    gap = ub_cost - lp_obj
-    pattern_cols = np.arange(m.first_pattern, n_cols)
-    rc = col_dual[m.first_pattern :]
-    keep = rc <= gap + 1e-7
-    if len(fixed):
-        keep[: len(fixed)] |= fixed > 0
-    if keep.sum() > mip_columns:  # the integer program sees the patterns of smallest reduced cost only
-        keep &= rc <= np.sort(rc)[mip_columns - 1]
+        # --- the integer program over the patterns that may still pay -----------------------------------------------
+        n_cols = h.getNumCol()
+        col_dual = np.asarray(h.getSolution().col_dual, dtype=float)
+        start = np.zeros(n_cols)
+        ub_cost = math.inf
+        if incumbent is not None:
+            for k, (j, a) in enumerate(zip(m.off, m.load, strict=True)):
+                key = int(j).to_bytes(4, "little") + a.astype(np.int32).tobytes()
+                start[m.first_pattern + k] = inc_cols.get(key, 0)
+            covered = np.zeros(n_d, dtype=np.int64)
+            for k in np.flatnonzero(start[m.first_pattern :]).tolist():
+                covered += m.load[k] * int(start[m.first_pattern + k])
+            start[:n_d] = np.maximum(need - covered, 0)
+            if pool:
+                s = sum(int(start[m.first_pattern + k]) for k, j in enumerate(m.off) if p.spot[j])
+                start[c_col] = s if s_form else (_ceil_share(share, s) if s else 0)
+            ub_cost = float(start[:n_d] @ np.full(n_d, penalty)) + sum(
+                float(prices[j]) * start[m.first_pattern + k] for k, j in enumerate(m.off)
+            )
+        if incumbent is not None and skip_gap >= 0.0 and ub_cost <= lp_obj * (1.0 + skip_gap) + 1e-9:
+            continue
+        gap = ub_cost - lp_obj
+        pattern_cols = np.arange(m.first_pattern, n_cols)
+        rc = col_dual[m.first_pattern :]
+        keep = rc <= gap + 1e-7
         if len(fixed):
             keep[: len(fixed)] |= fixed > 0
-    drop = pattern_cols[~keep]
-    # a fresh solver for the integer program (re-running the LP's instance as a MIP mis-reports its objective)
-    lp = h.getLp()
-    upper = np.asarray(lp.col_upper_, dtype=float)
-    upper[drop] = 0.0
-    lp.col_upper_ = upper
-    integrality = np.zeros(n_cols, dtype=np.uint8)
-    integrality[pattern_cols] = 1
-    if pool and not s_form:
-        integrality[c_col] = 1
-    lp.integrality_ = [highspy.HighsVarType(int(v)) for v in integrality]
-    if pool and not mip_pool:  # the integer program without the pool cap (the caller spreads the pools)
-        row_upper = np.asarray(lp.row_upper_, dtype=float)
-        row_upper[[pool_row[j] for j in spot_offs]] = _INF
-        lp.row_upper_ = row_upper
-    h = _Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", PATTERN_SECONDS)
-    h.setOptionValue("mip_max_nodes", mip_nodes or PATTERN_MIP_NODES)
-    h.setOptionValue("mip_rel_gap", 1e-4)
-    if lean_mip:
-        # large problems: no restart (a second presolve and root solve) after the root node: the same node limit
-        # at about 60% of the CPU time on web 1,000 / 6,000 pods (a deterministic setting, no clock)
-        h.setOptionValue("mip_allow_restart", False)
-    h.passModel(lp)
-    # (no MIP start: HiGHS 1.16 answers a run started from a given solution with that solution and a wrong
-    # objective; the incumbent bounds the columns above and the caller keeps whichever plan is cheaper)
-    with quiet_stdout():
-        h.run()
-    sol = h.getSolution()
-    if not sol.value_valid:
-        return None
-    x = np.round(np.asarray(sol.col_value, dtype=float)).astype(np.int64)
-    return _nodes(m, np.maximum(x[m.first_pattern :], 0), need, cl.count, size, free_all, prices, n_d)
+        if keep.sum() > mip_columns:  # the integer program sees the patterns of smallest reduced cost only
+            keep &= rc <= np.sort(rc)[mip_columns - 1]
+            if len(fixed):
+                keep[: len(fixed)] |= fixed > 0
+        drop = pattern_cols[~keep]
+        # a fresh solver for the integer program (re-running the LP's instance as a MIP mis-reports its objective)
+        lp = h.getLp()
+        upper = np.asarray(lp.col_upper_, dtype=float)
+        upper[drop] = 0.0
+        lp.col_upper_ = upper
+        integrality = np.zeros(n_cols, dtype=np.uint8)
+        integrality[pattern_cols] = 1
+        if pool and not s_form:
+            integrality[c_col] = 1
+        lp.integrality_ = [highspy.HighsVarType(int(v)) for v in integrality]
+        if pool and not mip_pool:  # the integer program without the pool cap (the caller spreads the pools)
+            row_upper = np.asarray(lp.row_upper_, dtype=float)
+            row_upper[[pool_row[j] for j in spot_offs]] = _INF
+            lp.row_upper_ = row_upper
+        h = _Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("time_limit", PATTERN_SECONDS)
+        h.setOptionValue("mip_max_nodes", mip_nodes or PATTERN_MIP_NODES)
+        h.setOptionValue("mip_rel_gap", 1e-4)
+        if lean_mip:
+            # large problems: no restart (a second presolve and root solve) after the root node: the same node limit
+            # at about 60% of the CPU time on web 1,000 / 6,000 pods (a deterministic setting, no clock)
+            h.setOptionValue("mip_allow_restart", False)
+        h.passModel(lp)
+        # (no MIP start: HiGHS 1.16 answers a run started from a given solution with that solution and a wrong
+        # objective; the incumbent bounds the columns above and the caller keeps whichever plan is cheaper)
+        with quiet_stdout():
+            h.run()
+        sol = h.getSolution()
+        if not sol.value_valid:
+            continue
+        x = np.round(np.asarray(sol.col_value, dtype=float)).astype(np.int64)
+        res = _nodes(m, np.maximum(x[m.first_pattern :], 0), need, cl.count, size, free_all, prices, n_d)
+        if best is None or (res.unplaced.sum(), res.cost) < (best.unplaced.sum(), best.cost - 1e-9):
+            best = res
 
+    return best
 
 def _dive(
     h: _Highs, m: _Master, need: np.ndarray, price_once: Any, kmax: np.ndarray, dive_up: float | None
