@@ -60,7 +60,7 @@ DIVE_UP_CAPPED = 0.5
 #: Without a pool cap the dive runs twice from the same LP, the cheaper plan winning: stopping where the LP uses no
 #: pattern whole (the integer program decides the rest), and rounding up the pattern used most while it is used at
 #: least half. Neither wins everywhere (1,000-6,000 pods: each is up to 1.7% cheaper than the other on some problem).
-DIVE_UP: tuple[float | None, ...] = (None, 0.5)
+DIVE_UP: tuple[float | None, ...] = (None, 0.5, 0.75, 0.3)
 #: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
 REPAIR_DEPTH = 2
 
