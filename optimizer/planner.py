@@ -56,7 +56,7 @@ SMALL_GAP = 0.003
 SMALL_PATTERN_COLUMNS = 1500
 SMALL_PATTERN_NODES = 200
 #: Under a pool cap the node patterns' dive also rounds up the pattern the LP uses most once it uses it this much.
-DIVE_UP_CAPPED = 0.5
+DIVE_UP_CAPPED: tuple[float | None, ...] = (0.5, 0.75, 0.3)
 #: Without a pool cap the dive runs twice from the same LP, the cheaper plan winning: stopping where the LP uses no
 #: pattern whole (the integer program decides the rest), and rounding up the pattern used most while it is used at
 #: least half. Neither wins everywhere (1,000-6,000 pods: each is up to 1.7% cheaper than the other on some problem).
