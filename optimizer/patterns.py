@@ -157,7 +157,8 @@ def solve_patterns(
     class per node, unplaced per class) of a known plan: its nodes enter as patterns and it starts the integer
     program, so the answer is never worse than it. Returns None when there is nothing to place, and, with `skip_gap`
     >= 0, when the incumbent is within that ratio of the LP over the patterns (nothing to gain worth the integer
-    program)."""
+    program). `dive_up` may be a tuple: the dive (and the integer program after it) then runs once per value, each
+    from a copy of the same converged LP, and the cheapest result is returned."""
     need = np.where(compat.any(axis=1), cl.count, 0).astype(np.int64)
     n_d = len(cl)
     if n_d == 0 or need.sum() == 0 or len(offerings) == 0:
@@ -411,6 +412,7 @@ def solve_patterns(
             best = res
 
     return best
+
 
 def _dive(
     h: _Highs, m: _Master, need: np.ndarray, price_once: Any, kmax: np.ndarray, dive_up: float | None

@@ -55,12 +55,14 @@ SMALL_GAP = 0.003
 #: The node patterns' integer program of a small problem: at most this many patterns, this many branch-and-bound nodes.
 SMALL_PATTERN_COLUMNS = 1500
 SMALL_PATTERN_NODES = 200
-#: Under a pool cap the node patterns' dive also rounds up the pattern the LP uses most once it uses it this much.
-DIVE_UP_CAPPED: tuple[float | None, ...] = (0.5, 0.75, 0.3)
-#: Without a pool cap the dive runs twice from the same LP, the cheaper plan winning: stopping where the LP uses no
-#: pattern whole (the integer program decides the rest), and rounding up the pattern used most while it is used at
-#: least half. Neither wins everywhere (1,000-6,000 pods: each is up to 1.7% cheaper than the other on some problem).
+#: Rounding the node patterns' LP (201-8,000 pods): the dive runs once per variant from the same converged LP, the
+#: cheapest plan winning. None stops where the LP uses no pattern whole (the integer program decides the rest); a
+#: number also rounds up the pattern used most while the LP uses it at least that much. Dives are chaotic: on the 30
+#: benchmark problems of 1,000-6,000 pods (seeds 0 and 1) each variant is the cheapest somewhere, up to 1.7% cheaper
+#: than the next (`web` 1,000 pods, seed 1: 1.032 -> 1.017 of the whole-node bound), at about 1.5-2x the CPU time.
 DIVE_UP: tuple[float | None, ...] = (None, 0.5, 0.75, 0.3)
+#: Under a pool cap (whose dive always rounds up: the integer program there drops the cap).
+DIVE_UP_CAPPED: tuple[float | None, ...] = (0.5, 0.75, 0.3)
 #: Leftover pods are planned afresh up to this depth; below it they go to the best-value new nodes.
 REPAIR_DEPTH = 2
 
