@@ -62,6 +62,29 @@ def test_dive_gives_nodes_that_fit_and_account_for_every_pod(mix: str, dive_up: 
     assert res.cost == pytest.approx(float(p.price_f[res.off].sum()))
 
 
+def test_dive_variants_start_from_one_lp_and_the_cheapest_wins() -> None:
+    pr = catalog_problem("memory", 600, 51)
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    cmask = compat & undominated(p, p.price_f, compat.any(axis=0))[None, :]
+    cols = np.flatnonzero(cmask.any(axis=0))
+
+    def run(dive_up: Any) -> Any:
+        res = solve_patterns(
+            p, cl, cmask, p.price_f, cols, dynamic=False, mip_nodes=50, dive=True, dive_up=dive_up, s_form=True
+        )
+        assert res is not None and res.unplaced.sum() == 0
+        return res
+
+    variants = (None, 0.5, 0.75, 0.3)
+    alone = [run(v).cost for v in variants]
+    assert len({round(c, 6) for c in alone}) > 1  # the variants round differently here
+    together = run(variants)
+    assert together.cost == pytest.approx(min(alone), abs=1e-9)  # each variant saw the same LP as it does alone
+    assert (together.load @ cl.size <= p.free_capacity()[together.off]).all()
+
+
 @pytest.mark.parametrize(("mix", "pods", "seed"), [("constrained", 1_200, 52), ("big-pods", 1_000, 53)])
 def test_mid_sized_plans_are_valid_deterministic_and_cheaper_with_node_patterns(
     mix: str, pods: int, seed: int, monkeypatch: pytest.MonkeyPatch
