@@ -148,6 +148,36 @@ def test_spread_sends_pods_where_their_resource_is_left() -> None:
     assert (loads @ cl.size <= p.free_capacity()[0]).all()
 
 
+def test_least_filled_nodes_are_planned_again_on_cheaper_nodes() -> None:
+    """Three big nodes, each a third full: planned again by the exact path, their pods fit one small node."""
+    pr = one_offering_problem(8000, 32768, 58, {"a": (3, 1000, 2048), "b": (3, 500, 1024)})
+    small = dict(pr["offerings"][0], instance_type="m.small", price="0.3", allocatable_cpu_m=5000)
+    small |= {"allocatable_memory_mib": 10240}
+    pr["offerings"].append(small)
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    st = planner._Plan(p, cl, compat, p.price_f)
+    st.add_nodes(0, np.tile(cl.count // 3, (3, 1)))
+    out = planner._replan_least_filled(p, cl, compat, p.price_f, np.ones(p.n_offerings, dtype=bool), st)
+    assert out.off.tolist() == [1]
+    assert (out.load.sum(axis=0) == cl.count).all()
+    assert (out.used() <= p.free_capacity()[out.off]).all()
+    assert st.cost() == pytest.approx(3.0)  # the plan given is left as it was
+
+
+@pytest.mark.parametrize(("mix", "seed"), [("constrained", 55), ("memory", 51)])
+def test_local_replanning_keeps_plans_valid_and_makes_them_cheaper(
+    mix: str, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pr = catalog_problem(mix, 600, seed)
+    result = plan(pr)
+    assert validate(pr, result) == []
+    monkeypatch.setattr(planner, "LNS_ROUNDS", 0)
+    without = plan(pr)
+    assert float(result["hourly_cost"]) < float(without["hourly_cost"]) - 1e-6  # 0.2-0.5% cheaper here
+
+
 def test_repair_levels_resolve_the_top_lp_warm() -> None:
     """The LP of the top level is kept and re-solved with the leftovers' counts: the same optimum as a fresh solve."""
     from optimizer.model import LPCache, fit_groups, solve_lp
