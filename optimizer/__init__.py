@@ -27,6 +27,8 @@ Algorithm
 7. Consolidation: empty under-filled nodes into others' free room; move each node to the cheapest offering that
    holds its pods; then spread spot nodes so no pool exceeds ``ceil(max_pool_share * spot_nodes)`` (cheapest other
    pool, else on-demand, else re-placed on on-demand, else reported unplaced).
+8. Plans of 201-8,000 pods then re-plan their least-filled nodes (a few, a few dozen pods) by the exact path of
+   small problems, and take that when the merged plan, pools spread, is cheaper (see optimizer/README.md).
 
 Strategies
 ----------
