@@ -64,10 +64,11 @@ SMALL_PATTERN_NODES = 200
 DIVE_UP: tuple[float | None, ...] = (None, 0.5, 0.75, 0.3)
 #: Under a pool cap (whose dive always rounds up: the integer program there drops the cap).
 DIVE_UP_CAPPED: tuple[float | None, ...] = (0.5, 0.75, 0.3)
-#: Local re-planning (201-8,000 pods): at most LNS_ROUNDS times, the least-filled nodes of the plan (at most LNS_NODES
-#: of them, LNS_PODS pods) are planned again as a small problem (the exact path) and replaced when that is cheaper.
-#: On the seven 1,000-2,000-pod benchmark problems above 1.02 of the whole-node bound it saved 0.1-0.4% each, for
-#: 2-15 s more CPU (more nodes or pods per round: `big-pods` up to 60 s for 0.1% more).
+#: Local re-planning (201-8,000 pods): a few nodes of the plan (at most LNS_NODES of them, LNS_PODS pods; the least
+#: filled first, then the most money idle first, each order for at most LNS_ROUNDS rounds) are planned again as a small
+#: problem (the exact path) and replaced when that is cheaper. On the seven 1,000-2,000-pod benchmark problems above
+#: 1.02 of the whole-node bound it saved 0.1-0.4% each, for 2-15 s more CPU (more nodes or pods per round: `big-pods`
+#: up to 60 s for 0.1% more).
 LNS_ROUNDS = 2
 LNS_NODES = 6
 LNS_PODS = 45
@@ -726,40 +727,44 @@ def plan_fresh(
 def _replan_least_filled(
     p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray, st: _Plan
 ) -> _Plan:
-    """Large-neighbourhood search on a finished plan: its least-filled nodes (largest share of a node used, lowest
-    first; at most LNS_NODES nodes holding at most LNS_PODS pods) are planned again as a problem of their own, by the
-    exact path of small problems, and replaced when that costs less; at most LNS_ROUNDS times, stopping at the first
-    round that gains nothing. The sub-problem ignores the pool cap (it sees only a few nodes of the whole plan); pool
-    spreading restores it on the merged plan, which must still be cheaper. Deterministic: counts decide, no clock."""
+    """Large-neighbourhood search on a finished plan: a few of its nodes (at most LNS_NODES holding at most LNS_PODS
+    pods) are planned again as a problem of their own, by the exact path of small problems, and replaced when that
+    costs less. Two orders pick the nodes, each for at most LNS_ROUNDS rounds, stopping at the first round that gains
+    nothing: the least filled first (the largest share of a node their pods use), then the most money left idle
+    first (price x the share unused). The sub-problem ignores the pool cap (it sees only a few nodes of the whole
+    plan); pool spreading restores it on the merged plan, which must still be cheaper. Deterministic: counts decide,
+    no clock."""
     sub_p = p if p.max_pool_share in (0.0, 1.0) else replace(p, max_pool_share=1.0, memo={})
-    for _ in range(LNS_ROUNDS):
-        if len(st.off) < 2 or (st.kept >= 0).any():
-            return st
-        fill = (st.used() / np.maximum(st.free[st.off], 1)).max(axis=1)
-        pods = st.load.sum(axis=1)
-        pick: list[int] = []
-        total = 0
-        for i in np.argsort(fill, kind="stable").tolist():
-            if len(pick) == LNS_NODES or total + pods[i] > LNS_PODS:
+    for idle_first in (False, True):
+        for _ in range(LNS_ROUNDS):
+            if len(st.off) < 2 or (st.kept >= 0).any():
+                return st
+            fill = (st.used() / np.maximum(st.free[st.off], 1)).max(axis=1)
+            order = -(st.node_prices() * (1.0 - fill)) if idle_first else fill
+            pods = st.load.sum(axis=1)
+            pick: list[int] = []
+            total = 0
+            for i in np.argsort(order, kind="stable").tolist():
+                if len(pick) == LNS_NODES or total + pods[i] > LNS_PODS:
+                    break
+                pick.append(i)
+                total += int(pods[i])
+            if len(pick) < 2:
                 break
-            pick.append(i)
-            total += int(pods[i])
-        if len(pick) < 2:
-            return st
-        counts = st.load[pick].sum(axis=0)
-        rest = Classes(size=cl.size, count=counts, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
-        sub = plan_fresh(sub_p, rest, compat, prices, new_ok)
-        if sub.unplaced.sum() > 0 or sub.cost() >= float(st.node_prices()[pick].sum()) - 1e-9:
-            return st
-        keep = np.ones(len(st.off), dtype=bool)
-        keep[pick] = False
-        trial = st.copy()
-        trial.remove_nodes(keep)
-        trial.add_nodes_of(sub.off, sub.load)
-        trial.spread_pools()
-        if (trial.unplaced.sum(), trial.cost()) >= (st.unplaced.sum(), st.cost() - 1e-9):
-            return st
-        st = trial
+            counts = st.load[pick].sum(axis=0)
+            rest = Classes(size=cl.size, count=counts, must_od=cl.must_od, arch_ok=cl.arch_ok, members=[])
+            sub = plan_fresh(sub_p, rest, compat, prices, new_ok)
+            if sub.unplaced.sum() > 0 or sub.cost() >= float(st.node_prices()[pick].sum()) - 1e-9:
+                break
+            keep = np.ones(len(st.off), dtype=bool)
+            keep[pick] = False
+            trial = st.copy()
+            trial.remove_nodes(keep)
+            trial.add_nodes_of(sub.off, sub.load)
+            trial.spread_pools()
+            if (trial.unplaced.sum(), trial.cost()) >= (st.unplaced.sum(), st.cost() - 1e-9):
+                break
+            st = trial
     return st
 
 
