@@ -24,6 +24,7 @@ Algorithm
 6. Repair: leftovers first-fit into free room, then new nodes chosen by pod value absorbed per dollar.
    Small problems (and mid-sized ones without a pool cap) also get a plan from the per-node model over generated
    node patterns (`optimizer.patterns`, column generation and an integer program in HiGHS); the cheapest plan wins.
+   At 201-3,000 pods the patterns run twice, the second time with broader pricing from the first one's plan.
 7. Consolidation: empty under-filled nodes into others' free room; move each node to the cheapest offering that
    holds its pods; then spread spot nodes so no pool exceeds ``ceil(max_pool_share * spot_nodes)`` (cheapest other
    pool, else on-demand, else re-placed on on-demand, else reported unplaced).

@@ -41,6 +41,8 @@ PATTERN_MIP_NODES = 200
 PATTERN_MIP_COLUMNS = 1500
 #: At most this many new patterns enter the LP per round (the most negative reduced costs).
 PATTERNS_PER_ROUND = 200
+#: Broad pricing (`solve_patterns(broad=True)`): the cpu weights of the extra density orders (memory: the rest).
+BROAD_CPU_WEIGHTS = (0.2, 0.35, 0.5, 0.65, 0.8)
 #: Diving (large problems): at most this many fixing steps, the first DIVE_PRICING of them followed by a pricing pass
 #: adding at most DIVE_PATTERNS patterns shaped for the pods not yet fixed.
 DIVE_STEPS = 400
@@ -147,6 +149,7 @@ def solve_patterns(
     mip_pool: bool = True,
     skip_gap: float = -1.0,
     lean_mip: bool = False,
+    broad: bool = False,
 ) -> NodeResult | None:
     """The per-node optimum over generated patterns on `offerings` (see the module docstring).
 
@@ -158,7 +161,11 @@ def solve_patterns(
     program, so the answer is never worse than it. Returns None when there is nothing to place, and, with `skip_gap`
     >= 0, when the incumbent is within that ratio of the LP over the patterns (nothing to gain worth the integer
     program). `dive_up` may be a tuple: the dive (and the integer program after it) then runs once per value, each
-    from a copy of the same converged LP, and the cheapest result is returned."""
+    from a copy of the same converged LP, and the cheapest result is returned.
+
+    With `broad`, pricing takes the classes in five more density orders (cpu and memory shares mixed 1:4 to 4:1) and,
+    with `s_form` under a pool cap, prices spot patterns by their exact reduced cost: a second, different column
+    generation for callers that run both and keep the cheaper plan."""
     need = np.where(compat.any(axis=1), cl.count, 0).astype(np.int64)
     n_d = len(cl)
     if n_d == 0 or need.sum() == 0 or len(offerings) == 0:
@@ -260,6 +267,8 @@ def solve_patterns(
         frac[:, :, 1] + 1e-3 * frac[:, :, 2],
         np.ones(kmax.shape),
     ]
+    if broad:
+        weights += [a * frac[:, :, 0] + (1.0 - a) * frac[:, :, 1] + 0.05 * frac[:, :, 2] for a in BROAD_CPU_WEIGHTS]
     pool_rows = np.array([pool_row[int(j)] if pool and spot_mask[k] else 0 for k, j in enumerate(offs)], dtype=np.int64)
 
     def price_once(limit: int, seeded: bool, kcap: np.ndarray) -> int:
@@ -271,9 +280,10 @@ def solve_patterns(
         eff = price.copy()
         if pool:
             # a spot pattern has 1 in its pool's row and -share in the row of c (exact reduced cost); with `s_form`,
-            # -1 in the row of S, whose dual the exact reduced cost adds: pricing subtracts it instead, a heuristic
-            # choice of which patterns enter (measured: cheaper plans on 4 of 6 pool-capped benchmark problems)
-            c_dual = -duals[c_row] if s_form else share * duals[c_row]
+            # -1 in the row of S, whose dual the exact reduced cost adds: pricing subtracts it instead (unless
+            # `broad`), a heuristic choice of which patterns enter (measured: cheaper plans on 4 of 6 pool-capped
+            # benchmark problems)
+            c_dual = (duals[c_row] if broad else -duals[c_row]) if s_form else share * duals[c_row]
             eff = eff - np.where(spot_mask, duals[pool_rows] - c_dual, 0.0)
         km = np.where((pi > 1e-9)[:, None], kcap, 0)
         if not km.any():
