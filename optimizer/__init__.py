@@ -30,6 +30,9 @@ Algorithm
    pool, else on-demand, else re-placed on on-demand, else reported unplaced).
 8. Plans of 201-8,000 pods then re-plan their least-filled nodes (a few, a few dozen pods) by the exact path of
    small problems, and take that when the merged plan, pools spread, is cheaper (see optimizer/README.md).
+9. Splitting: a few under-filled nodes (the most money idle first) are each replaced by two smaller nodes when two
+   hold their pods for less (the first filled biggest pods first on every undominated offering, the rest on the
+   cheapest offering that holds it), pools spread again; the plan is kept only if cheaper.
 
 Strategies
 ----------
