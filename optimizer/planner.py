@@ -442,6 +442,8 @@ class _Plan:
         usable = self.p.memo.get("usable")
         if usable is None:
             usable = self.p.memo["usable"] = usable_offerings(self.p)
+        if len(idx) == 1:  # one node (pool spreading moves nodes one at a time): no grouping by class set
+            return (usable & self.compat[np.flatnonzero(present[0])].all(axis=0))[None, :]
         out = np.tile(usable, (len(idx), 1))
         if present.size == 0:
             return out
