@@ -39,7 +39,7 @@ def plan(problem: dict[str, Any]) -> dict[str, Any]:
     prices = effective_prices(p)
     compat = compatibility(p, cl)
     if p.version == 1:
-        st = plan_fresh(p, cl, compat, prices)
+        st = plan_fresh(p, cl, compat, prices, thorough=True)
         order = np.lexsort((-st.used()[:, 2] if len(st.off) else np.zeros(0), st.off))
         pods, unplaced = _assign(p, cl, st, order, [], [])
         nodes = [_node_json(p, int(st.off[i]), pods[k]) for k, i in enumerate(order.tolist())]
@@ -225,11 +225,13 @@ class _Incremental:
         left = st.fill_existing(left)
         return st, left
 
-    def _complete(self, keep: list[int], exact: bool, label: str) -> _Candidate:
+    def _complete(self, keep: list[int], exact: bool, label: str, thorough: bool = False) -> _Candidate:
         """Keep `keep`, plan the pods they do not hold on new nodes, then keep removed nodes new ones would copy."""
         st, left = self._fill_kept(keep)
         sub = Classes(size=self.cl.size, count=left, must_od=self.cl.must_od, arch_ok=self.cl.arch_ok, members=[])
-        new = plan_fresh(self.p, sub, self.compat, self.prices, self.available, exact=exact and left.sum() > 0)
+        new = plan_fresh(
+            self.p, sub, self.compat, self.prices, self.available, exact=exact and left.sum() > 0, thorough=thorough
+        )
         st.off = np.concatenate([st.off, new.off])
         st.load = np.vstack([st.load, new.load])
         st.kept = np.concatenate([st.kept, new.kept])
@@ -281,7 +283,7 @@ class _Incremental:
         quo_ok = not self.drift_removed and missing.sum() == 0 and self._pools_ok(quo.st)
 
         cands: list[_Candidate] = []
-        scratch = self._complete(self.forced, True, "from scratch")
+        scratch = self._complete(self.forced, True, "from scratch", thorough=True)
         cands.append(scratch)
         order = self._priority(scratch, quo)
         top = min(self.budget, len(order))

@@ -565,7 +565,7 @@ class NodeResult:
 
 
 def solve_nodes(
-    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, copies: np.ndarray
+    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, copies: np.ndarray, max_vars: int = PACK_VARS
 ) -> NodeResult | None:
     """Exact per-node packing as a MILP (small problems only): ``copies[j]`` candidate nodes of offering j.
 
@@ -578,7 +578,7 @@ def solve_nodes(
              sum_{b in pool j} o_b <= c <= share * S + 1 - 1e-6   (S = open spot nodes: c = ceil(share * S))
              o_b >= o_{b+1}                              for copies of one offering (symmetry)
 
-    Returns None when it would have more than `PACK_VARS` variables; stopped after `PACK_NODES` branch-and-bound
+    Returns None when it would have more than `max_vars` variables; stopped after `PACK_NODES` branch-and-bound
     nodes (deterministic); returns None without an incumbent.
     """
     free = p.free_capacity()
@@ -595,7 +595,7 @@ def solve_nodes(
     pool_rows = share < 1.0 and len(spot_b) > 0
     n_c = 1 if pool_rows else 0
     n_var = n_b + n_q + n_d + n_c
-    if n_var > PACK_VARS:
+    if n_var > max_vars:
         return None
     o0, q0, u0, c0 = 0, n_b, n_b + n_q, n_b + n_q + n_d
 
