@@ -565,7 +565,13 @@ class NodeResult:
 
 
 def solve_nodes(
-    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, copies: np.ndarray, max_vars: int = PACK_VARS
+    p: Problem,
+    cl: Classes,
+    compat: np.ndarray,
+    prices: np.ndarray,
+    copies: np.ndarray,
+    max_vars: int = PACK_VARS,
+    max_nodes: int = PACK_NODES,
 ) -> NodeResult | None:
     """Exact per-node packing as a MILP (small problems only): ``copies[j]`` candidate nodes of offering j.
 
@@ -578,7 +584,7 @@ def solve_nodes(
              sum_{b in pool j} o_b <= c <= share * S + 1 - 1e-6   (S = open spot nodes: c = ceil(share * S))
              o_b >= o_{b+1}                              for copies of one offering (symmetry)
 
-    Returns None when it would have more than `max_vars` variables; stopped after `PACK_NODES` branch-and-bound
+    Returns None when it would have more than `max_vars` variables; stopped after `max_nodes` branch-and-bound
     nodes (deterministic); returns None without an incumbent.
     """
     free = p.free_capacity()
@@ -652,7 +658,7 @@ def solve_nodes(
         constraints=[LinearConstraint(a_ub, -np.inf, np.concatenate(hi)), LinearConstraint(a_eq, count, count)],
         integrality=np.ones(n_var),
         bounds=Bounds(np.zeros(n_var), ub),
-        options={"node_limit": PACK_NODES, "time_limit": MILP_SECONDS},
+        options={"node_limit": max_nodes, "time_limit": MILP_SECONDS},
     )
     if res.x is None:
         return None

@@ -11,6 +11,7 @@ import scipy.sparse as sparse
 
 from .model import (
     MILP_NODES,
+    PACK_NODES,
     PACK_VARS,
     Classes,
     LPCache,
@@ -59,6 +60,11 @@ SMALL_MILP_NODES = 300
 #: Local re-planning's sub-problems and the repair levels do not run it.
 SMALL_MILP_NODES_MORE = 3000
 SMALL_PACK_VARS = 2000
+#: ... and its per-node programs (the packing of the whole-pod program's node counts, both runs) stop after this many
+#: branch-and-bound nodes instead of PACK_NODES. On small problems no setting was chosen on (seeds 2-5), 200 nodes
+#: left plans well above what the same node counts hold: `big-pods` 40 pods, seed 3, 4.2138 -> 4.0734 $/h (1.037 ->
+#: 1.002 of the whole-pod optimum), `memory` 100 pods, seed 3, 2.2925 -> 2.2500.
+SMALL_PACK_NODES = 3000
 #: Small problems stop searching once the best plan is within this ratio of a proven lower bound on every plan (the
 #: LP, then the whole-pod integer program's dual bound): a deterministic gap test, no clock involved.
 SMALL_GAP = 0.003
@@ -780,7 +786,9 @@ def plan_fresh(
         if small:
             # few pods: pack the integer program's node counts exactly, node by node, with one spare node of every
             # offering it chose
-            alt = _pack_exactly(p, cl, compat, prices, new_ok, cand_a, mip.x, PACK_VARS)
+            alt = _pack_exactly(
+                p, cl, compat, prices, new_ok, cand_a, mip.x, PACK_VARS, SMALL_PACK_NODES if thorough else PACK_NODES
+            )
             packed_exactly = alt is not None
             if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
@@ -829,7 +837,7 @@ def plan_fresh(
         # more nodes, then a bigger per-node program (one spare node per offering used)
         more = whole_nodes(SMALL_MILP_NODES_MORE)
         if more is not None:
-            alt = _pack_exactly(p, cl, compat, prices, new_ok, cand_a, more.x, SMALL_PACK_VARS)
+            alt = _pack_exactly(p, cl, compat, prices, new_ok, cand_a, more.x, SMALL_PACK_VARS, SMALL_PACK_NODES)
             if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
                 best = alt
     if depth == 0:
@@ -979,13 +987,14 @@ def _pack_exactly(
     offerings: np.ndarray,
     counts: np.ndarray,
     max_vars: int,
+    max_nodes: int,
 ) -> _Plan | None:
     """An integer program's node `counts` (of `offerings`) packed node by node (`_exact_plan`), with one spare node of
     every offering it chose, else without; None when neither runs or finds a packing."""
     used = np.zeros(p.n_offerings, dtype=np.int64)
     used[offerings] = np.round(counts).astype(np.int64)
-    alt = _exact_plan(p, cl, compat, prices, new_ok, used + (used > 0), max_vars)
-    return alt if alt is not None else _exact_plan(p, cl, compat, prices, new_ok, used, max_vars)
+    alt = _exact_plan(p, cl, compat, prices, new_ok, used + (used > 0), max_vars, max_nodes)
+    return alt if alt is not None else _exact_plan(p, cl, compat, prices, new_ok, used, max_vars, max_nodes)
 
 
 def _exact_plan(
@@ -996,9 +1005,10 @@ def _exact_plan(
     new_ok: np.ndarray,
     copies: np.ndarray,
     max_vars: int = PACK_VARS,
+    max_nodes: int = PACK_NODES,
 ) -> _Plan | None:
     """The per-node MILP over `copies` candidate nodes per offering, then downsized and pool-spread like any plan."""
-    sol = solve_nodes(p, cl, compat & new_ok[None, :], prices, copies, max_vars)
+    sol = solve_nodes(p, cl, compat & new_ok[None, :], prices, copies, max_vars, max_nodes)
     if sol is None:
         return None
     st = _Plan(p, cl, compat, prices, new_ok)
