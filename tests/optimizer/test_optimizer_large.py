@@ -249,6 +249,52 @@ def test_big_pods_first_packs_what_the_even_spread_strands() -> None:
     assert (st.load @ cl.size <= p.free_capacity()[0]).all()
 
 
+def test_node_patterns_pack_an_offerings_share_the_other_packings_strand() -> None:
+    """22 nodes fit exactly: 11 hold two CPU pods and a memory pod, 11 two other CPU pods and another memory pod,
+    each filling a node's CPU and memory to the millicore and MiB. The spread, big pods first, the LP-shared rest and
+    first fit all leave pods over; node patterns (`pack_by_patterns`, above 8,000 pods) find the two nodes and pack
+    every pod."""
+    pods = {"a": (22, 326, 216), "b": (22, 310, 158), "c": (11, 380, 684), "d": (11, 348, 568)}
+    pr = one_offering_problem(1000, 1000, 100, pods)
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    st = planner._Plan(p, cl, compat, p.price_f)
+    st.big_first, st.patterns = True, False
+    assert st.pack_type(0, cl.count.copy(), nodes=22).sum() > 0
+    st = planner._Plan(p, cl, compat, p.price_f)
+    st.big_first = True
+    assert st.pack_type(0, cl.count.copy(), nodes=22).sum() == 0
+    assert st.patterned
+    assert len(st.off) == 22
+    assert (st.load.sum(axis=0) == cl.count).all()
+    assert (st.load @ cl.size <= p.free_capacity()[0]).all()
+    assert len(np.unique(st.load, axis=0)) == 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pack_by_patterns_gives_nodes_that_fit_and_accounts_for_every_pod(seed: int) -> None:
+    """Random shares of one offering: every node it returns fits, it returns at most the nodes it was given, and
+    its nodes plus what it leaves are exactly the pods it got."""
+    from optimizer.patterns import pack_by_patterns
+
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(3, 40))
+    size = np.stack([rng.integers(50, 4000, d), rng.integers(64, 16000, d), np.ones(d, dtype=np.int64)], axis=1)
+    count = rng.integers(0, 200, d) * (rng.random(d) < 0.8)
+    cap = np.array([16000, 64000, 110])
+    value = (size / cap).max(axis=1)
+    nodes = int(np.ceil((count @ size / cap).max()))
+    start = np.zeros((0, d), dtype=np.int64)
+    loads, rest = pack_by_patterns(cap, size, count, nodes, value, start)
+    assert len(loads) <= nodes
+    assert (loads >= 0).all() and (rest >= 0).all()
+    assert (loads.sum(axis=0) + rest == count).all()
+    assert (loads @ size <= cap).all()
+    # the pooled capacity holds every pod, so the LP's whole patterns leave at most a few nodes' worth over
+    assert rest @ value < 0.1 * nodes + d
+
+
 def test_restricted_lp_prices_the_left_out_pairs_back_in() -> None:
     """The second LP of a plan above 8,000 pods starts from a few (class, offering) pairs; column generation over the
     rest reaches the optimum of the LP over all of them, which the restricted LP alone misses."""
