@@ -613,6 +613,8 @@ def pack_by_patterns(
     At most `rounds` rounds (PACK_ROUNDS). Counts and rounds decide, never a clock."""
     idx = np.flatnonzero(count > 0)
     k = len(idx)
+    if k == 0 or nodes <= 0:
+        return np.zeros((0, len(count)), dtype=np.int64), count.copy()
     sz = size[idx].astype(np.int64)
     cnt = count[idx].astype(np.int64)
     val = value[idx].astype(float)

@@ -293,6 +293,11 @@ def test_pack_by_patterns_gives_nodes_that_fit_and_accounts_for_every_pod(seed: 
     assert (loads @ size <= cap).all()
     # the pooled capacity holds every pod, so the LP's whole patterns leave at most a few nodes' worth over
     assert rest @ value < 0.1 * nodes + d
+    # nothing to pack, or no node to pack into: no node, every pod left
+    none, all_left = pack_by_patterns(cap, size, np.zeros(d, dtype=np.int64), nodes, value, start)
+    assert none.shape == (0, d) and not all_left.any()
+    none, all_left = pack_by_patterns(cap, size, count, 0, value, start)
+    assert none.shape == (0, d) and (all_left == count).all()
 
 
 def test_restricted_lp_prices_the_left_out_pairs_back_in() -> None:
