@@ -576,20 +576,21 @@ def _collect(
             best[k] = (float(rc[k]), k, a[:, k].copy())
 
 
-def _fills(
-    room: np.ndarray, a: np.ndarray, size: np.ndarray, count: np.ndarray, w: np.ndarray, orders: np.ndarray
-) -> np.ndarray:
+def _fills(room: np.ndarray, a: np.ndarray, size: np.ndarray, orders: np.ndarray, limit: np.ndarray) -> np.ndarray:
     """Greedy fills of nodes with free `room` already holding `a` (both (F, ...), modified in place), one per row of
-    `orders` (class orders): each class in turn takes as many pods as fit, at most its `count`, if its value `w` is
-    positive. All fills run at once, one class position at a time. Returns `a`."""
+    `orders` (class orders, no class twice in a row): each class in turn takes as many pods as fit, at most its
+    `limit` (same shape as `orders`; 0 skips it). All fills run at once, one class position at a time. Returns
+    `a`."""
     rows = np.arange(len(a))
-    step = np.maximum(size, 1)
+    step = np.maximum(size, 1)[orders]  # (F, T, 3)
+    grow = size[orders]
+    took = np.zeros(orders.shape, dtype=np.int64)
     for t in range(orders.shape[1]):
-        d = orders[:, t]
-        take = np.minimum((room // step[d]).min(axis=1), count[d] - a[rows, d])
-        take = np.where(w[d] > 0, np.maximum(take, 0), 0)
-        a[rows, d] += take
-        room -= take[:, None] * size[d]
+        take = np.minimum((room // step[:, t]).min(axis=1), limit[:, t])
+        np.maximum(take, 0, out=take)
+        took[:, t] = take
+        room -= take[:, None] * grow[:, t]
+    a[rows[:, None], orders] += took
     return a
 
 
@@ -678,11 +679,17 @@ def pack_by_patterns(
         a = np.zeros((int(ok.sum()), k), dtype=np.int64)
         a[np.arange(len(a)), lead[ok]] = 1
         plain = np.zeros((len(orders), k), dtype=np.int64)
-        cand = np.vstack(
-            [
-                _fills(np.tile(cap.astype(np.int64), (len(orders), 1)), plain, sz, cnt, w, orders),
-                _fills(room[ok], a, sz, cnt, w, rest[ok]),
-            ]
+        # one pass for both kinds: a seeded fill's order ends with its seed class, which takes no more there
+        ends = np.column_stack([rest[ok], lead[ok]])
+        both = np.vstack([orders, ends])
+        limit = np.where(w[both] > 0, cnt[both], 0)
+        limit[len(orders) :, -1] = 0
+        cand = _fills(
+            np.vstack([np.tile(cap.astype(np.int64), (len(orders), 1)), room[ok]]),
+            np.vstack([plain, a]),
+            sz,
+            both,
+            limit,
         )
         cand = cand[cand @ w - dual[k] > 1e-9]
         add = new(cand) if len(cand) else np.zeros((0, k), dtype=np.int64)
