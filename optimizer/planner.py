@@ -43,6 +43,8 @@ MIP_GAP = 0.005
 MIP_PODS = 8_000
 #: Problems above SMALL_PODS up to this many pods also get a node-pattern plan.
 PATTERN_PODS = 8_000
+#: Up to this many pods the pods that must run on demand and the others are also planned apart (`_split_plan`).
+SPLIT_PODS = 3_000
 #: Above PATTERN_PODS pods, packing an offering's nodes also tries: the biggest pods first on empty nodes, then the
 #: rest shared among the nodes by the room those leave (a small LP, at most GROUP_LP_COLUMNS columns), for "big" taken
 #: as a largest share of a node of at least each of GROUP_SHARES.
@@ -878,6 +880,10 @@ def plan_fresh(
             best = alt
     if exact and depth == 0 and not small and pods <= PATTERN_PODS:
         best = _replan_least_filled(p, cl, compat, prices, new_ok, best)
+    if exact and depth == 0 and not small and pods <= SPLIT_PODS:
+        alt = _split_plan(p, cl, compat, prices, new_ok, thorough)
+        if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
+            best = alt
     if thorough and mip is not None and small and not packed_exactly and not proven(best) and _stopped_short(mip):
         # the whole-pod program stopped at its node limit and its node counts were too many to pack node by node:
         # more nodes, then a bigger per-node program (one spare node per offering used)
@@ -939,6 +945,32 @@ def _replan_least_filled(
             if (trial.unplaced.sum(), trial.cost()) >= (st.unplaced.sum(), st.cost() - 1e-9):
                 break
             st = trial
+    return st
+
+
+def _split_plan(
+    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray, thorough: bool
+) -> _Plan | None:
+    """The pods that must run on demand and the others planned as two problems of their own, their nodes merged and
+    consolidated (the others' pods may then move into the on-demand nodes' room). None unless both kinds have pods."""
+    live = cl.count > 0
+    od = cl.must_od & live
+    if not od.any() or not (live & ~od).any():
+        return None
+    st = _Plan(p, cl, compat, prices, new_ok)
+    for part in (od, ~od):
+        sub_cl = Classes(
+            size=cl.size, count=np.where(part, cl.count, 0), must_od=cl.must_od, arch_ok=cl.arch_ok, members=[]
+        )
+        sub = plan_fresh(p, sub_cl, compat, prices, new_ok, thorough=thorough)
+        st.add_nodes_of(sub.off, sub.load)
+        st.unplaced += sub.unplaced
+    alt = st.copy()
+    alt.drop_underfilled()
+    alt.downsize()
+    alt.spread_pools()
+    if (alt.unplaced.sum(), alt.cost()) < (st.unplaced.sum(), st.cost() - 1e-12):
+        st = alt
     return st
 
 

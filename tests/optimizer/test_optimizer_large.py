@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from optimizer import plan, planner, validate
-from optimizer.model import build_classes, compatibility, undominated
+from optimizer.model import build_classes, compatibility, effective_prices, undominated
 from optimizer.patterns import solve_patterns
 from optimizer.problem import _ceil_share, parse_problem
 from tests.optimizer.bench import load_bench
@@ -106,6 +106,7 @@ def test_broad_pricing_generates_other_patterns_that_still_fit(mix: str) -> None
 
 @pytest.mark.parametrize(("mix", "seed"), [("constrained", 55), ("memory", 51)])
 def test_the_broad_pricing_run_makes_plans_cheaper(mix: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(planner, "SPLIT_PODS", 0)  # the broad pricing's own effect, not the split's
     pr = catalog_problem(mix, 600, seed)
     result = plan(pr)
     assert validate(pr, result) == []
@@ -199,6 +200,7 @@ def test_least_filled_nodes_are_planned_again_on_cheaper_nodes() -> None:
 def test_local_replanning_keeps_plans_valid_and_makes_them_cheaper(
     mix: str, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(planner, "SPLIT_PODS", 0)  # the re-planning's own effect, not the split's
     pr = catalog_problem(mix, 600, seed)
     result = plan(pr)
     assert validate(pr, result) == []
@@ -407,3 +409,28 @@ def test_two_under_filled_nodes_merge_into_one_that_costs_less() -> None:
     assert st.off.tolist() == [1]
     assert st.load.tolist() == [cl.count.tolist()]
     assert st.cost() == pytest.approx(0.9)
+
+
+def test_pods_that_must_run_on_demand_are_also_planned_apart() -> None:
+    """`_split_plan`: the on-demand-only pods and the others planned as two problems, merged: every pod accounted for,
+    every node within its capacity, on-demand-only pods on on-demand nodes, the pool cap kept; nothing to split when
+    every pod may run on spot."""
+    pr = catalog_problem("constrained", 600, 56)
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    compat = compatibility(p, cl)
+    prices = effective_prices(p)
+    new_ok = np.ones(p.n_offerings, dtype=bool)
+    st = planner._split_plan(p, cl, compat, prices, new_ok, False)
+    assert st is not None
+    assert (st.load.sum(axis=0) + st.unplaced == cl.count).all()
+    assert st.unplaced.sum() == 0
+    assert (st.used() <= p.free_capacity()[st.off]).all()
+    assert compat[:, st.off][st.load.T > 0].all()
+    holds_od = st.load[:, cl.must_od].sum(axis=1) > 0
+    assert holds_od.any() and not p.spot[st.off[holds_od]].any()
+    assert p.spot[st.off].any() and planner._pools_ok(p, st.off)
+    spot_ok = planner.Classes(
+        size=cl.size, count=np.where(cl.must_od, 0, cl.count), must_od=cl.must_od, arch_ok=cl.arch_ok, members=[]
+    )
+    assert planner._split_plan(p, spot_ok, compat, prices, new_ok, False) is None
