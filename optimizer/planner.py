@@ -44,7 +44,7 @@ MIP_PODS = 8_000
 #: Problems above SMALL_PODS up to this many pods also get a node-pattern plan.
 PATTERN_PODS = 8_000
 #: Up to this many pods the pods that must run on demand and the others are also planned apart (`_split_plan`).
-SPLIT_PODS = 3_000
+SPLIT_PODS = PATTERN_PODS
 #: Above PATTERN_PODS pods, packing an offering's nodes also tries: the biggest pods first on empty nodes, then the
 #: rest shared among the nodes by the room those leave (a small LP, at most GROUP_LP_COLUMNS columns), for "big" taken
 #: as a largest share of a node of at least each of GROUP_SHARES.
