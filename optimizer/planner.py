@@ -43,13 +43,10 @@ MIP_GAP = 0.005
 MIP_PODS = 8_000
 #: Problems above SMALL_PODS up to this many pods also get a node-pattern plan.
 PATTERN_PODS = 8_000
-#: Up to this many pods the pods that must run on demand and the others are also planned apart (`_split_plan`,
-#: step 10 in optimizer/README.md). Not above: at 20,000 pods it would double a plan that must stay under a second.
+#: Up to this many pods the plan returned (`thorough`: not the version-2 candidates that keep nodes) is also made
+#: with the pods that must run on demand and the others planned apart (`_split_plan`, step 10 in
+#: optimizer/README.md). Not above: at 20,000 pods it would double a plan that must stay under a second.
 APART_PODS = PATTERN_PODS
-#: Whether a part of at most SMALL_PODS pods gets the longer searches of the plan returned (`thorough`). Not: an
-#: on-demand part of 154 pods in 40 classes (`constrained` 600 pods) took 85 s with them, 28 s without; the parts
-#: of the benchmark's 1,000-6,000-pod problems are larger and plan the same either way.
-APART_THOROUGH = False
 #: Above PATTERN_PODS pods, packing an offering's nodes also tries: the biggest pods first on empty nodes, then the
 #: rest shared among the nodes by the room those leave (a small LP, at most GROUP_LP_COLUMNS columns), for "big" taken
 #: as a largest share of a node of at least each of GROUP_SHARES.
@@ -885,8 +882,8 @@ def plan_fresh(
             best = alt
     if exact and depth == 0 and not small and pods <= PATTERN_PODS:
         best = _replan_least_filled(p, cl, compat, prices, new_ok, best)
-    if exact and depth == 0 and not small and pods <= APART_PODS:
-        alt = _split_plan(p, cl, compat, prices, new_ok, thorough)
+    if thorough and exact and depth == 0 and not small and pods <= APART_PODS:
+        alt = _split_plan(p, cl, compat, prices, new_ok)
         if alt is not None and (alt.unplaced.sum(), alt.cost()) < (best.unplaced.sum(), best.cost() - 1e-12):
             best = alt
     if thorough and mip is not None and small and not packed_exactly and not proven(best) and _stopped_short(mip):
@@ -953,13 +950,13 @@ def _replan_least_filled(
     return st
 
 
-def _split_plan(
-    p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray, thorough: bool
-) -> _Plan | None:
+def _split_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.ndarray, new_ok: np.ndarray) -> _Plan | None:
     """The pods that must run on demand and the others planned as two problems of their own, their nodes merged and
     consolidated (the others' pods may then move into the on-demand nodes' room). Valid as merged: the first part's
     nodes are all on demand and only the second's spot nodes count for the pool cap, which its plan keeps. None
-    unless both kinds have pods."""
+    unless both kinds have pods. A part of at most SMALL_PODS pods gets the exact path without the longer searches
+    of the plan returned: an on-demand part of 154 pods in 40 classes (`constrained` 600 pods) took 85 s with them,
+    28 s without; the parts of the benchmark's 1,000-6,000-pod problems are larger and plan the same either way."""
     live = cl.count > 0
     od = cl.must_od & live
     if not od.any() or not (live & ~od).any():
@@ -969,7 +966,7 @@ def _split_plan(
         sub_cl = Classes(
             size=cl.size, count=np.where(part, cl.count, 0), must_od=cl.must_od, arch_ok=cl.arch_ok, members=[]
         )
-        sub = plan_fresh(p, sub_cl, compat, prices, new_ok, thorough=thorough and APART_THOROUGH)
+        sub = plan_fresh(p, sub_cl, compat, prices, new_ok)
         st.add_nodes_of(sub.off, sub.load)
         st.unplaced += sub.unplaced
     alt = st.copy()

@@ -421,7 +421,7 @@ def test_pods_that_must_run_on_demand_are_also_planned_apart() -> None:
     compat = compatibility(p, cl)
     prices = effective_prices(p)
     new_ok = np.ones(p.n_offerings, dtype=bool)
-    st = planner._split_plan(p, cl, compat, prices, new_ok, False)
+    st = planner._split_plan(p, cl, compat, prices, new_ok)
     assert st is not None
     assert (st.load.sum(axis=0) + st.unplaced == cl.count).all()
     assert st.unplaced.sum() == 0
@@ -433,7 +433,7 @@ def test_pods_that_must_run_on_demand_are_also_planned_apart() -> None:
     spot_ok = planner.Classes(
         size=cl.size, count=np.where(cl.must_od, 0, cl.count), must_od=cl.must_od, arch_ok=cl.arch_ok, members=[]
     )
-    assert planner._split_plan(p, spot_ok, compat, prices, new_ok, False) is None
+    assert planner._split_plan(p, spot_ok, compat, prices, new_ok) is None
 
 
 @pytest.mark.parametrize(("mix", "seed"), [("constrained", 56), ("mixed", 57)])
