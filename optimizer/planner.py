@@ -115,6 +115,10 @@ REPAIR_DEPTH = 2
 #: node, and a single node that holds them (downsizing) may still be one size too big: on the 20,000-pod `web`
 #: problem, seed 3, a 128-vCPU on-demand node held 102 vCPUs of pods (80%), where a 96-vCPU and an 8-vCPU node cost
 #: 19% less (1.0205 -> 1.0130 of the LP relaxation with two more such splits).
+#: Above this many pod columns (class x fit group) the first LP of a plan of many pods starts from each class's
+#: FIRST_LP_START cheapest groups and prices the others in (the benchmark's 20,000-pod problems have up to ~13,000).
+FIRST_LP_COLUMNS = 30_000
+FIRST_LP_START = 8
 SPLIT_NODES = 16
 SPLIT_FILL = 0.95
 
@@ -227,15 +231,29 @@ class _Plan:
         """(N, 3) capacity still free on every node."""
         return self.free[self.off] - self.used()
 
+    def _append_load(self, loads: np.ndarray) -> None:
+        """Append rows to `load`. `load` is a view of a buffer with spare rows, which grows by half when full, so
+        a plan built offering by offering copies its (nodes x classes) matrix a few times, not once per offering
+        (at 20,000 pods in 1,500 classes that matrix is ~30 MB). A `load` replaced elsewhere (a copy, nodes
+        removed) starts a new buffer."""
+        n, k = len(self.load), len(loads)
+        buf = self.__dict__.get("_buf")
+        if buf is None or self.load is not self.__dict__.get("_view") or len(buf) < n + k:
+            buf = np.empty((max(n + k + (n + k) // 2, 16), self.load.shape[1]), dtype=np.int64)
+            buf[:n] = self.load
+            self._buf = buf
+        buf[n : n + k] = loads
+        self.load = self._view = buf[: n + k]
+
     def add_nodes(self, offering: int, loads: np.ndarray, kept: int = -1) -> None:
         self.off = np.concatenate([self.off, np.full(len(loads), offering, dtype=np.int64)])
-        self.load = np.vstack([self.load, loads.astype(np.int64)])
+        self._append_load(loads)
         self.kept = np.concatenate([self.kept, np.full(len(loads), kept, dtype=np.int64)])
 
     def add_nodes_of(self, offerings: np.ndarray, loads: np.ndarray) -> None:
         """New nodes, node i on ``offerings[i]`` holding ``loads[i]``."""
         self.off = np.concatenate([self.off, offerings.astype(np.int64)])
-        self.load = np.vstack([self.load, loads.astype(np.int64)])
+        self._append_load(loads)
         self.kept = np.concatenate([self.kept, np.full(len(loads), -1, dtype=np.int64)])
 
     def remove_nodes(self, keep: np.ndarray) -> None:
@@ -390,9 +408,8 @@ class _Plan:
         """First-fit decreasing by class into nodes with `room` (both modified in place); return what did not fit."""
         left = want.copy()
         scale = np.maximum(scale.astype(float), 1.0)
-        for d in np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable"):
-            if left[d] <= 0:
-                continue
+        order = np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable")
+        for d in order[left[order] > 0].tolist():
             s = self.cl.size[d]
             k = np.maximum((room // np.maximum(s, 1)).min(axis=1), 0)
             csum = np.cumsum(k)
@@ -408,23 +425,28 @@ class _Plan:
         left = rest.copy()
         scale = np.maximum(scale.astype(float), 1.0)
         order = np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable")
-        for d in order:
-            if left[d] <= 0:
-                continue
+        for d in order[left[order] > 0].tolist():
             s = self.cl.size[d]
             while left[d] > 0:
                 fits = np.flatnonzero((room >= s).all(axis=1))
                 if fits.size == 0:
                     break
+                if left[d] >= fits.size:
+                    # rounds in which every node with room takes one, all at once: round r takes one pod on each
+                    # node with room for r more, as long as enough pods are left for all of them
+                    k = (room[fits] // np.maximum(s, 1)).min(axis=1)
+                    cum = np.cumsum(np.bincount(k)[::-1].cumsum()[::-1][1:])
+                    take = np.minimum(k, int(np.searchsorted(cum, left[d], side="right")))
+                    loads[fits, d] += take
+                    room[fits] -= np.outer(take, s)
+                    left[d] -= int(take.sum())
+                    continue
                 # the nodes whose room lines up best with the pod (dot product of the pod's and the room's shares
                 # of a node, the "DotProduct" rule of vector bin packing): a memory-heavy pod goes where memory is
                 # left, so CPU and memory run out together. (Emptiest-first here left 19% of the pods of the
                 # 20,000-pod `mixed` problem's main offering over; this leaves 0.3%.)
-                if left[d] >= fits.size:  # every node with room takes one
-                    take = fits
-                else:
-                    align = (room[fits] / scale) @ (s / scale)
-                    take = fits[np.argsort(-align, kind="stable")[: left[d]]]
+                align = (room[fits] / scale) @ (s / scale)
+                take = fits[np.argsort(-align, kind="stable")[: left[d]]]
                 loads[take, d] += 1
                 room[take] -= s
                 left[d] -= len(take)
@@ -437,9 +459,8 @@ class _Plan:
         left = left.copy()
         room = self.room()
         scale = np.maximum(self.free[self.off].max(axis=0), 1).astype(float)
-        for d in np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable"):
-            if left[d] <= 0:
-                continue
+        order = np.argsort(-(self.cl.size / scale).max(axis=1), kind="stable")
+        for d in order[left[order] > 0].tolist():
             s = self.cl.size[d]
             ok = self.compat[d, self.off]
             if allowed_nodes is not None:
@@ -763,12 +784,25 @@ def plan_fresh(
     use_mip = small or (depth == 0 and pods <= MIP_PODS)
     # (b) LP over fit groups picks the node mix
     group, gcompat = fit_groups(cmask, cols)
-    first = solve_lp(p, cl, cols, group, gcompat, prices, cache=None if trimmed else lp.cache)
+    free = p.free_capacity()
+    per_pod = np.where(cmask, prices[None, :] * _largest_share(cl.size, free), np.inf)
+    if depth == 0 and lp.many_pods and int(gcompat.sum()) > FIRST_LP_COLUMNS:
+        # many classes (a thousand workloads): the LP starts from each class's FIRST_LP_START groups cheapest per
+        # pod and takes in the others by column generation (the same optimum; a third of the time at 20,000 pods in
+        # 1,500 classes)
+        g_cost = np.full(gcompat.shape, np.inf)
+        for g in range(gcompat.shape[0]):
+            g_cost[g] = per_pod[:, cols[group == g]].min(axis=1)
+        k = min(FIRST_LP_START, gcompat.shape[0])
+        top = np.argpartition(g_cost, k - 1, axis=0)[:k]
+        start = np.zeros_like(gcompat)
+        np.put_along_axis(start, top, True, axis=0)
+        first = solve_lp(p, cl, cols, group, gcompat & start, prices, price_out=gcompat)
+    else:
+        first = solve_lp(p, cl, cols, group, gcompat, prices, cache=None if trimmed else lp.cache)
     assert first is not None
     chosen = set(cols[first.x > _EPS].tolist())
     # every class keeps its cheapest per-pod option, so the second LP can always place it
-    free = p.free_capacity()
-    per_pod = np.where(cmask, prices[None, :] * _largest_share(cl.size, free), np.inf)
     chosen |= set(np.argmin(per_pod[placeable], axis=1).tolist())
     sel = np.array(sorted(chosen), dtype=np.int64)
     sel_compat = cmask[:, sel].T
@@ -988,23 +1022,20 @@ def _single_type_plan(p: Problem, cl: Classes, compat: np.ndarray, prices: np.nd
     per = np.where(compat & new_ok[None, :] & (per > 0), per, 0)
     nodes_needed = np.where(per > 0, -(-cl.count[:, None] // np.maximum(per, 1)), 0)
     cost = np.where(per > 0, nodes_needed * prices[None, :], np.inf)
-    offs: list[np.ndarray] = []
-    loads: list[np.ndarray] = []
-    for d in range(len(cl)):
-        if cl.count[d] == 0:
-            continue
-        j = int(np.argmin(cost[d]))
-        if not np.isfinite(cost[d, j]):
-            st.unplaced[d] += cl.count[d]
-            continue
-        n, k = int(nodes_needed[d, j]), int(per[d, j])
-        load = np.zeros((n, len(cl)), dtype=np.int64)
-        load[:, d] = k
-        load[-1, d] = cl.count[d] - k * (n - 1)
-        offs.append(np.full(n, j, dtype=np.int64))
-        loads.append(load)
-    if loads:  # one concatenation, not one per class
-        st.add_nodes_of(np.concatenate(offs), np.vstack(loads))
+    live = cl.count > 0
+    best = np.argmin(cost, axis=1)
+    ok = np.isfinite(cost[np.arange(len(cl)), best])
+    st.unplaced += np.where(live & ~ok, cl.count, 0)
+    ds = np.flatnonzero(live & ok)
+    if ds.size:  # one block of nodes per class, built at once
+        js = best[ds]
+        n = nodes_needed[ds, js].astype(np.int64)
+        k = per[ds, js].astype(np.int64)
+        rows = np.repeat(ds, n)
+        load = np.zeros((int(n.sum()), len(cl)), dtype=np.int64)
+        load[np.arange(rows.size), rows] = np.repeat(k, n)
+        load[np.cumsum(n) - 1, ds] = cl.count[ds] - k * (n - 1)
+        st.add_nodes_of(np.repeat(js, n), load)
     st.spread_pools()
     return st
 

@@ -445,3 +445,61 @@ def test_planning_apart_makes_plans_cheaper(mix: str, seed: int, monkeypatch: py
     monkeypatch.setattr(planner, "APART_PODS", 0)
     together = plan(pr)
     assert float(result["hourly_cost"]) < float(together["hourly_cost"]) - 1e-6  # 0.8% / 1.5% cheaper here
+
+
+def test_appended_nodes_never_show_in_a_copy_or_an_earlier_view() -> None:
+    """`load` grows in a buffer with spare rows: what one plan appends must not reach its copies or the arrays
+    handed out before."""
+    pr = one_offering_problem(4000, 8192, 20, {"a": (6, 500, 512), "b": (4, 1000, 1024)})
+    p = parse_problem(pr)
+    cl = build_classes(p)
+    st = planner._Plan(p, cl, compatibility(p, cl), p.price_f)
+    first = np.array([[1, 0], [0, 1]])
+    st.add_nodes(0, first)
+    before = st.load
+    twin = st.copy()
+    st.add_nodes(0, np.array([[2, 0]]))
+    twin.add_nodes(0, np.array([[0, 3], [1, 1]]))
+    st.add_nodes_of(np.zeros(1, dtype=np.int64), np.array([[3, 3]]))
+    assert st.load.tolist() == [[1, 0], [0, 1], [2, 0], [3, 3]]
+    assert twin.load.tolist() == [[1, 0], [0, 1], [0, 3], [1, 1]]
+    assert before.tolist() == [[1, 0], [0, 1]]
+    assert len(st.off) == len(st.kept) == 4 and len(twin.off) == 4
+    st.remove_nodes(np.array([True, False, True, True]))
+    st.add_nodes(0, np.array([[0, 2]]))
+    assert st.load.tolist() == [[1, 0], [2, 0], [3, 3], [0, 2]]
+    assert twin.load.tolist() == [[1, 0], [0, 1], [0, 3], [1, 1]]
+
+
+def test_a_first_lp_of_many_classes_prices_its_columns_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20,000 pods of 1,000 workloads: the first LP (class x fit group columns, ~45,000 here) starts from each
+    class's cheapest groups and takes in the others by column generation. It reaches the optimum of the LP over all
+    of them, and the plan is valid, deterministic and close to the LP bound."""
+    bench = load_bench()
+    mixed = next(m for m in bench.MIXES if m.name == "mixed")
+    pr = bench.make_problem(mixed, 20_000, (1_000, 1_000), (2_500, 2_500), 0)
+    seen: list[tuple[int, float]] = []
+    solve_lp = planner.solve_lp
+    threshold = planner.FIRST_LP_COLUMNS
+
+    def first_lp(*args: Any, **kwargs: Any) -> Any:
+        res = solve_lp(*args, **kwargs)
+        if not seen:
+            seen.append((int(args[4].sum()), res.cost))
+        return res
+
+    monkeypatch.setattr(planner, "solve_lp", first_lp)
+    result = plan(json.loads(json.dumps(pr)))
+    restricted = seen.pop()
+    monkeypatch.setattr(planner, "FIRST_LP_COLUMNS", 10**9)
+    plan(json.loads(json.dumps(pr)))
+    full = seen.pop()
+    assert full[0] > threshold
+    assert restricted[0] < full[0] / 4
+    assert restricted[1] == pytest.approx(full[1], rel=1e-7)
+    assert validate(pr, result) == []
+    assert result["unplaced"] == {}
+    monkeypatch.setattr(planner, "FIRST_LP_COLUMNS", threshold)
+    assert plan(json.loads(json.dumps(pr))) == result
+    bound, _ = bench.whole_node_bound(pr, 60, relax=True)
+    assert float(result["hourly_cost"]) <= 1.02 * bound
