@@ -585,11 +585,16 @@ def _fills(room: np.ndarray, a: np.ndarray, size: np.ndarray, orders: np.ndarray
     step = np.maximum(size, 1)[orders]  # (F, T, 3)
     grow = size[orders]
     took = np.zeros(orders.shape, dtype=np.int64)
+    # the smallest request of any class in each resource: once every fill has less room than that in some resource,
+    # no class fits any more and the fills are done (many classes: most of the positions left take nothing)
+    least = size.min(axis=0)
     for t in range(orders.shape[1]):
         take = np.minimum((room // step[:, t]).min(axis=1), limit[:, t])
         np.maximum(take, 0, out=take)
         took[:, t] = take
         room -= take[:, None] * grow[:, t]
+        if t % 8 == 7 and (room < least).any(axis=1).all():
+            break
     a[rows[:, None], orders] += took
     return a
 

@@ -116,8 +116,8 @@ REPAIR_DEPTH = 2
 #: problem, seed 3, a 128-vCPU on-demand node held 102 vCPUs of pods (80%), where a 96-vCPU and an 8-vCPU node cost
 #: 19% less (1.0205 -> 1.0130 of the LP relaxation with two more such splits).
 #: Above this many pod columns (class x fit group) the first LP of a plan of many pods starts from each class's
-#: FIRST_LP_START cheapest groups and prices the others in (the benchmark's 20,000-pod problems have up to ~13,000).
-FIRST_LP_COLUMNS = 30_000
+#: FIRST_LP_START cheapest groups and prices the others in (the benchmark's 20,000-pod problems have up to 14,721).
+FIRST_LP_COLUMNS = 20_000
 FIRST_LP_START = 8
 SPLIT_NODES = 16
 SPLIT_FILL = 0.95
