@@ -17,7 +17,8 @@ Algorithm
    fits next to the daemonset. Offerings with the same compatibility column form a *fit group*.
 3. LP 1 (HiGHS, `optimizer.model`): node counts per offering against aggregated cpu/memory/pod-slot capacity per fit
    group, with the pool-share cap ``x_pool <= share * spot_nodes + 1``. The same LP, priced at list prices, is
-   `lower_bound`. Dominated offerings simply get x = 0.
+   `lower_bound`. Dominated offerings simply get x = 0. Above 8,000 pods with many classes (more than 20,000
+   class x group columns) it starts from each class's cheapest groups and prices the others in (the same optimum).
 4. LP 2 over the offerings LP 1 chose (plus each class's cheapest per-pod offering): pods per (class, offering).
 5. Rounding (largest remainder), then packing per offering: ``n = ceil(max_r need_r / cap_r)`` nodes each taking
    ``floor(count / n)`` pods of each class, the remainders spread to the emptiest nodes, biggest pods first.
