@@ -26,6 +26,8 @@ Algorithm
    Small problems (and mid-sized ones without a pool cap) also get a plan from the per-node model over generated
    node patterns (`optimizer.patterns`, column generation and an integer program in HiGHS); the cheapest plan wins.
    At 201-3,000 pods the patterns run twice, the second time with broader pricing from the first one's plan.
+   Plans of 201-3,000 pods without a pool cap on few nodes (tens, of small pods) also get the small problems'
+   whole-pod integer program over every undominated offering, its node counts packed node by node.
 7. Consolidation: empty under-filled nodes into others' free room; move each node to the cheapest offering that
    holds its pods; then spread spot nodes so no pool exceeds ``ceil(max_pool_share * spot_nodes)`` (cheapest other
    pool, else on-demand, else re-placed on on-demand, else reported unplaced).
