@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import followup, notifications, runner
+from .services import evaluation, followup, notifications, runner
 
 
 @shared_task(soft_time_limit=50, time_limit=58)
@@ -13,12 +13,31 @@ def tick() -> dict:
     return runner.tick().as_dict()
 
 
-@shared_task(soft_time_limit=50, time_limit=58)
+@shared_task(soft_time_limit=evaluation.SOFT_TIME_LIMIT, time_limit=evaluation.TIME_LIMIT)
 def advance_job(job_id: int) -> str | None:
     """Advance one job: queued with a short countdown while it waits on something that moves by itself (new nodes
-    joining, drains), so that it does not wait a whole beat period; it queues its own follow-up."""
+    joining, drains), so that it does not wait a whole beat period; it queues its own follow-up. The tick queues it
+    too for jobs to validate: validation plans again, which can take minutes (the long limit)."""
     followup.follow_up_done(job_id)
     return runner.advance_job(job_id=job_id)
+
+
+@shared_task(soft_time_limit=evaluation.SOFT_TIME_LIMIT, time_limit=evaluation.TIME_LIMIT)
+def evaluate_cluster(cluster_id: int) -> int | None:
+    """Plan a cluster the tick found due (a plan of a big cluster takes minutes); maybe start a job."""
+    try:
+        return runner.evaluate_cluster(cluster_id=cluster_id)
+    finally:
+        evaluation.done(evaluation.EVALUATE_TASK, cluster_id)
+
+
+@shared_task(soft_time_limit=evaluation.SOFT_TIME_LIMIT, time_limit=evaluation.TIME_LIMIT)
+def restore_fallback(job_id: int) -> int | None:
+    """Plan the way back to spot of a job that fell back to on-demand; maybe start the restore job."""
+    try:
+        return runner.restore_fallback(job_id=job_id)
+    finally:
+        evaluation.done(evaluation.RESTORE_TASK, job_id)
 
 
 @shared_task(

@@ -14,6 +14,8 @@ from celery import current_app
 from django.core.cache import cache
 from django.db import transaction
 
+from spotopt.cache import CacheUnavailable
+
 logger = logging.getLogger(__name__)
 
 ADVANCE_TASK = "optimization.tasks.advance_job"
@@ -42,6 +44,24 @@ def schedule_advance(job_id: int, *, countdown: float) -> bool:
             logger.exception("could not queue the follow-up of optimization job %s", job_id)
 
     transaction.on_commit(send)
+    return True
+
+
+def queue_advance(job_id: int) -> bool:
+    """Queue ``advance_job(job_id)`` now, from outside any transaction (the tick, for a job whose next move plans):
+    True when it is queued (now or already), False when it could not be (broker or cache down), so that the caller
+    advances the job itself."""
+    try:
+        if not cache.add(_key(job_id), 1, timeout=1):
+            return True
+    except CacheUnavailable:
+        return False
+    try:
+        current_app.send_task(ADVANCE_TASK, args=[job_id], countdown=0)
+    except Exception:
+        cache.delete(_key(job_id))
+        logger.exception("could not queue optimization job %s", job_id)
+        return False
     return True
 
 

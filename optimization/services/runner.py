@@ -44,7 +44,7 @@ from spotopt.errors import ApplicationError, Conflict
 from .. import actions, ice
 from ..models import JobStep, OptimizationJob, Recommendation
 from ..planning import SIX_PLACES, build_problem, plan_cluster
-from . import followup, interruption_jobs, replan
+from . import evaluation, followup, interruption_jobs, replan
 from .jobs import job_create, job_transition, step_create, step_finish
 from .ledger import job_ledger_entry
 from .recommendations import recommendation_save
@@ -990,9 +990,17 @@ class TickReport:
     started: list[int] = field(default_factory=list)
     restores: list[int] = field(default_factory=list)
     advanced: dict[int, str | None] = field(default_factory=dict)
+    queued_clusters: list[int] = field(default_factory=list)
+    queued_restores: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"started": self.started, "restores": self.restores, "advanced": self.advanced}
+        return {
+            "started": self.started,
+            "restores": self.restores,
+            "queued_clusters": self.queued_clusters,
+            "queued_restores": self.queued_restores,
+            "advanced": self.advanced,
+        }
 
 
 def _awake(cluster: Cluster) -> bool:
@@ -1000,98 +1008,155 @@ def _awake(cluster: Cluster) -> bool:
     return cluster.hibernation_state == Cluster.HibernationState.AWAKE
 
 
-def start_due_jobs(*, now: datetime) -> list[int]:
-    """Clusters with optimization enabled, no active job, not hibernating, last evaluated at least
-    ``consolidate_after`` ago: plan them; a plan saving at least ``min_saving_pct`` becomes a job (waiting for
-    approval in recommend mode). One query when no cluster is due."""
+def _due_policies(now: datetime):
+    """Policies of clusters with optimization enabled and no active exclusive job (one query)."""
     busy = OptimizationJob.objects.filter(
         cluster=OuterRef("cluster"),
         state__in=OptimizationJob.ACTIVE_STATES,
         trigger__in=OptimizationJob.EXCLUSIVE_TRIGGERS,
     )
     last = Recommendation.objects.filter(cluster=OuterRef("cluster")).values("computed_at")[:1]
-    policies = (
+    return (
         ClusterPolicy.objects.filter(optimization_enabled=True, cluster__missing_since__isnull=True)
         .exclude(consolidate_after="Never")
         .annotate(busy=Exists(busy), last_evaluated=Subquery(last))
         .filter(busy=False)
         .select_related("cluster", "cluster__organization", "cluster__cloud_account")
     )
-    started: list[int] = []
-    for policy in policies:
-        after = disruption.parse_duration(policy.consolidate_after)
-        if after is None or (policy.last_evaluated is not None and now - policy.last_evaluated < after):
-            continue
-        cluster = policy.cluster
-        if not _awake(cluster):
-            continue
-        try:
-            result = plan_cluster(cluster, now=now)
-        except ApplicationError as exc:
-            recommendation_save(cluster=cluster, result=None, error=exc.message, now=now)
-            continue
-        recommendation_save(cluster=cluster, result=result, now=now)
-        if not result.changes_anything or result.saving_pct < policy.min_saving_pct:
-            continue
-        try:
-            job = job_create(
-                cluster=cluster,
-                trigger=OptimizationJob.Trigger.SCHEDULE,
-                actor="system:schedule",
-                result=result,
-                now=now,
-            )
-        except Conflict:
-            continue
-        started.append(job.pk)
-    return started
+
+
+def _is_due(policy: ClusterPolicy, now: datetime) -> bool:
+    """Last evaluated at least ``consolidate_after`` ago (or never), and awake."""
+    after = disruption.parse_duration(policy.consolidate_after)
+    if after is None or (policy.last_evaluated is not None and now - policy.last_evaluated < after):
+        return False
+    return _awake(policy.cluster)
+
+
+def due_clusters(*, now: datetime) -> list[int]:
+    """Clusters with optimization enabled, no active job, not hibernating, last evaluated at least
+    ``consolidate_after`` ago. One query."""
+    return [policy.cluster_id for policy in _due_policies(now) if _is_due(policy, now)]
+
+
+def evaluate_cluster(*, cluster_id: int, now: datetime | None = None) -> int | None:
+    """Plan one due cluster (looked at again: it may have been planned, hibernated or given a job since it was
+    queued); a plan saving at least ``min_saving_pct`` becomes a job (waiting for approval in recommend mode).
+    Returns the job's id."""
+    now = now or timezone.now()
+    policy = _due_policies(now).filter(cluster_id=cluster_id).first()
+    if policy is None or not _is_due(policy, now):
+        return None
+    cluster = policy.cluster
+    try:
+        result = plan_cluster(cluster, now=now)
+    except ApplicationError as exc:
+        recommendation_save(cluster=cluster, result=None, error=exc.message, now=now)
+        return None
+    recommendation_save(cluster=cluster, result=result, now=now)
+    if not result.changes_anything or result.saving_pct < policy.min_saving_pct:
+        return None
+    try:
+        job = job_create(
+            cluster=cluster,
+            trigger=OptimizationJob.Trigger.SCHEDULE,
+            actor="system:schedule",
+            result=result,
+            now=now,
+        )
+    except Conflict:
+        return None
+    return job.pk
+
+
+def start_due_jobs(*, now: datetime) -> list[int]:
+    """Plan every due cluster in line (``evaluate_cluster``); the ids of the jobs started."""
+    started = [evaluate_cluster(cluster_id=cluster_id, now=now) for cluster_id in due_clusters(now=now)]
+    return [job_id for job_id in started if job_id is not None]
+
+
+def due_restores(*, now: datetime) -> list[int]:
+    """Jobs that fell back to on-demand ``fallback_restore_minutes`` ago and have no restore yet. One query."""
+    return list(
+        OptimizationJob.objects.filter(
+            fallback=True, restored_by__isnull=True, restore_after__lte=now, state=State.SUCCEEDED
+        ).values_list("pk", flat=True)
+    )
+
+
+def restore_fallback(*, job_id: int, now: datetime | None = None) -> int | None:
+    """After ``fallback_restore_minutes``, a job that fell back to on-demand gets a ``fallback-restore`` job that
+    moves back to spot if the saving holds (else it is looked at again after the same delay). Returns the restore
+    job's id."""
+    now = now or timezone.now()
+    job = (
+        OptimizationJob.objects.filter(
+            pk=job_id, fallback=True, restored_by__isnull=True, restore_after__lte=now, state=State.SUCCEEDED
+        )
+        .select_related("cluster", "cluster__organization", "cluster__cloud_account")
+        .first()
+    )
+    if job is None:
+        return None
+    minutes = int(job.plan.get("fallback_restore_minutes") or 30)
+    try:
+        result = plan_cluster(job.cluster, now=now)
+        if not result.changes_anything or result.saving_pct < result.built.policy.min_saving_pct:
+            raise Conflict("no saving")
+        restore = job_create(
+            cluster=job.cluster,
+            trigger=OptimizationJob.Trigger.FALLBACK_RESTORE,
+            actor="system:fallback-restore",
+            result=result,
+            approval_required=False,
+            now=now,
+        )
+    except ApplicationError:
+        OptimizationJob.objects.filter(pk=job.pk).update(restore_after=now + timedelta(minutes=minutes))
+        return None
+    OptimizationJob.objects.filter(pk=job.pk).update(restored_by=restore)
+    return restore.pk
 
 
 def start_fallback_restores(*, now: datetime) -> list[int]:
-    """After ``fallback_restore_minutes``, a job that fell back to on-demand gets a ``fallback-restore`` job that
-    moves back to spot if the saving holds (else it is looked at again after the same delay)."""
-    due = list(
-        OptimizationJob.objects.filter(
-            fallback=True, restored_by__isnull=True, restore_after__lte=now, state=State.SUCCEEDED
-        ).select_related("cluster", "cluster__organization", "cluster__cloud_account")
-    )
-    started: list[int] = []
-    for job in due:
-        minutes = int(job.plan.get("fallback_restore_minutes") or 30)
-        try:
-            result = plan_cluster(job.cluster, now=now)
-            if not result.changes_anything or result.saving_pct < result.built.policy.min_saving_pct:
-                raise Conflict("no saving")
-            restore = job_create(
-                cluster=job.cluster,
-                trigger=OptimizationJob.Trigger.FALLBACK_RESTORE,
-                actor="system:fallback-restore",
-                result=result,
-                approval_required=False,
-                now=now,
-            )
-        except ApplicationError:
-            OptimizationJob.objects.filter(pk=job.pk).update(restore_after=now + timedelta(minutes=minutes))
-            continue
-        OptimizationJob.objects.filter(pk=job.pk).update(restored_by=restore)
-        started.append(restore.pk)
-    return started
+    """Restore every due fallback in line (``restore_fallback``); the ids of the restore jobs started."""
+    started = [restore_fallback(job_id=job_id, now=now) for job_id in due_restores(now=now)]
+    return [job_id for job_id in started if job_id is not None]
 
 
 def tick(*, now: datetime | None = None, limit: int = 500) -> TickReport:
     """One tick: start due jobs, then advance every runnable job that is due. Constant queries for clusters with
-    nothing to do (one for the automatic candidates, one for restores, one for the due jobs)."""
+    nothing to do (one for the automatic candidates, one for restores, one for the due jobs).
+
+    Nothing that plans runs here when tasks go through a broker (``evaluation``): due clusters and restores are
+    queued as their own tasks, and so are jobs waiting to be validated (validation plans again); the tick only
+    advances what moves in seconds. Run eagerly, the tick does all of it in line."""
     now = now or timezone.now()
     report = TickReport()
+    queues = evaluation.queues()
     # Restores first: moving fallback nodes back to spot goes before a new consolidation of the same cluster.
-    report.restores = start_fallback_restores(now=now)
-    report.started = start_due_jobs(now=now)
+    if queues:
+        report.queued_restores = [
+            job_id for job_id in due_restores(now=now) if evaluation.schedule(evaluation.RESTORE_TASK, job_id)
+        ]
+        report.queued_clusters = [
+            cluster_id
+            for cluster_id in due_clusters(now=now)
+            if evaluation.schedule(evaluation.EVALUATE_TASK, cluster_id)
+        ]
+    else:
+        report.restores = start_fallback_restores(now=now)
+        report.started = start_due_jobs(now=now)
     due = list(
         OptimizationJob.objects.filter(state__in=RUNNABLE, next_check_at__lte=now)
         .order_by("next_check_at", "id")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "state")[:limit]
     )
-    for job_id in due:
+    for job_id, state in due:
+        # Validation plans again (up to minutes): the job's own task, not the tick (unless it cannot be queued).
+        if queues and state in (State.PLANNED, State.VALIDATING) and followup.queue_advance(job_id):
+            report.advanced[job_id] = "queued"
+            continue
         try:
             report.advanced[job_id] = advance_job(job_id=job_id)
         except Exception:  # one job's bug must not stop the others; it is retried at the next tick
@@ -1100,4 +1165,13 @@ def tick(*, now: datetime | None = None, limit: int = 500) -> TickReport:
     return report
 
 
-__all__ = ["JobAbort", "TickReport", "advance_job", "build_problem", "start_due_jobs", "tick"]
+__all__ = [
+    "JobAbort",
+    "TickReport",
+    "advance_job",
+    "build_problem",
+    "evaluate_cluster",
+    "restore_fallback",
+    "start_due_jobs",
+    "tick",
+]

@@ -12,6 +12,7 @@ from decimal import Decimal
 import boto3
 import pytest
 import requests
+from django.core.cache import cache
 
 from accounts.models import CloudAccount
 from agent.executor import Executor
@@ -21,6 +22,7 @@ from agent.simulated_aws import AwsMirroredCluster, Workload, mirrored_cluster
 from agentapi.services import api_key_create
 from clusters.models import Cluster, ClusterPolicy
 from clusters.services import account_sync
+from optimization.services import followup
 from optimization.services.runner import tick
 from spotopt.simulated_aws import SimulatedAws
 from templates_app.models import NodeTemplate
@@ -242,3 +244,17 @@ def make_world(aws_server, live_server, settings, *, node_group: dict | None = N
 @pytest.fixture
 def world(aws_server, catalog, live_server, settings) -> World:  # noqa: F811
     return make_world(aws_server, live_server, settings)
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    """A broker as the worker sees it: tasks are queued (not run eagerly) and taken in order by the test."""
+    cache.clear()
+    queued: list[tuple[str, list, float | None]] = []
+    monkeypatch.setitem(followup.current_app.conf, "task_always_eager", False)
+
+    def send_task(name, args=None, countdown=None, **kwargs):
+        queued.append((name, list(args or []), countdown))
+
+    monkeypatch.setattr(followup.current_app, "send_task", send_task)
+    return queued

@@ -1,0 +1,157 @@
+"""Planning runs off the tick when tasks go through a broker: a plan of a big cluster takes minutes, the tick has 50
+seconds. The tick queues one ``evaluate_cluster`` per due cluster, one ``restore_fallback`` per due fallback and an
+``advance_job`` for jobs to validate, one at a time each; the tasks plan, on the simulated AWS with the simulated
+agent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from optimization import planning, tasks
+from optimization.models import OptimizationJob, Recommendation
+from optimization.services import evaluation, followup, runner
+from optimization.services.jobs import job_approve
+from spotopt.cache import CacheUnavailable
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def plans(monkeypatch):
+    """Counts the plans made (of any cluster), planning as before."""
+    made: list[int] = []
+    real = planning.plan_cluster
+
+    def counting(cluster, **kwargs):
+        made.append(cluster.pk)
+        return real(cluster, **kwargs)
+
+    monkeypatch.setattr(runner, "plan_cluster", counting)
+    return made
+
+
+def test_the_tick_queues_a_due_cluster_once_and_the_task_plans_it(world, queue, plans):
+    world.agent_round()
+    report = runner.tick()
+    assert plans == []  # nothing planned in the tick
+    assert report.queued_clusters == [world.cluster.pk] and report.started == []
+    assert queue == [(evaluation.EVALUATE_TASK, [world.cluster.pk], None)]
+    assert not Recommendation.objects.filter(cluster=world.cluster).exists()
+
+    assert runner.tick().queued_clusters == []  # queued already: not again while it waits or runs
+    assert len(queue) == 1
+
+    name, args, _ = queue.pop(0)
+    job_id = tasks.evaluate_cluster(*args)  # as the worker runs it
+    assert plans == [world.cluster.pk]
+    job = OptimizationJob.objects.get(pk=job_id)
+    assert (job.trigger, job.state) == ("schedule", "pending_approval")  # recommend mode
+    recommendation = Recommendation.objects.get(cluster=world.cluster)
+    assert recommendation.saving_pct > 5 and recommendation.error == ""
+
+    # The cluster now has an active job: the next ticks queue nothing for it, and plan nothing.
+    assert runner.tick().queued_clusters == []
+    assert queue == [] and plans == [world.cluster.pk]
+
+
+def test_a_cluster_evaluated_since_it_was_queued_is_not_planned_again(world, queue, plans):
+    world.agent_round()
+    runner.tick()
+    (_, args, _), *_ = queue
+    runner.start_due_jobs(now=timezone.now())  # planned meanwhile (by an eager path)
+    assert len(plans) == 1
+    assert tasks.evaluate_cluster(*args) is None  # no longer due: the task returns without planning
+    assert len(plans) == 1
+    assert cache.add(f"optimization:planning:{evaluation.EVALUATE_TASK}:{world.cluster.pk}", 1)  # released
+
+
+def test_a_failed_plan_releases_the_cluster_for_the_next_tick(world, queue, monkeypatch):
+    world.agent_round()
+    runner.tick()
+    queue.clear()
+
+    def broken(cluster, **kwargs):
+        raise RuntimeError("planner bug")
+
+    monkeypatch.setattr(runner, "plan_cluster", broken)
+    with pytest.raises(RuntimeError):
+        tasks.evaluate_cluster(world.cluster.pk)
+    assert runner.tick().queued_clusters == [world.cluster.pk]
+
+
+def test_a_broker_outage_leaves_the_cluster_to_the_next_tick(world, queue, monkeypatch, plans):
+    world.agent_round()
+
+    def down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(followup.current_app, "send_task", down)
+    runner.tick()  # does not raise
+    assert plans == []
+    monkeypatch.setattr(followup.current_app, "send_task", lambda name, args=None, **kw: queue.append((name, args)))
+    assert runner.tick().queued_clusters == [world.cluster.pk]
+    assert queue == [(evaluation.EVALUATE_TASK, [world.cluster.pk])]
+
+
+def test_a_dead_cache_queues_no_plan_and_the_tick_goes_on(world, queue, monkeypatch, plans):
+    world.agent_round()
+
+    def dead(*args, **kwargs):
+        raise CacheUnavailable("add")
+
+    monkeypatch.setattr(cache, "add", dead)
+    report = runner.tick()
+    assert report.queued_clusters == [] and queue == [] and plans == []
+
+
+def test_validation_plans_in_the_job_task_not_in_the_tick(world, queue, plans):
+    world.agent_round()
+    runner.tick()
+    tasks.evaluate_cluster(world.cluster.pk)
+    job = OptimizationJob.objects.get(cluster=world.cluster)
+    queue.clear()
+    job_approve(job=job, actor=UserFactory(organization=world.cluster.organization))
+    queue.clear()  # the approval queued its advance; the tick finds the job planned and due as well
+    cache.clear()
+    report = runner.tick()
+    assert report.advanced == {job.pk: "queued"}
+    assert queue == [(followup.ADVANCE_TASK, [job.pk], 0)]
+    assert len(plans) == 1  # the tick validated nothing
+    job.refresh_from_db()
+    assert job.state == "planned"
+
+    tasks.advance_job(job.pk)  # the worker: validation plans again, then the launch
+    assert len(plans) == 2
+    job.refresh_from_db()
+    assert job.state in ("launching", "waiting_ready", "draining", "succeeded"), (job.state, job.error)
+
+
+def test_a_due_fallback_restore_is_queued_and_planned_by_its_task(world, queue, plans):
+    world.agent_round()
+    runner.start_due_jobs(now=timezone.now())
+    job = OptimizationJob.objects.get(cluster=world.cluster)
+    OptimizationJob.objects.filter(pk=job.pk).update(
+        state="succeeded",
+        fallback=True,
+        restore_after=timezone.now() - timedelta(minutes=1),
+        plan={**job.plan, "fallback_restore_minutes": 30},
+    )
+    Recommendation.objects.filter(cluster=world.cluster).update(computed_at=timezone.now())  # not due itself
+    plans.clear()
+    report = runner.tick()
+    assert report.queued_restores == [job.pk] and report.restores == [] and plans == []
+    assert queue == [(evaluation.RESTORE_TASK, [job.pk], None)]
+    assert runner.tick().queued_restores == []
+
+    restore_id = tasks.restore_fallback(job.pk)
+    assert plans == [world.cluster.pk]
+    restore = OptimizationJob.objects.get(pk=restore_id)
+    assert restore.trigger == "fallback-restore"
+    job.refresh_from_db()
+    assert job.restored_by_id == restore_id
+    assert runner.tick().queued_restores == []  # restored: never again
