@@ -88,6 +88,12 @@ class RecommendationSerializer(serializers.Serializer):
     remove = serializers.SerializerMethodField()
     plan = serializers.JSONField()
     computed_at = serializers.DateTimeField()
+    refreshing = serializers.SerializerMethodField(
+        help_text="True when this plan predates the cluster's latest snapshot and a worker is planning it again."
+    )
+
+    def get_refreshing(self, obj) -> bool:
+        return bool(getattr(obj, "refreshing", False))
 
     def get_saving(self, obj) -> dict:
         return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services import evaluation, followup, notifications, runner
+from .services import evaluation, followup, notifications, recommendations, runner
 
 
 @shared_task(soft_time_limit=50, time_limit=58)
@@ -38,6 +38,15 @@ def restore_fallback(job_id: int) -> int | None:
         return runner.restore_fallback(job_id=job_id)
     finally:
         evaluation.done(evaluation.RESTORE_TASK, job_id)
+
+
+@shared_task(soft_time_limit=evaluation.SOFT_TIME_LIMIT, time_limit=evaluation.TIME_LIMIT)
+def refresh_recommendation(cluster_id: int) -> None:
+    """Plan again a cluster whose stale recommendation was read (the API answered the stale one meanwhile)."""
+    try:
+        recommendations.recommendation_refresh(cluster_id=cluster_id)
+    finally:
+        evaluation.done(evaluation.REFRESH_TASK, cluster_id)
 
 
 @shared_task(

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 EVALUATE_TASK = "optimization.tasks.evaluate_cluster"
 RESTORE_TASK = "optimization.tasks.restore_fallback"
+REFRESH_TASK = "optimization.tasks.refresh_recommendation"
 #: The planning tasks' Celery limits (seconds): well above the slowest plan measured (about 3 minutes of CPU at
 #: 1,000-3,000 pods with every search on; a 20,000-pod plan takes about a second).
 SOFT_TIME_LIMIT = 900
@@ -56,6 +57,11 @@ def schedule(task: str, pk: int) -> bool:
 
     transaction.on_commit(send)
     return True
+
+
+def pending(task: str, pk: int) -> bool:
+    """One is queued or running (as far as the cache knows: False when it is down)."""
+    return cache.get(_key(task, pk)) is not None
 
 
 def done(task: str, pk: int) -> None:

@@ -1,4 +1,9 @@
-"""Recommendations: the latest plan of a cluster, cached (the API, the console and the automatic tick share it)."""
+"""Recommendations: the latest plan of a cluster, cached (the API, the console and the automatic tick share it).
+
+A plan of a big cluster takes a minute or more, and every agent snapshot makes the cached one stale: where tasks go
+through a broker, a read of a stale recommendation (under ``STALE_MAX_AGE``) answers it at once, marked, and queues
+its refresh (``optimization.tasks.refresh_recommendation``, one at a time per cluster): stale while it revalidates.
+Asked for with ``refresh``, with nothing cached, with an error cached or older than that, it plans in line."""
 
 from __future__ import annotations
 
@@ -9,11 +14,15 @@ from django.utils import timezone
 
 from agentapi.models import AgentStatus
 from clusters.models import Cluster
+from spotopt.errors import ApplicationError
 
 from ..models import Recommendation
 from ..planning import PlanResult, plan_cluster
+from . import evaluation
 
 MAX_AGE = timedelta(minutes=5)
+#: A stale recommendation younger than this answers while its refresh runs; an older one is planned again in line.
+STALE_MAX_AGE = timedelta(hours=1)
 
 
 def recommendation_save(
@@ -47,17 +56,32 @@ def recommendation_save(
 
 
 def recommendation_for(*, cluster: Cluster, refresh: bool = False, now: datetime | None = None) -> Recommendation:
-    """The cluster's recommendation: the cached one while it is fresh (same snapshot, under MAX_AGE), else planned
-    now. Planning errors (no snapshot, no template) propagate as ApplicationError."""
+    """The cluster's recommendation: the cached one while it is fresh (same snapshot, under MAX_AGE); a stale one
+    (under STALE_MAX_AGE) with ``refreshing`` set while a worker plans it again; else planned now. Planning errors
+    (no snapshot, no template) propagate as ApplicationError."""
     now = now or timezone.now()
     cached = Recommendation.objects.filter(cluster=cluster).first()
     generation = AgentStatus.objects.filter(cluster=cluster).values_list("snapshot_generation", flat=True).first() or 0
-    if (
-        cached is not None
-        and not refresh
-        and not cached.error
-        and cached.snapshot_generation == generation
-        and now - cached.computed_at < MAX_AGE
-    ):
-        return cached
+    if cached is not None and not refresh and not cached.error:
+        age = now - cached.computed_at
+        if cached.snapshot_generation == generation and age < MAX_AGE:
+            return cached
+        if age < STALE_MAX_AGE and evaluation.queues():
+            task = evaluation.REFRESH_TASK
+            if evaluation.schedule(task, cluster.pk) or evaluation.pending(task, cluster.pk):
+                cached.refreshing = True
+                return cached
+            # Nothing could be queued (cache or broker down): plan in line.
     return recommendation_save(cluster=cluster, result=plan_cluster(cluster, now=now), now=now)
+
+
+def recommendation_refresh(*, cluster_id: int, now: datetime | None = None) -> Recommendation | None:
+    """Plan the cluster again and store it, the error included (the queued refresh of a stale recommendation)."""
+    cluster = Cluster.objects.filter(pk=cluster_id).select_related("organization", "cloud_account").first()
+    if cluster is None:
+        return None
+    try:
+        result = plan_cluster(cluster, now=now)
+    except ApplicationError as exc:
+        return recommendation_save(cluster=cluster, result=None, error=exc.message, now=now)
+    return recommendation_save(cluster=cluster, result=result, now=now)

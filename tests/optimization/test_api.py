@@ -183,3 +183,68 @@ def test_nodes_of_an_eks_managed_node_group_are_protected_only_without_their_gro
     assert {n.asg_name for n in built.current_nodes if n.id in {"i-00000000000000000", "i-00000000000000001"}} == {
         "eks-general-1"
     }
+
+
+def test_a_stale_recommendation_answers_at_once_while_a_worker_plans_it_again(
+    auth_client, cluster, queue, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db.models import F
+
+    from agentapi.models import AgentStatus
+    from optimization import tasks
+    from optimization.services import evaluation, recommendations
+
+    url = f"/api/v1/clusters/{cluster.pk}/recommendation"
+    first = auth_client.get(url).json()  # nothing cached: planned in line
+    assert first["refreshing"] is False
+    planned: list[int] = []
+    real = recommendations.plan_cluster
+    monkeypatch.setattr(recommendations, "plan_cluster", lambda c, **kw: planned.append(c.pk) or real(c, **kw))
+
+    AgentStatus.objects.filter(cluster=cluster).update(snapshot_generation=F("snapshot_generation") + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        stale = auth_client.get(url).json()
+        again = auth_client.get(url).json()
+    assert stale["refreshing"] is True and again["refreshing"] is True
+    assert stale["computed_at"] == first["computed_at"] and planned == []  # answered at once
+    assert queue == [(evaluation.REFRESH_TASK, [cluster.pk], None)]  # once for the two reads
+
+    tasks.refresh_recommendation(cluster.pk)  # the worker
+    assert planned == [cluster.pk]
+    fresh = auth_client.get(url).json()
+    assert fresh["refreshing"] is False and fresh["computed_at"] > first["computed_at"]
+    assert planned == [cluster.pk]
+
+    # Asked for explicitly, planned in line.
+    assert auth_client.get(url + "?refresh=1").json()["refreshing"] is False
+    assert planned == [cluster.pk, cluster.pk]
+
+
+def test_a_recommendation_too_old_or_a_dead_cache_plans_in_line(auth_client, cluster, queue, monkeypatch):
+    from datetime import timedelta
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from optimization.models import Recommendation
+    from optimization.services import recommendations
+    from spotopt.cache import CacheUnavailable
+
+    url = f"/api/v1/clusters/{cluster.pk}/recommendation"
+    auth_client.get(url)
+    Recommendation.objects.filter(cluster=cluster).update(
+        computed_at=timezone.now() - recommendations.STALE_MAX_AGE - timedelta(seconds=1)
+    )
+    body = auth_client.get(url).json()
+    assert body["refreshing"] is False and queue == []
+    assert Recommendation.objects.get(cluster=cluster).computed_at > timezone.now() - timedelta(minutes=1)
+
+    Recommendation.objects.filter(cluster=cluster).update(computed_at=timezone.now() - timedelta(minutes=10))
+
+    def dead(*args, **kwargs):
+        raise CacheUnavailable("add")
+
+    monkeypatch.setattr(cache, "add", dead)
+    body = auth_client.get(url).json()
+    assert body["refreshing"] is False and queue == []
+    assert Recommendation.objects.get(cluster=cluster).computed_at > timezone.now() - timedelta(minutes=1)
