@@ -19,6 +19,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -43,7 +44,7 @@ from spotopt.errors import ApplicationError, Conflict
 
 from .. import actions, ice
 from ..models import JobStep, OptimizationJob, Recommendation
-from ..planning import SIX_PLACES, build_problem, plan_cluster
+from ..planning import SIX_PLACES, PlanResult, build_problem, plan_cluster
 from . import evaluation, followup, interruption_jobs, replan
 from .jobs import job_create, job_transition, step_create, step_finish
 from .ledger import job_ledger_entry
@@ -150,6 +151,20 @@ def _launch_groups(plan: dict, offerings: list[dict]) -> list[dict]:
     return groups
 
 
+def _approved_saving_pct(
+    fresh: PlanResult, kept: set[str], adds: list[dict], offerings: dict[tuple, dict]
+) -> Decimal | None:
+    """The approved plan's saving at today's prices (its kept nodes as they run now, its new nodes at their
+    offering's current price), in percent of what the cluster costs now; None when it costs nothing now."""
+    current = fresh.built.current_hourly_cost
+    if not current:
+        return None
+    price = {n.id: n.price for n in fresh.built.current_nodes}
+    cost = sum((price[k] for k in kept if k in price), Decimal(0))
+    cost += sum((Decimal(str(offerings[_offering_key(n)]["price"])) for n in adds), Decimal(0))
+    return ((current - cost) / current * 100).quantize(Decimal("0.01"))
+
+
 def _start_validation(job: OptimizationJob, now: datetime) -> bool:
     policy = policy_for(job.cluster)
     job_transition(job=job, to=State.VALIDATING, now=now)
@@ -193,6 +208,27 @@ def _validate(job: OptimizationJob, now: datetime) -> bool:
             to=State.CANCELLED,
             now=now,
             error=f"The saving no longer holds: planning again saves {fresh.saving_pct}% (minimum {min_pct}%).",
+        )
+        return False
+    offerings = {_offering_key(o): o for o in fresh.built.problem["offerings"]}
+    outside = sorted({" ".join(_offering_key(n)) for n in adds if _offering_key(n) not in offerings})
+    if outside:
+        job_transition(
+            job=job,
+            to=State.CANCELLED,
+            now=now,
+            error=f"The approved plan launches {', '.join(outside)}, which the cluster's template or launch "
+            "configuration no longer allows: the plan is stale; a new recommendation waits.",
+        )
+        return False
+    approved_pct = _approved_saving_pct(fresh, kept, adds, offerings)
+    if approved_pct is not None and approved_pct < min_pct:
+        job_transition(
+            job=job,
+            to=State.CANCELLED,
+            now=now,
+            error=f"At today's prices the approved plan saves {approved_pct}% (minimum {min_pct}%): the plan is "
+            "stale; a new recommendation waits.",
         )
         return False
     running = {n.id for n in fresh.built.current_nodes}
@@ -1124,16 +1160,16 @@ def start_fallback_restores(*, now: datetime) -> list[int]:
     return [job_id for job_id in started if job_id is not None]
 
 
-def tick(*, now: datetime | None = None, limit: int = 500) -> TickReport:
+def tick(*, now: datetime | None = None, limit: int = 500, in_line: bool | None = None) -> TickReport:
     """One tick: start due jobs, then advance every runnable job that is due. Constant queries for clusters with
     nothing to do (one for the automatic candidates, one for restores, one for the due jobs).
 
     Nothing that plans runs here when tasks go through a broker (``evaluation``): due clusters and restores are
     queued as their own tasks, and so are jobs waiting to be validated (validation plans again); the tick only
-    advances what moves in seconds. Run eagerly, the tick does all of it in line."""
+    advances what moves in seconds. Run eagerly (or ``in_line``), the tick does all of it itself."""
     now = now or timezone.now()
     report = TickReport()
-    queues = evaluation.queues()
+    queues = evaluation.queues() if in_line is None else not in_line
     # Restores first: moving fallback nodes back to spot goes before a new consolidation of the same cluster.
     if queues:
         report.queued_restores = [

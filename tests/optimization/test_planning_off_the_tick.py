@@ -155,3 +155,20 @@ def test_a_due_fallback_restore_is_queued_and_planned_by_its_task(world, queue, 
     job.refresh_from_db()
     assert job.restored_by_id == restore_id
     assert runner.tick().queued_restores == []  # restored: never again
+
+
+def test_the_command_queues_the_plans_or_plans_them_itself(world, queue, plans):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    world.agent_round()
+    out = StringIO()
+    call_command("optimization_tick", stdout=out)
+    assert json.loads(out.getvalue())["queued_clusters"] == [world.cluster.pk] and plans == []
+    cache.clear()
+    out = StringIO()
+    call_command("optimization_tick", "--in-line", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["queued_clusters"] == [] and len(report["started"]) == 1 and plans == [world.cluster.pk]
