@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from agentapi.models import AgentStatus
 from clusters.models import Cluster
+from clusters.policy_services import effective_template, policy_for
 from spotopt.errors import ApplicationError
 
 from ..models import Recommendation
@@ -55,8 +56,17 @@ def recommendation_save(
     return row
 
 
+def _settings_changed(cluster: Cluster, cached: Recommendation) -> bool:
+    """The cluster's policy or the template it plans with was saved after the recommendation was computed."""
+    policy = policy_for(cluster)
+    template = effective_template(policy)
+    changed = [policy.updated_at] + ([template.updated_at] if template is not None else [])
+    return any(at > cached.computed_at for at in changed)
+
+
 def recommendation_for(*, cluster: Cluster, refresh: bool = False, now: datetime | None = None) -> Recommendation:
-    """The cluster's recommendation: the cached one while it is fresh (same snapshot, under MAX_AGE); a stale one
+    """The cluster's recommendation: the cached one while it is fresh (same snapshot, under MAX_AGE, policy and
+    template not saved since); a stale one
     (under STALE_MAX_AGE) with ``refreshing`` set while a worker plans it again; else planned now. Planning errors
     (no snapshot, no template) propagate as ApplicationError."""
     now = now or timezone.now()
@@ -64,7 +74,7 @@ def recommendation_for(*, cluster: Cluster, refresh: bool = False, now: datetime
     generation = AgentStatus.objects.filter(cluster=cluster).values_list("snapshot_generation", flat=True).first() or 0
     if cached is not None and not refresh and not cached.error:
         age = now - cached.computed_at
-        if cached.snapshot_generation == generation and age < MAX_AGE:
+        if cached.snapshot_generation == generation and age < MAX_AGE and not _settings_changed(cluster, cached):
             return cached
         if age < STALE_MAX_AGE and evaluation.queues():
             task = evaluation.REFRESH_TASK

@@ -248,3 +248,28 @@ def test_a_recommendation_too_old_or_a_dead_cache_plans_in_line(auth_client, clu
     body = auth_client.get(url).json()
     assert body["refreshing"] is False and queue == []
     assert Recommendation.objects.get(cluster=cluster).computed_at > timezone.now() - timedelta(minutes=1)
+
+
+def test_a_policy_or_template_saved_after_the_recommendation_makes_it_stale(auth_client, cluster):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    url = f"/api/v1/clusters/{cluster.pk}/recommendation"
+    first = auth_client.get(url).json()
+    assert auth_client.get(url).json()["computed_at"] == first["computed_at"]  # cached
+    with time_machine.travel(timezone.now() + timedelta(seconds=5), tick=False):
+        template = NodeTemplate.objects.get(organization=cluster.organization)
+        template.capacity_types = ["on-demand"]
+        template.save()
+        second = auth_client.get(url).json()
+    assert second["computed_at"] > first["computed_at"]
+    assert {n["capacity_type"] for n in second["plan"]["nodes"]} == {"on-demand"}  # planned under the new template
+    with time_machine.travel(timezone.now() + timedelta(seconds=10), tick=False):
+        assert auth_client.get(url).json()["computed_at"] == second["computed_at"]
+        policy = cluster.policy
+        policy.headroom_pct = 50
+        policy.save()
+        third = auth_client.get(url).json()
+    assert third["computed_at"] > second["computed_at"]
