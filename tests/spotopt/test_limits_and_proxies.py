@@ -153,6 +153,20 @@ def test_gunicorn_trusts_the_same_proxies():
     assert '"--forwarded-allow-ips", "*"' not in dockerfile
 
 
+def test_gunicorn_waits_for_a_plan_made_in_the_request():
+    code = "import spotopt.gunicorn_conf as c; print(c.timeout)"
+    for env, expected in (({}, "120"), ({"GUNICORN_TIMEOUT": "300"}, "300")):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={k: v for k, v in os.environ.items() if k != "GUNICORN_TIMEOUT"} | env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.stdout.strip() == expected, result.stderr
+
+
 # --- atomic limits ---------------------------------------------------------------------------------------------------
 
 
