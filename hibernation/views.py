@@ -140,7 +140,7 @@ def schedule_preview(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def schedule_override(request: HttpRequest, pk: int) -> HttpResponse:
-    """"Keep awake for 2 h" / "Sleep now" (for 8 h)."""
+    """ "Keep awake for 2 h" / "Sleep now" (for 8 h)."""
     schedule = selectors.get_schedule(request.user, pk)
     state = request.POST.get("state")
     span = KEEP_AWAKE if state == HibernationSchedule.Override.AWAKE else SLEEP_NOW

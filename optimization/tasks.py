@@ -41,6 +41,15 @@ def restore_fallback(job_id: int) -> int | None:
 
 
 @shared_task(soft_time_limit=evaluation.SOFT_TIME_LIMIT, time_limit=evaluation.TIME_LIMIT)
+def plan_after_wake(cluster_id: int) -> int | None:
+    """Plan anew a cluster that woke without the capacity jobs had launched (queued by the hibernation tick)."""
+    try:
+        return runner.plan_after_wake(cluster_id=cluster_id, actor="system:hibernation")
+    finally:
+        evaluation.done(evaluation.WAKE_TASK, cluster_id)
+
+
+@shared_task(soft_time_limit=evaluation.SOFT_TIME_LIMIT, time_limit=evaluation.TIME_LIMIT)
 def refresh_recommendation(cluster_id: int) -> None:
     """Plan again a cluster whose stale recommendation was read (the API answered the stale one meanwhile)."""
     try:

@@ -44,6 +44,7 @@ from cloud.session import AccountSession
 from clusters.models import Cluster, Instance
 from clusters.services import cluster_set_hibernation_state
 from optimization.models import OptimizationJob
+from optimization.services import evaluation
 from optimization.services.jobs import job_cancel, job_create
 from optimization.services.runner import TAG_MANAGED
 from pricing import selectors as prices
@@ -701,7 +702,11 @@ def _finish_wake(schedule: HibernationSchedule, progress: dict, now: datetime) -
         period.save(update_fields=["awake_at", "node_hours", "saving"])
     errors = progress.get("errors") or []
     replanned = None
-    if (schedule.restore or {}).get("terminated_instances"):
+    terminated = bool((schedule.restore or {}).get("terminated_instances"))
+    # Planning a big cluster takes minutes: where a worker runs tasks, its own task, queued once the cluster is
+    # awake (other clusters' steps in this tick do not wait on it).
+    queue_plan = terminated and evaluation.queues()
+    if terminated and not queue_plan:
         try:
             replanned = job_create(
                 cluster=schedule.cluster, trigger=OptimizationJob.Trigger.SCHEDULE, actor=ACTOR, now=now
@@ -710,6 +715,9 @@ def _finish_wake(schedule: HibernationSchedule, progress: dict, now: datetime) -
             errors = [*errors, f"The capacity optimization jobs had launched was not planned anew: {exc.message}"]
     _save_progress(schedule, {}, restore={})
     cluster_set_hibernation_state(cluster=schedule.cluster, state=Cluster.HibernationState.AWAKE, actor=ACTOR)
+    queued = queue_plan and evaluation.schedule(evaluation.WAKE_TASK, schedule.cluster_id)
+    if queue_plan and not queued:
+        errors = [*errors, "The capacity optimization jobs had launched could not be queued to be planned anew."]
     _audit(
         schedule,
         Audit.AWAKE,
@@ -719,6 +727,7 @@ def _finish_wake(schedule: HibernationSchedule, progress: dict, now: datetime) -
             "lateness_seconds": period.lateness_seconds if period else None,
             "saving": str(saving),
             "optimization_job": replanned.pk if replanned else None,
+            "optimization_job_queued": queued,
             "errors": errors,
         },
     )

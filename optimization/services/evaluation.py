@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 EVALUATE_TASK = "optimization.tasks.evaluate_cluster"
 RESTORE_TASK = "optimization.tasks.restore_fallback"
 REFRESH_TASK = "optimization.tasks.refresh_recommendation"
+WAKE_TASK = "optimization.tasks.plan_after_wake"
 #: The planning tasks' Celery limits (seconds): well above the slowest plan measured (about 3 minutes of CPU at
 #: 1,000-3,000 pods with every search on; a 20,000-pod plan takes about a second).
 SOFT_TIME_LIMIT = 900

@@ -1111,6 +1111,25 @@ def start_due_jobs(*, now: datetime) -> list[int]:
     return [job_id for job_id in started if job_id is not None]
 
 
+def plan_after_wake(*, cluster_id: int, actor: str, now: datetime | None = None) -> int | None:
+    """A cluster woke from hibernation without the capacity optimization jobs had launched (its groups brought back
+    their own nodes): plan it anew as a scheduled job (waiting for approval in recommend mode). Why it could not be
+    planned is kept as the cluster's recommendation error. Returns the job's id."""
+    now = now or timezone.now()
+    cluster = Cluster.objects.filter(pk=cluster_id).select_related("organization", "cloud_account").first()
+    if cluster is None or not _awake(cluster):
+        return None
+    try:
+        job = job_create(cluster=cluster, trigger=OptimizationJob.Trigger.SCHEDULE, actor=actor, now=now)
+    except Conflict:
+        return None  # a job runs already: it plans from what runs now
+    except ApplicationError as exc:
+        recommendation_save(cluster=cluster, result=None, error=exc.message, now=now)
+        logger.warning("cluster %s not planned anew after waking: %s", cluster_id, exc.message)
+        return None
+    return job.pk
+
+
 def due_restores(*, now: datetime) -> list[int]:
     """Jobs that fell back to on-demand ``fallback_restore_minutes`` ago and have no restore yet. One query."""
     return list(
@@ -1207,6 +1226,7 @@ __all__ = [
     "advance_job",
     "build_problem",
     "evaluate_cluster",
+    "plan_after_wake",
     "restore_fallback",
     "start_due_jobs",
     "tick",

@@ -329,3 +329,38 @@ def test_instances_jobs_launched_are_terminated_and_planned_anew_after_waking(es
     awake = AuditLog.objects.get(action=Audit.AWAKE)
     # Without a node template the planner cannot run: the wake says so rather than failing.
     assert awake.after["optimization_job"] or "planned anew" in " ".join(awake.after["errors"])
+    assert awake.after["optimization_job_queued"] is False  # tasks run eagerly here: planned in the tick
+
+
+def test_where_a_worker_runs_tasks_the_plan_after_waking_is_its_own_task(
+    estate, schedule, travel, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from optimization import tasks
+    from optimization.models import Recommendation
+    from optimization.services import evaluation
+    from optimization.services.runner import TAG_JOB, TAG_MANAGED
+    from tests.aws_fixtures import launch
+
+    cache.clear()
+    queued = []
+    monkeypatch.setitem(evaluation.current_app.conf, "task_always_eager", False)
+    monkeypatch.setattr(evaluation.current_app, "send_task", lambda name, args=None, **kw: queued.append((name, args)))
+    launch(harness.REGION, cluster="shop", extra_tags={TAG_MANAGED: "spot-optimizer", TAG_JOB: "7"})
+    estate.agent_round()
+    travel.move_to(SLEEP_AT)
+    run_until(estate, "asleep")
+    travel.move_to(PRE_WARM_AT)
+    tick()
+    harness.reconcile()
+    travel.move_to(PRE_WARM_AT + timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_until(estate, "awake")
+    awake = AuditLog.objects.get(action=Audit.AWAKE)
+    assert awake.after["optimization_job"] is None and awake.after["optimization_job_queued"] is True
+    assert awake.after["errors"] == []
+    assert queued == [(evaluation.WAKE_TASK, [estate.cluster.pk])]
+
+    assert tasks.plan_after_wake(estate.cluster.pk) is None  # the worker: no template here, so no plan
+    assert "template" in Recommendation.objects.get(cluster=estate.cluster).error  # and the cluster page says why
