@@ -33,7 +33,11 @@ def schedule_advance(job_id: int, *, countdown: float) -> bool:
     if countdown > MAX_COUNTDOWN_SECONDS or current_app.conf.task_always_eager:
         return False
     countdown = max(0, math.ceil(countdown))
-    if not cache.add(_key(job_id), 1, timeout=max(1, countdown)):
+    try:
+        if not cache.add(_key(job_id), 1, timeout=max(1, countdown)):
+            return False
+    except CacheUnavailable:  # a cache outage must not fail the job's own transaction: the tick advances it
+        logger.warning("cache unavailable: no follow-up queued for optimization job %s", job_id)
         return False
 
     def send() -> None:

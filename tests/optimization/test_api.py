@@ -273,3 +273,28 @@ def test_a_policy_or_template_saved_after_the_recommendation_makes_it_stale(auth
         policy.save()
         third = auth_client.get(url).json()
     assert third["computed_at"] > second["computed_at"]
+
+
+def test_a_dead_cache_does_not_stop_a_job_from_starting_or_being_approved(auth_client, cluster, queue, monkeypatch):
+    from django.core.cache import cache
+
+    from spotopt.cache import CacheUnavailable
+
+    def dead(*args, **kwargs):
+        raise CacheUnavailable("add")
+
+    monkeypatch.setattr(cache, "add", dead)
+    response = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {"dry_run": True}, format="json")
+    assert response.status_code == 201, response.content  # the tick advances it: no follow-up could be queued
+    assert response.json()["state"] == "planned"
+    job = OptimizationJob.objects.get(pk=response.json()["id"])
+    job_cancel_url = f"/api/v1/jobs/{job.pk}/cancel"
+    assert auth_client.post(job_cancel_url).status_code == 200
+
+    cluster.policy.mode = "recommend"
+    cluster.policy.save()
+    pending = job_create(cluster=cluster, trigger="schedule", actor="system:schedule")
+    assert pending.state == "pending_approval"
+    response = auth_client.post(f"/api/v1/jobs/{pending.pk}/approve")
+    assert response.status_code == 200, response.content
+    assert response.json()["state"] == "planned"
