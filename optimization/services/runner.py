@@ -1089,6 +1089,12 @@ def evaluate_cluster(*, cluster_id: int, now: datetime | None = None) -> int | N
     except ApplicationError as exc:
         recommendation_save(cluster=cluster, result=None, error=exc.message, now=now)
         return None
+    except Exception:
+        # Recorded as the cluster's evaluation, so that it waits ``consolidate_after`` like any other instead of
+        # planning again at every tick; the worker's log has the traceback.
+        logger.exception("planning cluster %s failed", cluster.pk)
+        recommendation_save(cluster=cluster, result=None, error="Planning failed unexpectedly.", now=now)
+        return None
     recommendation_save(cluster=cluster, result=result, now=now)
     if not result.changes_anything or result.saving_pct < policy.min_saving_pct:
         return None
@@ -1167,6 +1173,10 @@ def restore_fallback(*, job_id: int, now: datetime | None = None) -> int | None:
             now=now,
         )
     except ApplicationError:
+        OptimizationJob.objects.filter(pk=job.pk).update(restore_after=now + timedelta(minutes=minutes))
+        return None
+    except Exception:  # looked at again after the same delay, not at every tick; the traceback in the worker's log
+        logger.exception("planning the restore of optimization job %s failed", job.pk)
         OptimizationJob.objects.filter(pk=job.pk).update(restore_after=now + timedelta(minutes=minutes))
         return None
     OptimizationJob.objects.filter(pk=job.pk).update(restored_by=restore)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -70,7 +71,7 @@ def test_a_cluster_evaluated_since_it_was_queued_is_not_planned_again(world, que
     assert cache.add(f"optimization:planning:{evaluation.EVALUATE_TASK}:{world.cluster.pk}", 1)  # released
 
 
-def test_a_failed_plan_releases_the_cluster_for_the_next_tick(world, queue, monkeypatch):
+def test_a_plan_that_crashes_is_recorded_and_waits_like_any_evaluation(world, queue, monkeypatch, caplog):
     world.agent_round()
     runner.tick()
     queue.clear()
@@ -79,9 +80,12 @@ def test_a_failed_plan_releases_the_cluster_for_the_next_tick(world, queue, monk
         raise RuntimeError("planner bug")
 
     monkeypatch.setattr(runner, "plan_cluster", broken)
-    with pytest.raises(RuntimeError):
-        tasks.evaluate_cluster(world.cluster.pk)
-    assert runner.tick().queued_clusters == [world.cluster.pk]
+    assert tasks.evaluate_cluster(world.cluster.pk) is None
+    assert "planner bug" in caplog.text  # the traceback in the worker's log
+    assert Recommendation.objects.get(cluster=world.cluster).error == "Planning failed unexpectedly."
+    assert runner.tick().queued_clusters == []  # not again at every tick: after consolidate_after
+    with time_machine.travel(timezone.now() + timedelta(minutes=2), tick=False):
+        assert runner.tick().queued_clusters == [world.cluster.pk]  # the key was released, and it is due again
 
 
 def test_a_broker_outage_leaves_the_cluster_to_the_next_tick(world, queue, monkeypatch, plans):
