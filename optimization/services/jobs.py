@@ -16,6 +16,7 @@ from .. import actions
 from ..models import JobStep, OptimizationJob
 from ..planning import PlanResult, plan_cluster
 from . import followup, notifications
+from .recommendations import fresh_result
 
 State = OptimizationJob.State
 Trigger = OptimizationJob.Trigger
@@ -129,7 +130,8 @@ def job_create(
             f"The cluster is {cluster.get_hibernation_state_display().lower()}: no job starts until it is awake.",
             code="cluster_not_awake",
         )
-    result = result or plan_cluster(cluster, now=now)
+    # An operator's job carries out the recommendation they just read, when it is still fresh; else a plan made now.
+    result = result or fresh_result(cluster=cluster, now=now) or plan_cluster(cluster, now=now)
     if approval_required is None:
         approval_required = trigger == Trigger.SCHEDULE and result.built.policy.mode == "recommend"
     user = actor if getattr(actor, "is_authenticated", False) else None

@@ -18,7 +18,7 @@ from clusters.policy_services import effective_template, policy_for
 from spotopt.errors import ApplicationError
 
 from ..models import Recommendation
-from ..planning import PlanResult, plan_cluster
+from ..planning import PlanResult, build_problem, plan_cluster
 from . import evaluation
 
 MAX_AGE = timedelta(minutes=5)
@@ -62,6 +62,32 @@ def _settings_changed(cluster: Cluster, cached: Recommendation) -> bool:
     template = effective_template(policy)
     changed = [policy.updated_at] + ([template.updated_at] if template is not None else [])
     return any(at > cached.computed_at for at in changed)
+
+
+def fresh_result(*, cluster: Cluster, now: datetime | None = None) -> PlanResult | None:
+    """The cached recommendation as a plan to carry out, when it is fresh (same snapshot, under MAX_AGE, policy and
+    template not saved since, no error): what the operator just read is what the job does, without planning it
+    again in the request (the job's validation plans again anyway, in the worker)."""
+    now = now or timezone.now()
+    cached = Recommendation.objects.filter(cluster=cluster).first()
+    generation = AgentStatus.objects.filter(cluster=cluster).values_list("snapshot_generation", flat=True).first() or 0
+    if (
+        cached is None
+        or cached.error
+        or not cached.plan
+        or cached.snapshot_generation != generation
+        or now - cached.computed_at >= MAX_AGE
+        or _settings_changed(cluster, cached)
+    ):
+        return None
+    return PlanResult(
+        built=build_problem(cluster, now=now),
+        plan=cached.plan,
+        planned_hourly_cost=cached.planned_hourly_cost,
+        saving_hourly=cached.saving_hourly,
+        saving_pct=cached.saving_pct,
+        notes=list(cached.plan.get("notes") or []),
+    )
 
 
 def recommendation_for(*, cluster: Cluster, refresh: bool = False, now: datetime | None = None) -> Recommendation:

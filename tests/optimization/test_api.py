@@ -298,3 +298,29 @@ def test_a_dead_cache_does_not_stop_a_job_from_starting_or_being_approved(auth_c
     response = auth_client.post(f"/api/v1/jobs/{pending.pk}/approve")
     assert response.status_code == 200, response.content
     assert response.json()["state"] == "planned"
+
+
+def test_a_job_carries_out_the_fresh_recommendation_without_planning_again(auth_client, cluster, monkeypatch):
+    from optimization.services import jobs as job_services
+
+    recommendation = auth_client.get(f"/api/v1/clusters/{cluster.pk}/recommendation").json()
+    planned: list[int] = []
+    real = job_services.plan_cluster
+    monkeypatch.setattr(job_services, "plan_cluster", lambda c, **kw: planned.append(c.pk) or real(c, **kw))
+    response = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {"dry_run": True}, format="json")
+    assert response.status_code == 201, response.content
+    job = OptimizationJob.objects.get(pk=response.json()["id"])
+    assert planned == []  # what the operator read is what the job does
+    assert job.plan == recommendation["plan"]
+    assert job.planned_hourly_cost == Decimal(recommendation["planned_hourly_cost"])
+    assert set(job.current_nodes) == {f"i-{i:017d}" for i in range(3)}
+    job_services.job_cancel(job=job, actor="system:test")
+
+    template = NodeTemplate.objects.get(organization=cluster.organization)
+    template.capacity_types = ["on-demand"]
+    template.save()  # the recommendation is stale now: the job plans anew
+    response = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {"dry_run": True}, format="json")
+    assert response.status_code == 201, response.content
+    assert planned == [cluster.pk]
+    job = OptimizationJob.objects.get(pk=response.json()["id"])
+    assert {n["capacity_type"] for n in job.plan["nodes"]} == {"on-demand"}
