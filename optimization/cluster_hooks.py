@@ -11,6 +11,7 @@ from clusters.models import Cluster
 
 from .models import OptimizationJob, Recommendation
 from .serializers import RecommendationSerializer
+from .services import evaluation
 
 
 def optimization_panel(request: HttpRequest, cluster: Cluster) -> str:
@@ -24,6 +25,8 @@ def optimization_panel(request: HttpRequest, cluster: Cluster) -> str:
         if recommendation and not recommendation.error
         else None,
         "job": job,
+        # A queued or running Recompute (a cache key, no query).
+        "planning": evaluation.pending(evaluation.REFRESH_TASK, cluster.pk),
     }
     return render_to_string("optimization/_cluster_panel.html", context, request=request)
 

@@ -15,7 +15,7 @@ from spotopt.errors import ApplicationError, ValidationFailed
 
 from . import selectors
 from .filters import JobFilter
-from .services import jobs, notifications
+from .services import evaluation, jobs, notifications
 from .services.recommendations import recommendation_for
 
 
@@ -86,7 +86,12 @@ def cluster_apply(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def cluster_recommend(request: HttpRequest, pk: int) -> HttpResponse:
+    """Recompute: a worker plans it where one runs tasks (a big cluster takes minutes), else planned here."""
     cluster = cluster_for_user(request.user, pk)
+    task = evaluation.REFRESH_TASK
+    if evaluation.queues() and (evaluation.schedule(task, cluster.pk) or evaluation.pending(task, cluster.pk)):
+        messages.info(request, "Planning in the background: reload the page in a moment for the new recommendation.")
+        return redirect("clusters:detail", pk=cluster.pk)
     try:
         recommendation_for(cluster=cluster, refresh=True)
     except ApplicationError as exc:

@@ -62,3 +62,27 @@ def test_cluster_page_shows_the_recommendation_and_apply_starts_a_job(console, c
     job = OptimizationJob.objects.get(cluster=cluster)
     assert response.status_code == 302 and response["Location"] == f"/optimization/jobs/{job.pk}/"
     assert (job.trigger, job.state) == ("manual", "planned")
+
+
+def test_recompute_is_planned_by_a_worker_where_one_runs_tasks(
+    console,
+    cluster,
+    queue,
+    django_capture_on_commit_callbacks,  # noqa: F811
+):
+    from optimization import tasks
+    from optimization.models import Recommendation
+    from optimization.services import evaluation
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = console.post(f"/optimization/clusters/{cluster.pk}/recommend/", follow=True)
+    body = response.content.decode()
+    assert "Planning in the background" in body and 'data-testid="planning"' in body
+    assert queue == [(evaluation.REFRESH_TASK, [cluster.pk], None)]
+    assert not Recommendation.objects.filter(cluster=cluster).exists()  # nothing planned in the request
+    console.post(f"/optimization/clusters/{cluster.pk}/recommend/")  # a second click while it runs: not queued again
+    assert len(queue) == 1
+
+    tasks.refresh_recommendation(cluster.pk)  # the worker
+    body = console.get(f"/clusters/{cluster.pk}/").content.decode()
+    assert 'data-testid="planning"' not in body and "/month" in body
