@@ -136,6 +136,11 @@ class PlatformCollector(Collector):
         depth = _broker_depth()
         if depth is not None:
             yield GaugeMetricFamily("spotopt_celery_queue_depth", "Messages waiting in the Celery queue.", value=depth)
+        planning = settings.CELERY_PLANNING_QUEUE
+        if planning != "celery" and (depth := _broker_depth(planning)) is not None:
+            yield GaugeMetricFamily(
+                "spotopt_celery_planning_queue_depth", "Plans waiting in the planning queue.", value=depth
+            )
 
         names = cache.get(TASKS_KEY) or []
         last = GaugeMetricFamily("spotopt_task_last_duration_seconds", "Last runtime of each task.", labels=["task"])
@@ -151,12 +156,12 @@ class PlatformCollector(Collector):
         yield count
 
 
-def _broker_depth() -> int | None:
+def _broker_depth(queue: str = "celery") -> int | None:
     url = settings.CELERY_BROKER_URL
     if not url.startswith(("redis://", "rediss://")):
         return None
     try:
-        return int(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).llen("celery"))
+        return int(redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1).llen(queue))
     except (redis.RedisError, OSError):  # a broker outage must not break the scrape: the series is left out
         return None
 

@@ -164,6 +164,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Keep the LOGGING below (JSON lines) in workers too, instead of Celery's own plain-text root handler: the audit
 # checkpoints a worker logs must be JSON lines that verify_audit --checkpoints can read back.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Tasks that plan a cluster (minutes of CPU for a big one) go to their own queue where a deployment runs a worker
+# for it (docker-compose.yml's `planner`), so that they never hold the slots the beat's ticks and job follow-ups
+# need. The default, "celery", is the one queue every worker reads.
+CELERY_PLANNING_QUEUE = env_str("CELERY_PLANNING_QUEUE", "celery")
+CELERY_TASK_ROUTES = {
+    name: {"queue": CELERY_PLANNING_QUEUE}
+    for name in (
+        "optimization.tasks.evaluate_cluster",
+        "optimization.tasks.restore_fallback",
+        "optimization.tasks.refresh_recommendation",
+        "optimization.tasks.plan_after_wake",
+    )
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # The whole beat schedule lives here, in one place; each entry expires before its next run.

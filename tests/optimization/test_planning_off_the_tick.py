@@ -176,3 +176,32 @@ def test_the_command_queues_the_plans_or_plans_them_itself(world, queue, plans):
     call_command("optimization_tick", "--in-line", stdout=out)
     report = json.loads(out.getvalue())
     assert report["queued_clusters"] == [] and len(report["started"]) == 1 and plans == [world.cluster.pk]
+
+
+def test_plans_go_to_the_planning_queue_a_deployment_names():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import django; django.setup(); from celery import current_app as app; "
+        "print(*(app.amqp.router.route({}, f'optimization.tasks.{t}')['queue'].name "
+        "for t in ('evaluate_cluster', 'restore_fallback', 'refresh_recommendation', 'plan_after_wake', 'tick', "
+        "'advance_job')))"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "CELERY_PLANNING_QUEUE"}
+    base["DJANGO_SETTINGS_MODULE"] = "spotopt.settings"
+    for env, planning in (({}, "celery"), ({"CELERY_PLANNING_QUEUE": "planning"}, "planning")):
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=root, env=base | env, capture_output=True, text=True, timeout=120
+        )
+        assert result.stdout.split() == [planning] * 4 + ["celery", "celery"], result.stderr
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    assert compose["x-app"]["environment"]["CELERY_PLANNING_QUEUE"] == "planning"
+    planner = compose["services"]["planner"]["command"]
+    assert planner[planner.index("-Q") + 1] == "planning"  # a worker reads the queue the plans go to
+    assert "-Q" not in compose["services"]["worker"]["command"]  # and the worker keeps its slots for the ticks

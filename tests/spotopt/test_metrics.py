@@ -57,3 +57,23 @@ def test_in_production_metrics_need_the_token(client, settings):
     assert client.get("/metrics").status_code == 404
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-metrics-token").status_code == 200
+
+
+def test_the_planning_queue_has_its_depth_when_it_is_its_own(client, settings):
+    import redis
+
+    url = "redis://127.0.0.1:6379/11"
+    broker = redis.Redis.from_url(url)
+    broker.delete("celery", "planning")
+    broker.rpush("planning", "a", "b", "c")
+    broker.rpush("celery", "x")
+    settings.CELERY_BROKER_URL = url
+    settings.CELERY_PLANNING_QUEUE = "planning"
+    try:
+        body = client.get("/metrics").content.decode()
+        assert "spotopt_celery_queue_depth 1.0" in body
+        assert "spotopt_celery_planning_queue_depth 3.0" in body
+        settings.CELERY_PLANNING_QUEUE = "celery"  # one queue for all: no second series
+        assert "spotopt_celery_planning_queue_depth" not in client.get("/metrics").content.decode()
+    finally:
+        broker.delete("celery", "planning")
