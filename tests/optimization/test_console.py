@@ -66,9 +66,9 @@ def test_cluster_page_shows_the_recommendation_and_apply_starts_a_job(console, c
 
 def test_recompute_is_planned_by_a_worker_where_one_runs_tasks(
     console,
-    cluster,
+    cluster,  # noqa: F811
     queue,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     from optimization import tasks
     from optimization.models import Recommendation
