@@ -195,11 +195,11 @@ def test_plans_go_to_the_planning_queue_a_deployment_names():
     )
     base = {k: v for k, v in os.environ.items() if k != "CELERY_PLANNING_QUEUE"}
     base["DJANGO_SETTINGS_MODULE"] = "spotopt.settings"
-    for env, planning in (({}, "celery"), ({"CELERY_PLANNING_QUEUE": "planning"}, "planning")):
+    for env, queue_name in (({}, "celery"), ({"CELERY_PLANNING_QUEUE": "planning"}, "planning")):
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=root, env=base | env, capture_output=True, text=True, timeout=120
         )
-        assert result.stdout.split() == [planning] * 4 + ["celery", "celery"], result.stderr
+        assert result.stdout.split() == [queue_name] * 4 + ["celery", "celery"], result.stderr
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())
     assert compose["x-app"]["environment"]["CELERY_PLANNING_QUEUE"] == "planning"
     planner = compose["services"]["planner"]["command"]
