@@ -165,6 +165,67 @@ def _approved_saving_pct(
     return ((current - cost) / current * 100).quantize(Decimal("0.01"))
 
 
+def _approved_shortfall(fresh: PlanResult, approved: dict, offerings: dict[tuple, dict]) -> dict[str, int]:
+    """Pods of the cluster as it is now that the approved plan's nodes (kept and new) would not hold: the approved
+    assignment with today's pod counts and requests, what no longer fits moved out, then every pod over placed
+    first-fit, biggest first, in the room left (arch and spot eligibility respected). A node whose offering the
+    problem no longer has is counted as holding what the plan put on it. Pods the approved plan left unplaced are
+    not counted. Empty: the approved nodes hold the cluster."""
+    problem = fresh.built.problem
+    workloads = {w["name"]: w for w in problem["workloads"]}
+    ds = problem.get("daemonset") or {}
+    placed = dict.fromkeys(workloads, 0)
+    rooms: list[list] = []  # [cpu, memory, pods, offering]
+    over: dict[str, int] = defaultdict(int)
+    for node in approved.get("nodes", []):
+        assigned = {w: n for w, n in (node.get("pods") or {}).items() if w in workloads}
+        offering = offerings.get(_offering_key(node))
+        if offering is None:
+            for w, n in assigned.items():
+                placed[w] += min(n, workloads[w]["count"] - placed[w])
+            continue
+        room = [
+            offering["allocatable_cpu_m"] - ds.get("cpu_m", 0),
+            offering["allocatable_memory_mib"] - ds.get("memory_mib", 0),
+            offering["max_pods"] - ds.get("pods", 0),
+            offering,
+        ]
+        for w in sorted(assigned, key=lambda name: -workloads[name]["cpu_m"]):
+            size = workloads[w]
+            for _ in range(min(assigned[w], size["count"] - placed[w])):
+                if room[0] >= size["cpu_m"] and room[1] >= size["memory_mib"] and room[2] >= 1:
+                    room[0] -= size["cpu_m"]
+                    room[1] -= size["memory_mib"]
+                    room[2] -= 1
+                    placed[w] += 1
+        rooms.append(room)
+    for w, size in workloads.items():
+        over[w] = size["count"] - placed[w]
+    for w in sorted(over, key=lambda name: (-workloads[name]["cpu_m"], -workloads[name]["memory_mib"], name)):
+        size = workloads[w]
+        for room in rooms:
+            if over[w] <= 0:
+                break
+            offering = room[3]
+            if (size.get("arch") and offering.get("arch") not in size["arch"]) or (
+                not size.get("spot_ok", True) and offering["capacity_type"] == "spot"
+            ):
+                continue
+            fit = min(
+                over[w],
+                room[0] // max(size["cpu_m"], 1) if size["cpu_m"] else over[w],
+                room[1] // max(size["memory_mib"], 1) if size["memory_mib"] else over[w],
+                room[2],
+            )
+            if fit > 0:
+                room[0] -= fit * size["cpu_m"]
+                room[1] -= fit * size["memory_mib"]
+                room[2] -= fit
+                over[w] -= fit
+    allowed = approved.get("unplaced") or {}
+    return {w: n - int(allowed.get(w, 0)) for w, n in sorted(over.items()) if n - int(allowed.get(w, 0)) > 0}
+
+
 def _start_validation(job: OptimizationJob, now: datetime) -> bool:
     policy = policy_for(job.cluster)
     job_transition(job=job, to=State.VALIDATING, now=now)
@@ -219,6 +280,17 @@ def _validate(job: OptimizationJob, now: datetime) -> bool:
             now=now,
             error=f"The approved plan launches {', '.join(outside)}, which the cluster's template or launch "
             "configuration no longer allows: the plan is stale; a new recommendation waits.",
+        )
+        return False
+    shortfall = _approved_shortfall(fresh, approved, offerings)
+    if shortfall:
+        listed = ", ".join(f"{w} {n}" for w, n in list(shortfall.items())[:5])
+        job_transition(
+            job=job,
+            to=State.CANCELLED,
+            now=now,
+            error=f"The cluster's pods changed since the plan: its nodes would not hold {sum(shortfall.values())} "
+            f"pod(s) running now ({listed}); the plan is stale; a new recommendation waits.",
         )
         return False
     approved_pct = _approved_saving_pct(fresh, kept, adds, offerings)

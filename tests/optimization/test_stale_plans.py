@@ -69,3 +69,24 @@ def test_an_approved_plan_still_allowed_and_saving_goes_on(world):
     job.refresh_from_db()
     assert job.state == "succeeded", (job.state, job.error)
     assert ("m5.large", "spot") in {(i["InstanceType"], i.get("InstanceLifecycle")) for i in world.instances()}
+
+
+def test_an_approved_plan_whose_nodes_no_longer_hold_the_pods_is_cancelled(world):
+    job = _pending_job(world)
+    kinds = {key[0] for key in world.sim.workloads}
+    world.sim.set_replicas("Deployment" if "Deployment" in kinds else sorted(kinds)[0], "shop", "web", 14)
+    world.agent_round()  # the platform sees 14 web pods now, 6 when the plan was made
+    job = _approve_and_run(world, job)
+    assert job.state == "cancelled"
+    assert "would not hold" in job.error and "web" in job.error, job.error
+
+
+def test_an_approved_plan_with_room_for_a_few_more_pods_goes_on(world):
+    job = _pending_job(world)
+    kinds = {key[0] for key in world.sim.workloads}
+    world.sim.set_replicas("Deployment" if "Deployment" in kinds else sorted(kinds)[0], "shop", "web", 5)
+    world.agent_round()  # one pod fewer: the approved nodes hold them all the more
+    job_approve(job=job, actor=UserFactory(organization=world.cluster.organization))
+    world.run(lambda: OptimizationJob.objects.get(pk=job.pk).is_final, rounds=40)
+    job.refresh_from_db()
+    assert job.state == "succeeded", (job.state, job.error)
