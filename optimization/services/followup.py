@@ -11,6 +11,7 @@ import logging
 import math
 
 from celery import current_app
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
@@ -27,7 +28,12 @@ def _key(job_id: int) -> str:
     return f"optimization:follow-up:{job_id}"
 
 
-def schedule_advance(job_id: int, *, countdown: float) -> bool:
+def _route(plans: bool) -> dict:
+    """A move that plans (a job's validation) goes to the planning queue (``CELERY_PLANNING_QUEUE``)."""
+    return {"queue": settings.CELERY_PLANNING_QUEUE} if plans else {}
+
+
+def schedule_advance(job_id: int, *, countdown: float, plans: bool = False) -> bool:
     """Queue ``advance_job(job_id)`` in ``countdown`` seconds, after the current transaction commits; False when one
     is already queued, when the tick comes first, or when tasks run eagerly (no broker to hold a countdown)."""
     if countdown > MAX_COUNTDOWN_SECONDS or current_app.conf.task_always_eager:
@@ -42,7 +48,7 @@ def schedule_advance(job_id: int, *, countdown: float) -> bool:
 
     def send() -> None:
         try:
-            current_app.send_task(ADVANCE_TASK, args=[job_id], countdown=countdown)
+            current_app.send_task(ADVANCE_TASK, args=[job_id], countdown=countdown, **_route(plans))
         except Exception:  # a broker outage must not break the runner: the tick advances the job
             cache.delete(_key(job_id))
             logger.exception("could not queue the follow-up of optimization job %s", job_id)
@@ -51,7 +57,7 @@ def schedule_advance(job_id: int, *, countdown: float) -> bool:
     return True
 
 
-def queue_advance(job_id: int) -> bool:
+def queue_advance(job_id: int, *, plans: bool = False) -> bool:
     """Queue ``advance_job(job_id)`` now, from outside any transaction (the tick, for a job whose next move plans):
     True when it is queued (now or already), False when it could not be (broker or cache down), so that the caller
     advances the job itself."""
@@ -61,7 +67,7 @@ def queue_advance(job_id: int) -> bool:
     except CacheUnavailable:
         return False
     try:
-        current_app.send_task(ADVANCE_TASK, args=[job_id], countdown=0)
+        current_app.send_task(ADVANCE_TASK, args=[job_id], countdown=0, **_route(plans))
     except Exception:
         cache.delete(_key(job_id))
         logger.exception("could not queue optimization job %s", job_id)

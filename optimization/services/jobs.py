@@ -170,7 +170,7 @@ def job_create(
             if state == State.PENDING_APPROVAL:
                 notifications.notify_job(job=job)
             else:
-                followup.schedule_advance(job.pk, countdown=0)
+                followup.schedule_advance(job.pk, countdown=0, plans=True)  # next: validation
     except IntegrityError as exc:
         raise Conflict("The cluster already has an active optimization job.", code="job_active") from exc
     return job
@@ -197,7 +197,7 @@ def job_approve(*, job: OptimizationJob, actor: Any, now: datetime | None = None
             actor=actor,
         )
         job_transition(job=locked, to=State.PLANNED, now=now)
-        followup.schedule_advance(locked.pk, countdown=0)
+        followup.schedule_advance(locked.pk, countdown=0, plans=True)  # next: validation
     return locked
 
 

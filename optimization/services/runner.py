@@ -62,6 +62,8 @@ TAG_STEP = "spotopt.io/step"
 LIVE_STATES = ("pending", "running")
 # States a tick advances (a job awaiting approval waits for an operator).
 RUNNABLE = tuple(s for s in OptimizationJob.ACTIVE_STATES if s != State.PENDING_APPROVAL)
+#: A job's next move in these states plans the cluster again (validation): queued on the planning queue.
+PLANNING_STATES = (State.PLANNED, State.VALIDATING)
 MAX_LAUNCH_ATTEMPTS = 5
 # While a job waits on something that moves by itself, it is looked at again this often (a Celery follow-up; the
 # beat's tick every minute is the safety net).
@@ -1086,7 +1088,7 @@ def advance_job(*, job_id: int, max_moves: int = 30, follow_up: bool = True) -> 
     if follow_up and job is not None:
         wait = _next_look_in(job, timezone.now())
         if wait is not None:
-            followup.schedule_advance(job.pk, countdown=wait)
+            followup.schedule_advance(job.pk, countdown=wait, plans=job.state in PLANNING_STATES)
     return state
 
 
@@ -1291,7 +1293,7 @@ def tick(*, now: datetime | None = None, limit: int = 500, in_line: bool | None 
     )
     for job_id, state in due:
         # Validation plans again (up to minutes): the job's own task, not the tick (unless it cannot be queued).
-        if queues and state in (State.PLANNED, State.VALIDATING) and followup.queue_advance(job_id):
+        if queues and state in PLANNING_STATES and followup.queue_advance(job_id, plans=True):
             report.advanced[job_id] = "queued"
             continue
         try:

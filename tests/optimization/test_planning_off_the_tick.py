@@ -205,3 +205,25 @@ def test_plans_go_to_the_planning_queue_a_deployment_names():
     planner = compose["services"]["planner"]["command"]
     assert planner[planner.index("-Q") + 1] == "planning"  # a worker reads the queue the plans go to
     assert "-Q" not in compose["services"]["worker"]["command"]  # and the worker keeps its slots for the ticks
+
+
+def test_a_job_about_to_be_validated_is_advanced_on_the_planning_queue(world, queue, monkeypatch, settings):
+    from optimization.services.jobs import job_create
+
+    settings.CELERY_PLANNING_QUEUE = "planning"
+    sent: list[tuple[str, list, str | None]] = []
+    monkeypatch.setattr(
+        followup.current_app,
+        "send_task",
+        lambda name, args=None, countdown=None, **kw: sent.append((name, list(args or []), kw.get("queue"))),
+    )
+    world.agent_round()
+    job = job_create(
+        cluster=world.cluster, trigger="manual", actor=UserFactory(organization=world.cluster.organization)
+    )
+    assert sent == [(followup.ADVANCE_TASK, [job.pk], "planning")]  # its next move validates: it plans
+    sent.clear()
+    tasks.advance_job(job.pk)
+    job.refresh_from_db()
+    assert job.state == "waiting_ready", (job.state, job.error)
+    assert sent == [(followup.ADVANCE_TASK, [job.pk], None)]  # waiting for nodes plans nothing: the default queue
