@@ -467,14 +467,29 @@ def _price_out(
         )
         gi_x = np.concatenate([gi_x, g_new])
         di_x = np.concatenate([di_x, d_new])
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - warm re-solve, still feasible
-            raise RuntimeError(f"HiGHS failed on the planning LP: {h.modelStatusToString(h.getModelStatus())}")
+        _run_warm(h)
     result = _lp_result(h, price, *layout)
     if gi_x.size:
         v = np.asarray(h.getSolution().col_value, dtype=float)
         result.y[di_x, gi_x] += np.maximum(v[n_var : n_var + gi_x.size], 0.0)
     return result
+
+
+def _run_warm(h: _Highs) -> None:
+    """Re-solve the LP in `h` after columns were added. The model stays feasible and bounded, but a warm unscaled
+    dual simplex can end without an answer (status "Unknown": the 20,000-pod `memory` benchmark problem of seed 9
+    did, and the planner raised); then it runs again with HiGHS's scaling, then from scratch."""
+    h.run()
+    if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+        return
+    h.setOptionValue("simplex_scale_strategy", 1)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        h.clearSolver()
+        h.run()
+    h.setOptionValue("simplex_scale_strategy", 0)
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - numerical safety net
+        raise RuntimeError(f"HiGHS failed on the planning LP: {h.modelStatusToString(h.getModelStatus())}")
 
 
 def _lp_result(

@@ -505,3 +505,17 @@ def test_a_first_lp_of_many_classes_prices_its_columns_in(monkeypatch: pytest.Mo
     assert plan(json.loads(json.dumps(pr))) == result
     bound, _ = bench.whole_node_bound(pr, 60, relax=True)
     assert float(result["hourly_cost"]) <= 1.02 * bound
+
+
+def test_a_warm_resolve_that_ends_without_an_answer_is_solved_again() -> None:
+    """The restricted LP of 20,000 pods takes in columns and re-solves warm, unscaled; on the `memory` benchmark
+    problem of seed 9 such a re-solve ended with HiGHS's status "Unknown" and the planner raised. It now runs again
+    with scaling, then from scratch, and the plan is valid."""
+    bench = load_bench()
+    xl = next(s for s in bench.SIZES if s.name == "xl")
+    pr = bench.make_problem(next(m for m in bench.MIXES if m.name == "memory"), 20_000, xl.workloads, xl.offerings, 9)
+    result = plan(pr)
+    assert validate(pr, result) == []
+    assert result["unplaced"] == {}
+    bound, _ = bench.whole_node_bound(pr, 60, relax=True)
+    assert float(result["hourly_cost"]) <= 1.02 * bound
