@@ -233,7 +233,10 @@ class Recommendation(models.Model):
     saving_hourly = models.DecimalField(max_digits=14, decimal_places=6)
     saving_pct = models.DecimalField(max_digits=7, decimal_places=2)
     snapshot_generation = models.BigIntegerField(default=0)
+    #: sha256 of the optimizer problem this plan answers (``planning.problem_digest``); empty for an error
+    problem_digest = models.CharField(max_length=64, blank=True, default="")
     error = models.TextField(blank=True)
+    #: when the plan was computed, or last found to be the plan of the cluster's problem of that moment
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -35,15 +35,20 @@ Decisions (documented here because the snapshot does not say everything a schedu
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.utils import timezone
 
+import optimizer
 from agentapi.models import AgentStatus, KubeNode, KubePod
 from clusters import disruption
 from clusters.models import Cluster, ClusterPolicy, Instance
@@ -416,8 +421,27 @@ class PlanResult:
 
 def plan_cluster(cluster: Cluster, *, now: datetime | None = None) -> PlanResult:
     """Build the cluster's problem and plan it."""
-    built = build_problem(cluster, now=now)
-    plan = run_plan(built.problem)
+    return plan_built(build_problem(cluster, now=now))
+
+
+@functools.cache
+def _planner_fingerprint() -> str:
+    """The SHA-256 of the planner's own source: a deployment that changes the planner changes every digest."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(optimizer.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def problem_digest(problem: dict[str, Any]) -> str:
+    """A fingerprint of an optimizer problem and of the planner: the planner is deterministic, so two problems with
+    the same digest have the same plan (a cached plan of it can stand for planning it again)."""
+    text = json.dumps(problem, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(_planner_fingerprint().encode() + text.encode()).hexdigest()
+
+
+def result_of(built: ClusterProblem, plan: dict[str, Any]) -> PlanResult:
+    """The money and the notes around ``plan``, a plan of ``built``."""
     planned = Decimal(plan["hourly_cost"])
     saving = (built.current_hourly_cost - planned).quantize(SIX_PLACES)
     pct = (
@@ -433,6 +457,11 @@ def plan_cluster(cluster: Cluster, *, now: datetime | None = None) -> PlanResult
     return PlanResult(
         built=built, plan=plan, planned_hourly_cost=planned, saving_hourly=saving, saving_pct=pct, notes=notes
     )
+
+
+def plan_built(built: ClusterProblem) -> PlanResult:
+    """Plan a built problem."""
+    return result_of(built, run_plan(built.problem))
 
 
 def optimize(cluster: Cluster) -> dict[str, Any]:

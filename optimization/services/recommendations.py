@@ -3,7 +3,14 @@
 A plan of a big cluster takes a minute or more, and every agent snapshot makes the cached one stale: where tasks go
 through a broker, a read of a stale recommendation (under ``STALE_MAX_AGE``) answers it at once, marked, and queues
 its refresh (``optimization.tasks.refresh_recommendation``, one at a time per cluster): stale while it revalidates.
-Asked for with ``refresh``, with nothing cached, with an error cached or older than that, it plans in line."""
+Asked for with ``refresh``, with nothing cached, with an error cached or older than that, it plans in line.
+
+Most snapshots change nothing the planner sees (the same pods on the same nodes, the same prices): each
+recommendation keeps the digest of the problem it planned (``problem_digest``), and a cached plan whose problem is
+the same as the cluster's problem now *is* the plan of now (the planner is deterministic). Such a recommendation is
+confirmed instead of planned again: its snapshot generation and ``computed_at`` move to now, and the tick, a refresh
+or a job reuse it. Only the policy or the template saved since (what the problem does not carry: the budget, the
+labels) still forces a new plan."""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from clusters.policy_services import effective_template, policy_for
 from spotopt.errors import ApplicationError
 
 from ..models import Recommendation
-from ..planning import PlanResult, build_problem, plan_cluster
+from ..planning import ClusterProblem, PlanResult, build_problem, plan_built, plan_cluster, problem_digest
 from . import evaluation
 
 MAX_AGE = timedelta(minutes=5)
@@ -31,7 +38,7 @@ def recommendation_save(
 ) -> Recommendation:
     """Store the cluster's latest plan (or why there is none)."""
     now = now or timezone.now()
-    generation = AgentStatus.objects.filter(cluster=cluster).values_list("snapshot_generation", flat=True).first() or 0
+    generation = _generation(cluster)
     if result is None:
         values = {
             "plan": {},
@@ -40,6 +47,7 @@ def recommendation_save(
             "saving_hourly": Decimal(0),
             "saving_pct": Decimal(0),
             "error": error[:4000],
+            "problem_digest": "",
         }
     else:
         values = {
@@ -49,6 +57,7 @@ def recommendation_save(
             "saving_hourly": result.saving_hourly,
             "saving_pct": result.saving_pct,
             "error": "",
+            "problem_digest": problem_digest(result.built.problem),
         }
     row, _ = Recommendation.objects.update_or_create(
         cluster=cluster, defaults={**values, "snapshot_generation": generation, "computed_at": now}
@@ -64,24 +73,60 @@ def _settings_changed(cluster: Cluster, cached: Recommendation) -> bool:
     return any(at > cached.computed_at for at in changed)
 
 
+def _generation(cluster: Cluster) -> int:
+    return AgentStatus.objects.filter(cluster=cluster).values_list("snapshot_generation", flat=True).first() or 0
+
+
+def _cached_result(built: ClusterProblem, cached: Recommendation | None) -> PlanResult | None:
+    """The cached recommendation as the plan of ``built`` when it planned the same problem (and neither the policy
+    nor the template was saved since)."""
+    if (
+        cached is None
+        or cached.error
+        or not cached.plan
+        or not cached.problem_digest
+        or cached.problem_digest != problem_digest(built.problem)
+        or _settings_changed(built.cluster, cached)
+    ):
+        return None
+    return PlanResult(
+        built=built,
+        plan=cached.plan,
+        planned_hourly_cost=cached.planned_hourly_cost,
+        saving_hourly=cached.saving_hourly,
+        saving_pct=cached.saving_pct,
+        notes=list(cached.plan.get("notes") or []),
+    )
+
+
+def plan_or_reuse(*, cluster: Cluster, now: datetime | None = None) -> tuple[PlanResult, bool]:
+    """The plan of the cluster's problem now: the cached recommendation's when it planned the same problem, else
+    planned. Returns (result, reused); raises ApplicationError when the problem cannot be built."""
+    built = build_problem(cluster, now=now)
+    reused = _cached_result(built, Recommendation.objects.filter(cluster=cluster).first())
+    if reused is not None:
+        return reused, True
+    return plan_built(built), False
+
+
 def fresh_result(*, cluster: Cluster, now: datetime | None = None) -> PlanResult | None:
     """The cached recommendation as a plan to carry out, when it is fresh (same snapshot, under MAX_AGE, policy and
     template not saved since, no error): what the operator just read is what the job does, without planning it
     again in the request (the job's validation plans again anyway, in the worker)."""
     now = now or timezone.now()
     cached = Recommendation.objects.filter(cluster=cluster).first()
-    generation = AgentStatus.objects.filter(cluster=cluster).values_list("snapshot_generation", flat=True).first() or 0
-    if (
-        cached is None
-        or cached.error
-        or not cached.plan
-        or cached.snapshot_generation != generation
-        or now - cached.computed_at >= MAX_AGE
-        or _settings_changed(cluster, cached)
-    ):
+    if cached is None or cached.error or not cached.plan:
+        return None
+    built = build_problem(cluster, now=now)
+    reused = _cached_result(built, cached)
+    if reused is not None:
+        return reused
+    if cached.snapshot_generation != _generation(cluster) or now - cached.computed_at >= MAX_AGE:
+        return None
+    if _settings_changed(cluster, cached):
         return None
     return PlanResult(
-        built=build_problem(cluster, now=now),
+        built=built,
         plan=cached.plan,
         planned_hourly_cost=cached.planned_hourly_cost,
         saving_hourly=cached.saving_hourly,
@@ -97,11 +142,18 @@ def recommendation_for(*, cluster: Cluster, refresh: bool = False, now: datetime
     (no snapshot, no template) propagate as ApplicationError."""
     now = now or timezone.now()
     cached = Recommendation.objects.filter(cluster=cluster).first()
-    generation = AgentStatus.objects.filter(cluster=cluster).values_list("snapshot_generation", flat=True).first() or 0
+    generation = _generation(cluster)
     if cached is not None and not refresh and not cached.error:
         age = now - cached.computed_at
         if cached.snapshot_generation == generation and age < MAX_AGE and not _settings_changed(cluster, cached):
             return cached
+        # a new snapshot, or an older plan: still the plan of now when the problem is the same
+        try:
+            confirmed = _cached_result(build_problem(cluster, now=now), cached)
+        except ApplicationError:
+            confirmed = None  # planning says why below (or the refresh records it)
+        if confirmed is not None:
+            return recommendation_save(cluster=cluster, result=confirmed, now=now)
         if age < STALE_MAX_AGE and evaluation.queues():
             task = evaluation.REFRESH_TASK
             if evaluation.schedule(task, cluster.pk) or evaluation.pending(task, cluster.pk):
@@ -117,7 +169,7 @@ def recommendation_refresh(*, cluster_id: int, now: datetime | None = None) -> R
     if cluster is None:
         return None
     try:
-        result = plan_cluster(cluster, now=now)
+        result, _ = plan_or_reuse(cluster=cluster, now=now)
     except ApplicationError as exc:
         return recommendation_save(cluster=cluster, result=None, error=exc.message, now=now)
     return recommendation_save(cluster=cluster, result=result, now=now)

@@ -48,7 +48,7 @@ from ..planning import SIX_PLACES, PlanResult, build_problem, plan_cluster
 from . import evaluation, followup, interruption_jobs, replan
 from .jobs import job_create, job_transition, step_create, step_finish
 from .ledger import job_ledger_entry
-from .recommendations import recommendation_save
+from .recommendations import plan_or_reuse, recommendation_save
 
 logger = logging.getLogger(__name__)
 
@@ -1159,7 +1159,9 @@ def evaluate_cluster(*, cluster_id: int, now: datetime | None = None) -> int | N
         return None
     cluster = policy.cluster
     try:
-        result = plan_cluster(cluster, now=now)
+        # a cluster whose problem has not changed since its last plan is not planned again (the same problem has
+        # the same plan): at the scale where a plan takes minutes, most ticks find nothing changed
+        result, _ = plan_or_reuse(cluster=cluster, now=now)
     except ApplicationError as exc:
         recommendation_save(cluster=cluster, result=None, error=exc.message, now=now)
         return None

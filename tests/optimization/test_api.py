@@ -190,17 +190,20 @@ def test_a_stale_recommendation_answers_at_once_while_a_worker_plans_it_again(
 ):
     from django.db.models import F
 
-    from agentapi.models import AgentStatus
-    from optimization import tasks
-    from optimization.services import evaluation, recommendations
+    from agentapi.models import AgentStatus, KubePod
+    from optimization import planning, tasks
+    from optimization.services import evaluation
 
     url = f"/api/v1/clusters/{cluster.pk}/recommendation"
     first = auth_client.get(url).json()  # nothing cached: planned in line
     assert first["refreshing"] is False
     planned: list[int] = []
-    real = recommendations.plan_cluster
-    monkeypatch.setattr(recommendations, "plan_cluster", lambda c, **kw: planned.append(c.pk) or real(c, **kw))
+    real = planning.run_plan
+    monkeypatch.setattr(planning, "run_plan", lambda problem: planned.append(cluster.pk) or real(problem))
 
+    # a snapshot that changes what the planner sees (one pod asks for more CPU)
+    pod = KubePod.objects.filter(cluster=cluster, daemonset=False).order_by("pk").first()
+    KubePod.objects.filter(pk=pod.pk).update(cpu_m=F("cpu_m") + 100)
     AgentStatus.objects.filter(cluster=cluster).update(snapshot_generation=F("snapshot_generation") + 1)
     with django_capture_on_commit_callbacks(execute=True):
         stale = auth_client.get(url).json()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from optimization import planning, tasks
 from optimization.models import OptimizationJob, Recommendation
-from optimization.services import evaluation, followup, runner
+from optimization.services import evaluation, followup, recommendations, runner
 from optimization.services.jobs import job_approve
 from spotopt.cache import CacheUnavailable
 from tests.factories import UserFactory
@@ -26,13 +26,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def plans(monkeypatch):
     """Counts the plans made (of any cluster), planning as before."""
     made: list[int] = []
-    real = planning.plan_cluster
+    real = planning.plan_built
 
-    def counting(cluster, **kwargs):
-        made.append(cluster.pk)
-        return real(cluster, **kwargs)
+    def counting(built):
+        made.append(built.cluster.pk)
+        return real(built)
 
-    monkeypatch.setattr(runner, "plan_cluster", counting)
+    monkeypatch.setattr(planning, "plan_built", counting)
+    monkeypatch.setattr(recommendations, "plan_built", counting)
     return made
 
 
@@ -76,10 +77,10 @@ def test_a_plan_that_crashes_is_recorded_and_waits_like_any_evaluation(world, qu
     runner.tick()
     queue.clear()
 
-    def broken(cluster, **kwargs):
+    def broken(built):
         raise RuntimeError("planner bug")
 
-    monkeypatch.setattr(runner, "plan_cluster", broken)
+    monkeypatch.setattr(recommendations, "plan_built", broken)
     assert tasks.evaluate_cluster(world.cluster.pk) is None
     assert "planner bug" in caplog.text  # the traceback in the worker's log
     assert Recommendation.objects.get(cluster=world.cluster).error == "Planning failed unexpectedly."
