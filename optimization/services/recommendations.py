@@ -25,7 +25,7 @@ from clusters.policy_services import effective_template, policy_for
 from spotopt.errors import ApplicationError
 
 from ..models import Recommendation
-from ..planning import ClusterProblem, PlanResult, build_problem, plan_built, plan_cluster, problem_digest
+from ..planning import ClusterProblem, PlanResult, build_problem, plan_built, problem_digest
 from . import evaluation
 
 MAX_AGE = timedelta(minutes=5)
@@ -137,21 +137,23 @@ def fresh_result(*, cluster: Cluster, now: datetime | None = None) -> PlanResult
 
 def recommendation_for(*, cluster: Cluster, refresh: bool = False, now: datetime | None = None) -> Recommendation:
     """The cluster's recommendation: the cached one while it is fresh (same snapshot, under MAX_AGE, policy and
-    template not saved since); a stale one
+    template not saved since), or confirmed when the cluster's problem is still the one it planned; a stale one
     (under STALE_MAX_AGE) with ``refreshing`` set while a worker plans it again; else planned now. Planning errors
     (no snapshot, no template) propagate as ApplicationError."""
     now = now or timezone.now()
     cached = Recommendation.objects.filter(cluster=cluster).first()
     generation = _generation(cluster)
+    built = None
     if cached is not None and not refresh and not cached.error:
         age = now - cached.computed_at
         if cached.snapshot_generation == generation and age < MAX_AGE and not _settings_changed(cluster, cached):
             return cached
         # a new snapshot, or an older plan: still the plan of now when the problem is the same
         try:
-            confirmed = _cached_result(build_problem(cluster, now=now), cached)
+            built = build_problem(cluster, now=now)
         except ApplicationError:
-            confirmed = None  # planning says why below (or the refresh records it)
+            built = None  # planning says why below (or the refresh records it)
+        confirmed = _cached_result(built, cached) if built is not None else None
         if confirmed is not None:
             return recommendation_save(cluster=cluster, result=confirmed, now=now)
         if age < STALE_MAX_AGE and evaluation.queues():
@@ -160,7 +162,13 @@ def recommendation_for(*, cluster: Cluster, refresh: bool = False, now: datetime
                 cached.refreshing = True
                 return cached
             # Nothing could be queued (cache or broker down): plan in line.
-    return recommendation_save(cluster=cluster, result=plan_cluster(cluster, now=now), now=now)
+    if built is not None:
+        result = plan_built(built)
+    else:
+        # asked for (``refresh``), nothing cached, an error cached: planned now, unless the cached plan answers
+        # the same problem (the same plan, at once)
+        result, _ = plan_or_reuse(cluster=cluster, now=now)
+    return recommendation_save(cluster=cluster, result=result, now=now)
 
 
 def recommendation_refresh(*, cluster_id: int, now: datetime | None = None) -> Recommendation | None:

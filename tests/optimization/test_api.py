@@ -218,7 +218,11 @@ def test_a_stale_recommendation_answers_at_once_while_a_worker_plans_it_again(
     assert fresh["refreshing"] is False and fresh["computed_at"] > first["computed_at"]
     assert planned == [cluster.pk]
 
-    # Asked for explicitly, planned in line.
+    # Asked for explicitly: the same problem is the same plan, confirmed at once; a changed one is planned in line.
+    refreshed = auth_client.get(url + "?refresh=1").json()
+    assert refreshed["refreshing"] is False and refreshed["plan"] == fresh["plan"]
+    assert refreshed["computed_at"] > fresh["computed_at"] and planned == [cluster.pk]
+    KubePod.objects.filter(pk=pod.pk).update(cpu_m=F("cpu_m") + 100)
     assert auth_client.get(url + "?refresh=1").json()["refreshing"] is False
     assert planned == [cluster.pk, cluster.pk]
 
