@@ -331,3 +331,36 @@ def test_a_job_carries_out_the_fresh_recommendation_without_planning_again(auth_
     assert planned == [cluster.pk]
     job = OptimizationJob.objects.get(pk=response.json()["id"])
     assert {n["capacity_type"] for n in job.plan["nodes"]} == {"on-demand"}
+
+
+def test_confirming_a_recommendation_keeps_a_constant_number_of_queries(auth_client, cluster, monkeypatch):
+    """A new snapshot of the same problem is confirmed by building the problem again: a constant number of queries,
+    whatever the number of pods and nodes."""
+    from django.db import connection
+    from django.db.models import F
+    from django.test.utils import CaptureQueriesContext
+
+    from agentapi.models import AgentStatus, ApiKey
+    from optimization import planning
+
+    url = f"/api/v1/clusters/{cluster.pk}/recommendation"
+    key = ApiKey.objects.get(cluster=cluster)
+    counts = []
+    for pods in (6, 40):
+        snapshot_ingest(
+            api_key=key,
+            data={
+                "nodes": [_node(f"node-{i}", f"i-{i:017d}") for i in range(3)],
+                "pods": [_pod(f"web-{i}", f"node-{i % 3}", 100, 200) for i in range(pods)],
+            },
+        )
+        assert auth_client.get(url).status_code == 200  # planned
+        AgentStatus.objects.filter(cluster=cluster).update(snapshot_generation=F("snapshot_generation") + 1)
+        real = planning.run_plan
+        monkeypatch.setattr(planning, "run_plan", lambda problem: pytest.fail("planned again"))
+        with CaptureQueriesContext(connection) as queries:
+            body = auth_client.get(url).json()
+        monkeypatch.setattr(planning, "run_plan", real)
+        assert body["refreshing"] is False
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
