@@ -77,6 +77,17 @@ def _generation(cluster: Cluster) -> int:
     return AgentStatus.objects.filter(cluster=cluster).values_list("snapshot_generation", flat=True).first() or 0
 
 
+def _as_result(built: ClusterProblem, cached: Recommendation) -> PlanResult:
+    return PlanResult(
+        built=built,
+        plan=cached.plan,
+        planned_hourly_cost=cached.planned_hourly_cost,
+        saving_hourly=cached.saving_hourly,
+        saving_pct=cached.saving_pct,
+        notes=list(cached.plan.get("notes") or []),
+    )
+
+
 def _cached_result(built: ClusterProblem, cached: Recommendation | None) -> PlanResult | None:
     """The cached recommendation as the plan of ``built`` when it planned the same problem (and neither the policy
     nor the template was saved since)."""
@@ -89,14 +100,7 @@ def _cached_result(built: ClusterProblem, cached: Recommendation | None) -> Plan
         or _settings_changed(built.cluster, cached)
     ):
         return None
-    return PlanResult(
-        built=built,
-        plan=cached.plan,
-        planned_hourly_cost=cached.planned_hourly_cost,
-        saving_hourly=cached.saving_hourly,
-        saving_pct=cached.saving_pct,
-        notes=list(cached.plan.get("notes") or []),
-    )
+    return _as_result(built, cached)
 
 
 def plan_or_reuse(*, cluster: Cluster, now: datetime | None = None) -> tuple[PlanResult, bool]:
@@ -125,14 +129,7 @@ def fresh_result(*, cluster: Cluster, now: datetime | None = None) -> PlanResult
         return None
     if _settings_changed(cluster, cached):
         return None
-    return PlanResult(
-        built=built,
-        plan=cached.plan,
-        planned_hourly_cost=cached.planned_hourly_cost,
-        saving_hourly=cached.saving_hourly,
-        saving_pct=cached.saving_pct,
-        notes=list(cached.plan.get("notes") or []),
-    )
+    return _as_result(built, cached)
 
 
 def recommendation_for(*, cluster: Cluster, refresh: bool = False, now: datetime | None = None) -> Recommendation:
