@@ -56,7 +56,11 @@ class ClusterJobsView(generics.ListAPIView):
         data = JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = jobs.job_create(
-            cluster=cluster, trigger="manual", dry_run=data.validated_data["dry_run"], actor=request.user
+            cluster=cluster,
+            trigger="manual",
+            dry_run=data.validated_data["dry_run"],
+            actor=request.user,
+            plan_in_background=True,
         )
         return Response(JobSerializer(selectors.get_job(request.user, job.pk)).data, status=status.HTTP_201_CREATED)
 

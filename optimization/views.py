@@ -75,10 +75,14 @@ def cluster_apply(request: HttpRequest, pk: int) -> HttpResponse:
     cluster = cluster_for_user(request.user, pk)
     try:
         job = jobs.job_create(
-            cluster=cluster, trigger="manual", actor=request.user, dry_run=request.POST.get("dry_run") == "1"
+            cluster=cluster,
+            trigger="manual",
+            actor=request.user,
+            dry_run=request.POST.get("dry_run") == "1",
+            plan_in_background=True,
         )
     except ApplicationError as exc:
-        messages.error(request, exc.message)
+        (messages.info if exc.code == "plan_pending" else messages.error)(request, exc.message)
         return redirect("clusters:detail", pk=cluster.pk)
     return redirect("optimization:job", pk=job.pk)
 

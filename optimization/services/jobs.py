@@ -14,8 +14,8 @@ from spotopt.errors import Conflict, ValidationFailed
 
 from .. import actions
 from ..models import JobStep, OptimizationJob
-from ..planning import PlanResult, plan_cluster
-from . import followup, notifications
+from ..planning import PlanResult, build_problem, plan_cluster
+from . import evaluation, followup, notifications
 from .recommendations import fresh_result
 
 State = OptimizationJob.State
@@ -108,12 +108,18 @@ def job_create(
     approval_required: bool | None = None,
     result: PlanResult | None = None,
     now: datetime | None = None,
+    plan_in_background: bool = False,
 ) -> OptimizationJob:
     """Plan the cluster and create a job that carries the plan out.
 
     An operator's manual job starts ``planned`` (asking for it is the approval); a scheduled job of a cluster in
     ``recommend`` mode waits in ``pending_approval``. One active schedule/manual/fallback-restore job per cluster: a
-    second one is a 409 (the database constraint decides races)."""
+    second one is a 409 (the database constraint decides races).
+
+    With ``plan_in_background`` (an operator's request: the API, the console) and tasks going through a broker, a
+    cluster whose recommendation is not fresh is not planned in the request (minutes for a big cluster, past the
+    web server's timeout): its refresh is queued and the request is a 409 ``plan_pending``; the operator applies
+    the new recommendation once it is there."""
     now = now or timezone.now()
     if trigger not in Trigger.values:
         raise ValidationFailed("Unknown trigger.", fields={"trigger": [f"One of {', '.join(Trigger.values)}."]})
@@ -131,7 +137,18 @@ def job_create(
             code="cluster_not_awake",
         )
     # An operator's job carries out the recommendation they just read, when it is still fresh; else a plan made now.
-    result = result or fresh_result(cluster=cluster, now=now) or plan_cluster(cluster, now=now)
+    result = result or fresh_result(cluster=cluster, now=now)
+    if result is None and plan_in_background and evaluation.queues():
+        build_problem(cluster, now=now)  # a cluster that cannot be planned (no snapshot, no template) is a 400 now
+        task = evaluation.REFRESH_TASK
+        if evaluation.schedule(task, cluster.pk) or evaluation.pending(task, cluster.pk):
+            raise Conflict(
+                "The cluster has changed since its recommendation was computed; a new plan is being computed in the "
+                "background. Apply it once the recommendation shows it (reload the page in a moment).",
+                code="plan_pending",
+            )
+        # Nothing could be queued (cache or broker down): planned here.
+    result = result or plan_cluster(cluster, now=now)
     if approval_required is None:
         approval_required = trigger == Trigger.SCHEDULE and result.built.policy.mode == "recommend"
     user = actor if getattr(actor, "is_authenticated", False) else None

@@ -364,3 +364,48 @@ def test_confirming_a_recommendation_keeps_a_constant_number_of_queries(auth_cli
         assert body["refreshing"] is False
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_apply_on_a_changed_cluster_queues_its_plan_instead_of_planning_in_the_request(
+    auth_client, cluster, queue, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Where tasks go through a broker, a plan of a big cluster takes minutes, past the web server's timeout: a job
+    asked for while the recommendation is not fresh queues the refresh and answers 409 plan_pending; once the
+    worker has planned, the job carries out that plan without planning in the request."""
+    from django.db.models import F
+
+    from agentapi.models import AgentStatus, KubePod
+    from optimization import planning, tasks
+    from optimization.services import evaluation
+
+    url = f"/api/v1/clusters/{cluster.pk}/jobs"
+    auth_client.get(f"/api/v1/clusters/{cluster.pk}/recommendation")  # nothing cached: planned in line
+    pod = KubePod.objects.filter(cluster=cluster, daemonset=False).order_by("pk").first()
+    KubePod.objects.filter(pk=pod.pk).update(cpu_m=F("cpu_m") + 100)
+    AgentStatus.objects.filter(cluster=cluster).update(snapshot_generation=F("snapshot_generation") + 1)
+    planned: list[int] = []
+    real = planning.run_plan
+    monkeypatch.setattr(planning, "run_plan", lambda problem: planned.append(1) or real(problem))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = auth_client.post(url, {"dry_run": True}, format="json")
+        second = auth_client.post(url, {"dry_run": True}, format="json")
+    for response in (first, second):
+        assert response.status_code == 409, response.content
+        assert response.json()["error"]["code"] == "plan_pending"
+    assert planned == [] and not OptimizationJob.objects.filter(cluster=cluster).exists()
+    assert queue == [(evaluation.REFRESH_TASK, [cluster.pk], None)]  # once for the two requests
+
+    tasks.refresh_recommendation(cluster.pk)  # the worker
+    assert planned == [1]
+    response = auth_client.post(url, {"dry_run": True}, format="json")
+    assert response.status_code == 201, response.content
+    assert planned == [1]
+
+
+def test_apply_on_a_cluster_that_cannot_be_planned_is_still_a_clear_400(auth_client, user, catalog, queue):  # noqa: F811
+    bare = ClusterFactory(organization=user.organization)
+    response = auth_client.post(f"/api/v1/clusters/{bare.pk}/jobs", {"dry_run": True}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "no_snapshot"
+    assert queue == []

@@ -86,3 +86,31 @@ def test_recompute_is_planned_by_a_worker_where_one_runs_tasks(
     tasks.refresh_recommendation(cluster.pk)  # the worker
     body = console.get(f"/clusters/{cluster.pk}/").content.decode()
     assert 'data-testid="planning"' not in body and "/month" in body
+
+
+def test_apply_on_a_changed_cluster_says_its_plan_is_on_its_way(
+    console,
+    cluster,  # noqa: F811
+    queue,
+    django_capture_on_commit_callbacks,
+):
+    """Where a worker plans, Apply on a cluster whose recommendation is not fresh queues the plan and says so on
+    the cluster page (no job, nothing planned in the request); once planned, Apply starts the job."""
+    from django.db.models import F
+
+    from agentapi.models import AgentStatus, KubePod
+    from optimization import tasks
+
+    recommendation_for(cluster=cluster)
+    KubePod.objects.filter(cluster=cluster, daemonset=False).update(cpu_m=F("cpu_m") + 50)
+    AgentStatus.objects.filter(cluster=cluster).update(snapshot_generation=F("snapshot_generation") + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = console.post(f"/optimization/clusters/{cluster.pk}/apply/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/clusters/{cluster.pk}/"
+    assert "a new plan is being computed in the background" in response.content.decode()
+    assert not OptimizationJob.objects.filter(cluster=cluster).exists() and len(queue) == 1
+
+    tasks.refresh_recommendation(cluster.pk)
+    response = console.post(f"/optimization/clusters/{cluster.pk}/apply/")
+    job = OptimizationJob.objects.get(cluster=cluster)
+    assert response["Location"] == f"/optimization/jobs/{job.pk}/"
