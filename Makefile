@@ -32,9 +32,12 @@ run: seed
 	AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:5055} AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-testing} \
 	AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-testing} $(BIN)/honcho -f Procfile.dev start
 
-# The whole suite; PostgreSQL and Redis are used where DATABASE_URL / REDIS_URL point at them.
+# The whole suite; PostgreSQL and Redis are used where DATABASE_URL / REDIS_URL point at them. It runs in one test
+# process per core, at most 4 (pytest-xdist; each has its own test database and Redis database): TEST_WORKERS=0 runs
+# it in this process alone. PYTEST_ARGS passes on options, e.g. PYTEST_ARGS="tests/optimizer -k deterministic".
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Property-based fuzzing of the whole API (schemathesis) against gunicorn on PostgreSQL: tests/fuzz/run.py.
 # Needs DATABASE_URL pointing at a PostgreSQL database that it may drop and recreate.

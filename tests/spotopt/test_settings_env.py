@@ -61,3 +61,25 @@ def test_a_malformed_json_list_is_a_clear_configuration_error(monkeypatch, raw) 
     monkeypatch.setenv("CORS_ORIGINS", raw)
     with pytest.raises(ImproperlyConfigured, match="CORS_ORIGINS"):
         env_list("CORS_ORIGINS")
+
+
+def test_each_test_process_has_a_redis_database_of_its_own() -> None:
+    """Under ``pytest -n`` one process's ``cache.clear()`` (FLUSHDB) must not wipe another's counters."""
+    code = (
+        "import json, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'spotopt.settings_test'; import django; "
+        "django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.REDIS_URL, s.CACHES['default']['LOCATION'], s.CELERY_BROKER_URL]))"
+    )
+
+    def urls(**env: str) -> list[str]:
+        base = {k: v for k, v in os.environ.items() if k not in {"PYTEST_XDIST_WORKER", "CELERY_BROKER_URL"}}
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=base | env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    redis = "redis://127.0.0.1:6379/4"
+    assert urls(REDIS_URL=redis, PYTEST_XDIST_WORKER="gw0") == ["redis://127.0.0.1:6379/6"] * 3
+    assert urls(REDIS_URL=redis, PYTEST_XDIST_WORKER="gw1") == ["redis://127.0.0.1:6379/7"] * 3
+    assert urls(REDIS_URL=redis) == [redis] * 3  # one process: the URL as given
