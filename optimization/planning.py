@@ -54,6 +54,7 @@ from clusters import disruption
 from clusters.models import Cluster, ClusterPolicy, Instance
 from clusters.policy_services import effective_template, optimizer_constraints, policy_for
 from optimizer import plan as run_planner
+from optimizer.problem import parse_problem
 from pricing import selectors as pricing
 from spotopt.errors import ValidationFailed
 from templates_app.services.matching import eligible_offerings
@@ -370,6 +371,16 @@ def build_problem(cluster: Cluster, *, now: datetime | None = None) -> ClusterPr
         "disruption": {"min_saving_pct": float(policy.min_saving_pct)}
         | ({"max_nodes_replaced": cap} if cap is not None else {}),
     }
+    try:
+        # what the planner would refuse, refused here with a 400: a pod that no instance type of the template holds
+        # (the agent reports whatever the cluster's pods request), numbers past the planner's limits
+        parse_problem(problem)
+    except optimizer.ProblemError as exc:
+        raise ValidationFailed(
+            f"The cluster cannot be planned with template {template.name!r}: {exc}. Widen the template to bigger "
+            "instance types, or correct the pod's requests.",
+            code="unplannable",
+        ) from None
     cost = sum((n.price for n in current), Decimal(0)).quantize(SIX_PLACES)
     return ClusterProblem(
         cluster=cluster,

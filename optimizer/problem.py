@@ -29,6 +29,12 @@ __all__ = [
 CAPACITY_TYPES = ("spot", "on-demand")
 STRATEGIES = ("lowest-price", "price-capacity-optimized")
 MONEY_PLACES = Decimal("0.000001")
+#: Upper limits on the numbers of a problem, far above any real node or cluster (the largest EC2 instance has
+#: 448 vCPU and 24 TiB; Kubernetes supports 150,000 pods a cluster): beyond them a problem is a mistake, and
+#: numbers near 1e18 or past 2**63 would break the arithmetic (HiGHS takes ~1e20 for infinity; numpy's int64).
+MAX_QUANTITY = 1_000_000_000  # millicores, MiB and pods per node
+MAX_PODS = 1_000_000  # pods of a workload, of a current node, of the whole problem
+MAX_PRICE = Decimal(1_000_000)  # USD per hour
 #: Format version 2: a plan changes nothing unless it saves at least this share (percent) of the current cost.
 DEFAULT_MIN_SAVING_PCT = 5.0
 
@@ -164,7 +170,7 @@ def _str(value: Any, path: str) -> str:
     return value
 
 
-def _int(value: Any, path: str, minimum: int = 0) -> int:
+def _int(value: Any, path: str, minimum: int = 0, maximum: int = MAX_QUANTITY) -> int:
     # bool is an int subclass in Python; `true` as a CPU size is a mistake, not 1.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ProblemError(f"{path}: must be an integer")
@@ -172,6 +178,8 @@ def _int(value: Any, path: str, minimum: int = 0) -> int:
         raise ProblemError(f"{path}: must be an integer")
     if value < minimum:
         raise ProblemError(f"{path}: must be >= {minimum}")
+    if value > maximum:
+        raise ProblemError(f"{path}: must be <= {maximum}")
     return int(value)
 
 
@@ -195,6 +203,8 @@ def _price(value: Any, path: str) -> Decimal:
         raise ProblemError(f"{path}: must be finite")
     if price < 0:
         raise ProblemError(f"{path}: must be >= 0")
+    if price > MAX_PRICE:
+        raise ProblemError(f"{path}: must be <= {MAX_PRICE}")
     return money(price)
 
 
@@ -259,7 +269,7 @@ def parse_problem(problem: Any) -> Problem:
             raise ProblemError(f"{path}.name: duplicate of workloads[{names_seen[name]}] ({name!r})")
         names_seen[name] = i
         w_names.append(name)
-        w_count.append(_int(_get(w, "count", path), f"{path}.count"))
+        w_count.append(_int(_get(w, "count", path), f"{path}.count", maximum=MAX_PODS))
         w_cpu.append(_int(_get(w, "cpu_m", path), f"{path}.cpu_m"))
         w_mem.append(_int(_get(w, "memory_mib", path), f"{path}.memory_mib"))
         spot_ok = _get(w, "spot_ok", path)
@@ -273,6 +283,9 @@ def parse_problem(problem: Any) -> Problem:
             if not isinstance(arch, list) or not arch:
                 raise ProblemError(f"{path}.arch: must be a non-empty list of strings")
             w_arch.append(frozenset(_str(a, f"{path}.arch[{k}]") for k, a in enumerate(arch)))
+
+    if sum(w_count) > MAX_PODS:
+        raise ProblemError(f"workloads: {sum(w_count)} pods in all, must be <= {MAX_PODS}")
 
     ds = _obj(problem.get("daemonset", {"cpu_m": 0, "memory_mib": 0, "pods": 0}), "daemonset")
     ds_cpu = _int(_get(ds, "cpu_m", "daemonset"), "daemonset.cpu_m")
@@ -351,7 +364,7 @@ def _parse_version_2(problem: dict[str, Any], p: Problem) -> None:
         pods_raw = _obj(n.get("pods", {}), f"{path}.pods")
         pods: dict[int, int] = {}
         for name, count in pods_raw.items():
-            k = _int(count, f"{path}.pods.{name}")
+            k = _int(count, f"{path}.pods.{name}", maximum=MAX_PODS)
             if name not in workload:
                 raise ProblemError(f"{path}.pods.{name}: unknown workload")
             if k:

@@ -409,3 +409,28 @@ def test_apply_on_a_cluster_that_cannot_be_planned_is_still_a_clear_400(auth_cli
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "no_snapshot"
     assert queue == []
+
+
+@pytest.mark.parametrize("cpu_m", [200_000, 2**62])
+def test_a_pod_that_no_instance_type_of_the_template_holds_is_a_clear_400(auth_client, cluster, cpu_m):
+    """The agent reports what the pods request: a pod of 200 CPUs (no m5 holds it), or of 2**62 millicores (past
+    what the planner takes), made the planner raise and the recommendation answer 500. It is a 400 that says why,
+    for the recommendation and for a job, and nothing is stored."""
+    key, _ = api_key_create(cluster=cluster, name="agent-2")
+    snapshot_ingest(
+        api_key=key,
+        data={
+            "nodes": [_node(f"node-{i}", f"i-{i:017d}") for i in range(3)],
+            "pods": [_pod(f"web-{i}", f"node-{i % 3}", 500, 1000) for i in range(6)] + [_pod("huge", "", cpu_m, 1000)],
+        },
+    )
+    response = auth_client.get(f"/api/v1/clusters/{cluster.pk}/recommendation")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "unplannable"
+    assert "'m5'" in error["message"]
+    assert ("fits no offering" if cpu_m == 200_000 else "cpu_m: must be <= 1000000000") in error["message"]
+    response = auth_client.post(f"/api/v1/clusters/{cluster.pk}/jobs", {}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "unplannable"
+    assert not OptimizationJob.objects.filter(cluster=cluster).exists()

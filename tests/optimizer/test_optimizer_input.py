@@ -79,6 +79,15 @@ def broken(path: str, value: Any) -> dict[str, Any]:
         ("offerings[0].price", "cheap", "offerings[0].price: 'cheap' is not a decimal number"),
         ("offerings[0].price", -0.01, "offerings[0].price: must be >= 0"),
         ("offerings[0].max_pods", True, "offerings[0].max_pods: must be an integer"),
+        # numbers past what any node or cluster has: 1e18 made HiGHS find its LP empty, 2**70 overflowed int64, and a
+        # price of 1e308 or "1e400" could not be rounded to cents (decimal.InvalidOperation)
+        ("offerings[0].allocatable_cpu_m", 1e18, "offerings[0].allocatable_cpu_m: must be <= 1000000000"),
+        ("offerings[1].allocatable_memory_mib", 2**70, "offerings[1].allocatable_memory_mib: must be <= 1000000000"),
+        ("offerings[0].max_pods", 10**12, "offerings[0].max_pods: must be <= 1000000000"),
+        ("offerings[0].price", 1e308, "offerings[0].price: must be <= 1000000"),
+        ("offerings[1].price", "1e400", "offerings[1].price: must be <= 1000000"),
+        ("workloads[0].count", 10**9, "workloads[0].count: must be <= 1000000"),
+        ("daemonset.cpu_m", 2**63, "daemonset.cpu_m: must be <= 1000000000"),
         ("offerings[1].allocatable_cpu_m", ..., "offerings[1].allocatable_cpu_m: required field is missing"),
         ("offerings[0].interruption_rate", 1.5, "offerings[0].interruption_rate: must be between 0 and 1"),
         ("daemonset.pods", -2, "daemonset.pods: must be >= 0"),
@@ -95,6 +104,17 @@ def test_malformed_problem_names_the_path(path: str, value: Any, message: str) -
         with pytest.raises(ProblemError) as exc:
             fn(pr)
         assert str(exc.value).startswith(message)
+
+
+def test_more_pods_in_all_than_any_cluster_runs_is_rejected() -> None:
+    pr = good()
+    others = sum(w["count"] for w in pr["workloads"][2:])
+    pr["workloads"][0]["count"] = 600_000
+    pr["workloads"][1]["count"] = 400_000 - others
+    assert plan(pr)["unplaced"] == {}  # a million pods in all is still a problem
+    pr["workloads"][1]["count"] += 1
+    with pytest.raises(ProblemError, match=r"^workloads: 1000001 pods in all, must be <= 1000000"):
+        plan(pr)
 
 
 def test_duplicate_offering_is_rejected() -> None:
