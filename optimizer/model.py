@@ -475,21 +475,25 @@ def _price_out(
     return result
 
 
-def _run_warm(h: _Highs) -> None:
-    """Re-solve the LP in `h` after columns were added. The model stays feasible and bounded, but a warm unscaled
-    dual simplex can end without an answer (status "Unknown": the 20,000-pod `memory` benchmark problem of seed 9
-    did, and the planner raised); then it runs again with HiGHS's scaling, then from scratch."""
+def _run_warm(h: _Highs, *, strict: bool = True) -> bool:
+    """Re-solve the LP in `h` after columns were added or bounds changed. The model stays feasible and bounded, but
+    a warm unscaled dual simplex can end without an answer (status "Unknown": the 20,000-pod `memory` benchmark
+    problem of seed 9 did, and the planner raised); then it runs again with HiGHS's scaling, then from scratch.
+    Whether it ended optimal; when not, raises if `strict` (the caller cannot go on without the LP's answer)."""
     h.run()
     if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-        return
+        return True
+    _, scaling = h.getOptionValue("simplex_scale_strategy")
     h.setOptionValue("simplex_scale_strategy", 1)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         h.clearSolver()
         h.run()
-    h.setOptionValue("simplex_scale_strategy", 0)
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - numerical safety net
+    h.setOptionValue("simplex_scale_strategy", scaling)
+    optimal = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    if not optimal and strict:
         raise RuntimeError(f"HiGHS failed on the planning LP: {h.modelStatusToString(h.getModelStatus())}")
+    return optimal
 
 
 def _lp_result(

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.sparse as sparse
 from highspy._core import _Highs  # the bare solver: the `Highs` wrapper prints a banner to stdout
 
-from .model import Classes, NodeResult, quiet_stdout
+from .model import Classes, NodeResult, _run_warm, quiet_stdout
 from .problem import Problem, _ceil_share
 
 __all__ = ["PATTERN_ITERATIONS", "PATTERN_MIP_COLUMNS", "PATTERN_MIP_NODES", "pack_by_patterns", "solve_patterns"]
@@ -307,12 +307,12 @@ def solve_patterns(
 
     lp_obj = 0.0
     for _ in range(PATTERN_ITERATIONS):
-        h.run()
+        _run_warm(h, strict=False)
         lp_obj = h.getInfo().objective_function_value
         if price_once(PATTERNS_PER_ROUND, True, kmax) == 0:
             break
     else:
-        h.run()
+        _run_warm(h, strict=False)
         lp_obj = h.getInfo().objective_function_value
 
     # rounding: every dive variant starts from the same converged LP (a copy of the master), the cheapest result wins
@@ -357,7 +357,7 @@ def solve_patterns(
                     items.append((int(offs[k]), a[:, k].copy()))
             if _add_patterns(m, p, prices, items) == 0:
                 break
-            h.run()
+            _run_warm(h, strict=False)
             lam = np.asarray(h.getSolution().col_value, dtype=float)[m.first_pattern :]
         lp_obj = h.getInfo().objective_function_value
 
@@ -443,7 +443,7 @@ def _dive(
     first = m.first_pattern
     lb = np.zeros(h.getNumCol() - first)
     for step in range(DIVE_STEPS):
-        h.run()
+        _run_warm(h, strict=False)
         lam = np.asarray(h.getSolution().col_value, dtype=float)[first:]
         if len(lb) < len(lam):
             lb = np.concatenate([lb, np.zeros(len(lam) - len(lb))])
@@ -459,13 +459,13 @@ def _dive(
         lb[whole] = new_lb
         h.changeColsBounds(len(whole), (whole + first).astype(np.int32), new_lb, np.full(len(whole), _INF))
         if step < DIVE_PRICING:
-            h.run()
+            _run_warm(h, strict=False)
             covered = np.zeros(len(need), dtype=np.int64)
             for k in np.flatnonzero(lb).tolist():
                 covered += m.load[k] * int(lb[k])
             rest = np.maximum(need - covered, 0)
             price_once(DIVE_PATTERNS, False, np.minimum(kmax, rest[:, None]))
-    h.run()
+    _run_warm(h, strict=False)
     lam = np.asarray(h.getSolution().col_value, dtype=float)[first:]
     return np.concatenate([lb, np.zeros(len(lam) - len(lb))])
 
@@ -661,7 +661,7 @@ def pack_by_patterns(
     h.addCols(len(first), cost, np.zeros(len(first)), np.full(len(first), _INF), len(vals), start_, index, vals)
     seeds = min(PACK_SEEDS, k)
     for _ in range(PACK_ROUNDS if rounds is None else rounds):
-        h.run()
+        _run_warm(h, strict=False)
         dual = -np.asarray(h.getSolution().row_dual, dtype=float)  # >= 0 on these <= rows of a minimisation
         w = val - dual[:k]
         dens = np.stack(
@@ -702,7 +702,7 @@ def pack_by_patterns(
             break
         cost, start_, index, vals = columns(add)
         h.addCols(len(add), cost, np.zeros(len(add)), np.full(len(add), _INF), len(vals), start_, index, vals)
-    h.run()
+    _run_warm(h, strict=False)
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # pragma: no cover - always feasible, bounded
         return np.zeros((0, len(count)), dtype=np.int64), count.copy()
     used = np.floor(np.asarray(h.getSolution().col_value, dtype=float) + 1e-6).astype(np.int64)

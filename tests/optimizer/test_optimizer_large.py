@@ -507,6 +507,53 @@ def test_a_first_lp_of_many_classes_prices_its_columns_in(monkeypatch: pytest.Mo
     assert float(result["hourly_cost"]) <= 1.02 * bound
 
 
+class _EndsWithout:
+    """A solver whose runs end with the given statuses, recording what it is asked."""
+
+    def __init__(self, *statuses: str) -> None:
+        import highspy
+
+        self.statuses = [getattr(highspy.HighsModelStatus, s) for s in statuses]
+        self.calls: list[Any] = []
+        self.scaling = 0
+
+    def run(self) -> None:
+        self.calls.append("run")
+        self.status = self.statuses.pop(0)
+
+    def getModelStatus(self) -> Any:  # HiGHS's names
+        return self.status
+
+    def modelStatusToString(self, status: Any) -> str:
+        return "Unknown"
+
+    def getOptionValue(self, name: str) -> tuple[int, int]:
+        return 0, self.scaling
+
+    def setOptionValue(self, name: str, value: int) -> None:
+        self.calls.append((name, value))
+        self.scaling = value
+
+    def clearSolver(self) -> None:
+        self.calls.append("clear")
+
+
+def test_a_warm_resolve_runs_again_scaled_then_from_scratch_and_says_whether_it_ended_optimal() -> None:
+    from optimizer.model import _run_warm
+
+    h = _EndsWithout("kOptimal")
+    assert _run_warm(h) is True and h.calls == ["run"]
+    h = _EndsWithout("kUnknown", "kOptimal")
+    assert _run_warm(h) is True
+    assert h.calls == ["run", ("simplex_scale_strategy", 1), "run", ("simplex_scale_strategy", 0)]
+    h = _EndsWithout("kUnknown", "kUnknown", "kOptimal")
+    assert _run_warm(h) is True and h.calls[-3:] == ["clear", "run", ("simplex_scale_strategy", 0)]
+    # the node patterns' re-solves go on without the answer (their columns stay valid), the planning LP cannot
+    assert _run_warm(_EndsWithout("kUnknown", "kUnknown", "kUnknown"), strict=False) is False
+    with pytest.raises(RuntimeError, match="HiGHS failed on the planning LP: Unknown"):
+        _run_warm(_EndsWithout("kUnknown", "kUnknown", "kUnknown"))
+
+
 def test_a_warm_resolve_that_ends_without_an_answer_is_solved_again() -> None:
     """The restricted LP of 20,000 pods takes in columns and re-solves warm, unscaled; on the `memory` benchmark
     problem of seed 9 such a re-solve ended with HiGHS's status "Unknown" and the planner raised. It now runs again
